@@ -1,0 +1,218 @@
+//! `@attributes`: which exist, where each may stand, and their values.
+
+use crate::diag::{did_you_mean, suggest, Code, Diagnostic, Span};
+use crate::syntax::ast::{Attribute, Expr, ExprKind};
+
+use super::args::{bind, Param};
+use super::constant::{expect, Const, Expected};
+use super::program::Attributes;
+use super::types::{RecordType, Type};
+
+pub const ATTRIBUTE_NAMES: &[&str] = &["parallelism", "name", "new_chain", "no_chain", "watermark"];
+
+/// The largest parallelism flowc runs: each subtask is a thread.
+pub const MAX_PARALLELISM: u32 = 256;
+
+/// What carries the attributes, which decides which are allowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Carrier<'a> {
+    Source,
+    /// An operator that runs as (part of) a task, or a sink.
+    Operator(&'a str),
+    /// `key_by`, `rebalance`, `broadcast`: a way records are sent, not a task.
+    Partitioning(&'a str),
+}
+
+/// A source's `@watermark(delay = …, on = field)`, before its field is resolved.
+pub struct WatermarkAttribute<'a> {
+    pub delay_nanos: i64,
+    pub field: Option<(&'a str, Span)>,
+    pub span: Span,
+}
+
+/// Checks a list of attributes; a source's watermark comes back separately.
+pub fn check_attributes<'a>(
+    attributes: &'a [Attribute],
+    carrier: Carrier<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Attributes, Option<WatermarkAttribute<'a>>) {
+    let mut result = Attributes::default();
+    let mut watermark = None;
+    let mut seen: Vec<&Attribute> = Vec::new();
+    for attribute in attributes {
+        let name = attribute.name.name.as_str();
+        if !ATTRIBUTE_NAMES.contains(&name) {
+            diagnostics.push(
+                Diagnostic::error(Code::UnknownAttribute, format!("unknown attribute `@{name}`"))
+                    .label(attribute.name.span, "not an attribute")
+                    .help(match suggest(name, ATTRIBUTE_NAMES.iter().copied()) {
+                        Some(close) => format!("did you mean `@{close}`?"),
+                        None => format!("the attributes are {}", ATTRIBUTE_NAMES.iter().map(|n| format!("`@{n}`")).collect::<Vec<_>>().join(", ")),
+                    }),
+            );
+            continue;
+        }
+        if let Some(previous) = seen.iter().find(|previous| previous.name.name == name) {
+            diagnostics.push(
+                Diagnostic::error(Code::DuplicateAttribute, format!("`@{name}` is given twice"))
+                    .label(attribute.span, "given again here")
+                    .label(previous.span, "first given here")
+                    .help("keep one of them"),
+            );
+            continue;
+        }
+        seen.push(attribute);
+        if let Some(reason) = not_allowed(name, carrier) {
+            diagnostics.push(
+                Diagnostic::error(Code::AttributeNotAllowed, format!("`@{name}` has no meaning here"))
+                    .label(attribute.span, reason.0)
+                    .help(reason.1),
+            );
+            continue;
+        }
+        let what = format!("`@{name}`");
+        let span = attribute.span;
+        match name {
+            "parallelism" => {
+                let Some(bound) = bind(&attribute.args, &[Param::positional("n")], &what, span, "@parallelism(4)", diagnostics) else { continue };
+                let value = bound.get("n").expect("required");
+                if let Some(Const::Int(n)) = expect(value, Expected::Int, Code::AttributeValue, &what, diagnostics) {
+                    if !(1..=i64::from(MAX_PARALLELISM)).contains(&n) {
+                        diagnostics.push(
+                            Diagnostic::error(Code::AttributeValue, format!("parallelism must be from 1 to {MAX_PARALLELISM}"))
+                                .label(value.span, format!("this is {n}"))
+                                .help("each subtask is a thread; parallelism 1 runs the operator on one thread"),
+                        );
+                    } else {
+                        result.parallelism = Some((n as u32, span));
+                    }
+                }
+            }
+            "name" => {
+                let Some(bound) = bind(&attribute.args, &[Param::positional("name")], &what, span, "@name(\"enrich\")", diagnostics) else { continue };
+                let value = bound.get("name").expect("required");
+                if let Some(Const::Str(text)) = expect(value, Expected::Str, Code::AttributeValue, &what, diagnostics) {
+                    if text.trim().is_empty() {
+                        diagnostics.push(
+                            Diagnostic::error(Code::AttributeValue, "a name cannot be empty")
+                                .label(value.span, "empty")
+                                .help("name the operator as it should appear in plans and reports"),
+                        );
+                    } else {
+                        result.name = Some(text);
+                    }
+                }
+            }
+            "new_chain" | "no_chain" => {
+                if bind(&attribute.args, &[], &what, span, &what, diagnostics).is_some() {
+                    if name == "new_chain" {
+                        result.new_chain = true;
+                    } else {
+                        result.no_chain = true;
+                    }
+                }
+            }
+            "watermark" => {
+                let params = [Param::required("delay"), Param::named("on")];
+                let usage = "@watermark(delay = 2s)";
+                let Some(bound) = bind(&attribute.args, &params, &what, span, usage, diagnostics) else { continue };
+                let delay = bound.get("delay").expect("required");
+                let Some(Const::Duration(delay_nanos)) = expect(delay, Expected::Duration, Code::AttributeValue, "the watermark `delay`", diagnostics) else { continue };
+                if delay_nanos < 0 {
+                    diagnostics.push(
+                        Diagnostic::error(Code::AttributeValue, "a watermark delay cannot be negative")
+                            .label(delay.span, "negative")
+                            .help("`delay = 0s` for timestamps that never go back; more for records that arrive late"),
+                    );
+                    continue;
+                }
+                let field = match bound.get("on") {
+                    None => None,
+                    Some(Expr { kind: ExprKind::Name(field), span }) => Some((field.as_str(), *span)),
+                    Some(on) => {
+                        diagnostics.push(
+                            Diagnostic::error(Code::AttributeValue, "the watermark field `on` must be a field name")
+                                .label(on.span, "not a field name")
+                                .help("name a timestamp field of the source: `@watermark(delay = 2s, on = ts)`"),
+                        );
+                        continue;
+                    }
+                };
+                watermark = Some(WatermarkAttribute { delay_nanos, field, span });
+            }
+            _ => unreachable!("every name in ATTRIBUTE_NAMES is handled"),
+        }
+    }
+    (result, watermark)
+}
+
+/// Why `name` cannot stand on `carrier`, as a label and a help line.
+fn not_allowed(name: &str, carrier: Carrier<'_>) -> Option<(String, String)> {
+    match (name, carrier) {
+        ("watermark", Carrier::Source) => None,
+        ("watermark", Carrier::Operator(op) | Carrier::Partitioning(op)) => Some((
+            format!("`{op}` is not a source"),
+            "watermarks start at sources: put `@watermark(delay = …)` after the source's body".into(),
+        )),
+        ("new_chain", Carrier::Source) => {
+            Some(("a source always starts a chain".into(), "use `@no_chain` to keep the next operator out of its chain".into()))
+        }
+        (_, Carrier::Partitioning(op)) => Some((
+            format!("`{op}` decides where records go; it is not a task"),
+            format!("put `@{name}` on the operator after `{op}`"),
+        )),
+        _ => None,
+    }
+}
+
+/// Resolves a watermark's field: the one named by `on`, or else the
+/// source's only timestamp field.
+pub fn watermark_field(
+    watermark: &WatermarkAttribute<'_>,
+    record: &RecordType,
+    source_name: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<usize> {
+    let timestamps: Vec<usize> =
+        record.fields().iter().enumerate().filter(|(_, field)| field.ty == Type::Timestamp).map(|(index, _)| index).collect();
+    match watermark.field {
+        Some((name, span)) => {
+            let Some(index) = record.field_index(name) else {
+                diagnostics.push(
+                    Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
+                        .label(span, format!("not a field of `{source_name}`"))
+                        .help(did_you_mean(name, record.field_names()).unwrap_or_else(|| format!("the source's records are {record}"))),
+                );
+                return None;
+            };
+            if record.fields()[index].ty != Type::Timestamp {
+                diagnostics.push(
+                    Diagnostic::error(Code::AttributeValue, format!("the watermark field `{name}` is not a timestamp"))
+                        .label(span, format!("this is a {}", record.fields()[index].ty))
+                        .help("event time is read from a timestamp field; compute one with `epoch + x * 1ms`"),
+                );
+                return None;
+            }
+            Some(index)
+        }
+        None => match timestamps.as_slice() {
+            [only] => Some(*only),
+            [] => {
+                diagnostics.push(
+                    Diagnostic::error(Code::AttributeValue, format!("`{source_name}` has no timestamp field to take event time from"))
+                        .label(watermark.span, "needs a timestamp field")
+                        .help("add a field such as `ts: timestamp` to the schema"),
+                );
+                None
+            }
+            _ => {
+                diagnostics.push(
+                    Diagnostic::error(Code::AttributeValue, format!("`{source_name}` has several timestamp fields"))
+                        .label(watermark.span, "which one carries event time?")
+                        .help("name it: `@watermark(delay = 2s, on = ts)`"),
+                );
+                None
+            }
+        },
+    }
+}

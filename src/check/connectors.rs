@@ -1,0 +1,233 @@
+//! Source and sink connectors: `generate`, `file`, `stdin`; `print`,
+//! `file`, `discard`. Their arguments, defaults, and generator bodies.
+
+use std::sync::Arc;
+
+use crate::diag::{did_you_mean, Code, Diagnostic, Span};
+use crate::syntax::ast::{Call, SourceDecl};
+
+use super::args::{bind, Bound, Param};
+use super::constant::{expect, require_positive, Const, Expected};
+use super::expr::{check_expr, expect_type, Scope};
+use super::program::{Format, OnError, SinkConnector, SourceConnector, TypedExpr};
+use super::types::RecordType;
+
+pub const SOURCE_CONNECTORS: &[&str] = &["generate", "file", "stdin"];
+pub const SINK_CONNECTORS: &[&str] = &["print", "file", "discard"];
+
+const FORMATS: &[&str] = &["csv", "jsonl"];
+const ON_ERROR: &[&str] = &["fail", "skip"];
+
+/// Checks a source's connector, its arguments and its body against the
+/// source's record type.
+pub fn check_source_connector(decl: &SourceDecl, record: &Arc<RecordType>, diagnostics: &mut Vec<Diagnostic>) -> Option<SourceConnector> {
+    let call = &decl.connector;
+    let name = call.name.name.as_str();
+    match name {
+        "generate" => {
+            let usage = "generate(count = 1000, rate = 100/s) { … }";
+            let params = [Param::named("count"), Param::named("rate")];
+            let bound = bind(&call.args, &params, name, call.span, usage, diagnostics);
+            let Some(body) = &decl.body else {
+                diagnostics.push(
+                    Diagnostic::error(Code::SourceBody, "a generator needs a body that computes each field")
+                        .label(call.span, "no body")
+                        .help(format!("add a body after the call: `{{ {} }}`", example_body(record))),
+                );
+                return None;
+            };
+            let fields = check_generator_body(decl, body, record, diagnostics);
+            let bound = bound?;
+            let count = match bound.get("count") {
+                None => None,
+                Some(expr) => match expect(expr, Expected::Int, Code::BadArgument, "`count`", diagnostics)? {
+                    Const::Int(n) if require_positive(n > 0, expr.span, "`count`", diagnostics) => Some(n as u64),
+                    _ => return None,
+                },
+            };
+            let rate_per_second = match bound.get("rate") {
+                None => None,
+                Some(expr) => match expect(expr, Expected::Rate, Code::BadArgument, "`rate`", diagnostics)? {
+                    Const::Rate(r) if require_positive(r > 0.0, expr.span, "`rate`", diagnostics) => Some(r),
+                    _ => return None,
+                },
+            };
+            Some(SourceConnector::Generate { count, rate_per_second, fields: fields? })
+        }
+        "file" | "stdin" => {
+            if let Some(body) = &decl.body {
+                let span = body.first().map_or(call.span, |first| first.span.to(body.last().map_or(first.span, |last| last.span)));
+                diagnostics.push(
+                    Diagnostic::error(Code::SourceBody, format!("a `{name}` source reads its fields from the input and takes no body"))
+                        .label(span, "remove this body")
+                        .help("compute new fields with a `map` after the source"),
+                );
+                return None;
+            }
+            let (params, usage): (&[Param], &str) = if name == "file" {
+                (&[Param::positional("path"), Param::named("format"), Param::named("on_error"), Param::named("header")], "file(\"in.csv\")")
+            } else {
+                (&[Param::required("format"), Param::named("on_error"), Param::named("header")], "stdin(format = jsonl)")
+            };
+            let bound = bind(&call.args, params, name, call.span, usage, diagnostics)?;
+            let path = match bound.get("path") {
+                Some(expr) => match expect(expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? {
+                    Const::Str(path) => Some((path, expr.span)),
+                    _ => return None,
+                },
+                None => None,
+            };
+            let format = file_format(&bound, path.as_ref().map(|(p, s)| (p.as_str(), *s)), diagnostics)?;
+            let on_error = match bound.get("on_error") {
+                None => OnError::Fail,
+                Some(expr) => match expect(expr, Expected::Word(ON_ERROR), Code::BadArgument, "`on_error`", diagnostics)? {
+                    Const::Word(word) if word == "skip" => OnError::Skip,
+                    _ => OnError::Fail,
+                },
+            };
+            let header = match bound.get("header") {
+                None => format == Format::Csv,
+                Some(expr) => {
+                    let Const::Bool(header) = expect(expr, Expected::Bool, Code::BadArgument, "`header`", diagnostics)? else { return None };
+                    if format != Format::Csv {
+                        diagnostics.push(
+                            Diagnostic::error(Code::BadArgument, "`header` applies only to csv")
+                                .label(expr.span, "the input is jsonl")
+                                .help("jsonl names every field in every line; remove `header`"),
+                        );
+                        return None;
+                    }
+                    header
+                }
+            };
+            Some(match path {
+                Some((path, _)) => SourceConnector::File { path, format, on_error, header },
+                None => SourceConnector::Stdin { format, on_error, header },
+            })
+        }
+        _ => {
+            diagnostics.push(unknown_connector(call, SOURCE_CONNECTORS, "source"));
+            None
+        }
+    }
+}
+
+/// Types each `field = expr` of a generator body in field order, reporting
+/// unknown, repeated and missing fields.
+fn check_generator_body(
+    decl: &SourceDecl,
+    body: &[crate::syntax::ast::Assignment],
+    record: &Arc<RecordType>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Vec<TypedExpr>> {
+    let scope = Scope { record: &RecordType::new(Vec::new()), in_generator: true };
+    let mut fields: Vec<Option<TypedExpr>> = vec![None; record.fields().len()];
+    let mut assigned: Vec<Option<Span>> = vec![None; record.fields().len()];
+    let mut ok = true;
+    for assignment in body {
+        let name = &assignment.name;
+        let Some(index) = record.field_index(&name.name) else {
+            diagnostics.push(
+                Diagnostic::error(Code::UnknownField, format!("`{}` is not a field of `{}`", name.name, decl.schema.name))
+                    .label(name.span, "not in the schema")
+                    .help(did_you_mean(&name.name, record.field_names()).unwrap_or_else(|| format!("the schema's fields are {record}"))),
+            );
+            ok = false;
+            continue;
+        };
+        if let Some(previous) = assigned[index] {
+            diagnostics.push(
+                Diagnostic::error(Code::DuplicateField, format!("`{}` is assigned twice", name.name))
+                    .label(name.span, "assigned again here")
+                    .label(previous, "first assigned here")
+                    .help("keep one of them"),
+            );
+            ok = false;
+            continue;
+        }
+        assigned[index] = Some(name.span);
+        let field = &record.fields()[index];
+        let what = format!("`{}`", field.name);
+        fields[index] = check_expr(&assignment.value, &scope, diagnostics).and_then(|expr| expect_type(expr, field.ty, &what, diagnostics));
+        ok &= fields[index].is_some();
+    }
+    let missing: Vec<String> =
+        record.fields().iter().zip(&assigned).filter(|(_, span)| span.is_none()).map(|(field, _)| format!("`{}`", field.name)).collect();
+    if !missing.is_empty() {
+        let body_span = match (body.first(), body.last()) {
+            (Some(first), Some(last)) => first.span.to(last.span),
+            _ => decl.connector.span,
+        };
+        diagnostics.push(
+            Diagnostic::error(Code::MissingField, format!("the generator does not compute {}", missing.join(", ")))
+                .label(body_span, format!("every field of `{}` needs a value", decl.schema.name))
+                .help(format!("add {} to the body", missing.iter().map(|m| format!("{} = …", m.trim_matches('`'))).collect::<Vec<_>>().join(", "))),
+        );
+        return None;
+    }
+    if !ok {
+        return None;
+    }
+    fields.into_iter().collect()
+}
+
+fn example_body(record: &RecordType) -> String {
+    record.fields().iter().map(|field| format!("{} = …", field.name)).collect::<Vec<_>>().join("  ")
+}
+
+/// The format named by `format = …`, or else read from the path's extension.
+fn file_format(bound: &Bound<'_>, path: Option<(&str, Span)>, diagnostics: &mut Vec<Diagnostic>) -> Option<Format> {
+    if let Some(expr) = bound.get("format") {
+        let Const::Word(word) = expect(expr, Expected::Word(FORMATS), Code::BadArgument, "`format`", diagnostics)? else { return None };
+        return Some(if word == "csv" { Format::Csv } else { Format::Jsonl });
+    }
+    let (path, span) = path.expect("stdin requires `format`, so only files get here");
+    match path.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase()).as_deref() {
+        Some("csv") => Some(Format::Csv),
+        Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
+        _ => {
+            diagnostics.push(
+                Diagnostic::error(Code::BadArgument, format!("cannot tell the format of `{path}` from its name"))
+                    .label(span, "neither .csv nor .jsonl")
+                    .help("say it: `format = csv` or `format = jsonl`"),
+            );
+            None
+        }
+    }
+}
+
+/// Checks a sink's connector and arguments.
+pub fn check_sink(call: &Call, diagnostics: &mut Vec<Diagnostic>) -> Option<SinkConnector> {
+    let name = call.name.name.as_str();
+    match name {
+        "print" | "discard" => {
+            bind(&call.args, &[], name, call.span, name, diagnostics)?;
+            Some(if name == "print" { SinkConnector::Print } else { SinkConnector::Discard })
+        }
+        "file" => {
+            let params = [Param::positional("path"), Param::named("format")];
+            let bound = bind(&call.args, &params, name, call.span, "file(\"out.csv\")", diagnostics)?;
+            let path_expr = bound.get("path").expect("required");
+            let Const::Str(path) = expect(path_expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? else { return None };
+            let format = file_format(&bound, Some((&path, path_expr.span)), diagnostics)?;
+            Some(SinkConnector::File { path, format })
+        }
+        _ => {
+            diagnostics.push(unknown_connector(call, SINK_CONNECTORS, "sink"));
+            None
+        }
+    }
+}
+
+fn unknown_connector(call: &Call, known: &[&str], role: &str) -> Diagnostic {
+    let name = &call.name.name;
+    let other_role = if role == "source" { SINK_CONNECTORS } else { SOURCE_CONNECTORS };
+    let help = if other_role.contains(&name.as_str()) && !known.contains(&name.as_str()) {
+        format!("`{name}` is a {} connector; a {role} is one of {}", if role == "source" { "sink" } else { "source" }, super::constant::one_of(known))
+    } else {
+        did_you_mean(name, known.iter().copied()).unwrap_or_else(|| format!("a {role} is one of {}", super::constant::one_of(known)))
+    };
+    Diagnostic::error(Code::UnknownConnector, format!("unknown {role} connector `{name}`"))
+        .label(call.name.span, format!("not a {role}"))
+        .help(help)
+}

@@ -1,0 +1,102 @@
+//! The checked program as text: every stream's record type and row width,
+//! operator by operator. `flowc check --schemas` prints it, and golden
+//! tests pin it, so a change in type inference or layout shows in review.
+
+use std::fmt::Write;
+
+use crate::diag::line_number;
+
+use super::program::{OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, WindowKind};
+use super::types::RecordType;
+
+/// Describes `program`, whose spans point into `text`.
+pub fn describe(program: &Program, text: &str) -> String {
+    let mut out = String::new();
+    let line = |span: crate::diag::Span| line_number(text, span.start);
+    for source in &program.sources {
+        let connector = match &source.connector {
+            SourceConnector::Generate { count, rate_per_second, .. } => {
+                let count = count.map_or("unbounded".to_string(), |n| format!("{n} records"));
+                let rate = rate_per_second.map_or("as fast as it can".to_string(), |r| format!("{r}/s"));
+                format!("generate, {count}, {rate}")
+            }
+            SourceConnector::File { path, format, on_error, .. } => format!("file {path:?} as {format:?}, on error {on_error:?}").to_lowercase(),
+            SourceConnector::Stdin { format, on_error, .. } => format!("stdin as {format:?}, on error {on_error:?}").to_lowercase(),
+        };
+        let _ = writeln!(out, "source {} (line {}): {}", source.name, line(source.name_span), connector);
+        let _ = writeln!(out, "  {}", record(&source.record));
+        if let Some(watermark) = &source.watermark {
+            let field = &source.record.fields()[watermark.field].name;
+            let _ = writeln!(out, "  watermark on {field}, delay {}ms", watermark.delay_nanos / 1_000_000);
+        }
+    }
+    for let_stream in &program.lets {
+        let _ = writeln!(out, "let {} (line {}):", let_stream.name, line(let_stream.name_span));
+        describe_stream(&mut out, program, &let_stream.stream, text, 1);
+    }
+    for (index, pipeline) in program.pipelines.iter().enumerate() {
+        let _ = writeln!(out, "pipeline {} (line {}):", index + 1, line(pipeline.span));
+        describe_stream(&mut out, program, &pipeline.stream, text, 1);
+        let sink = match &pipeline.sink.connector {
+            SinkConnector::Print => "print".to_string(),
+            SinkConnector::Discard => "discard".to_string(),
+            SinkConnector::File { path, format } => format!("file {path:?} as {format:?}").to_lowercase(),
+        };
+        let _ = writeln!(out, "  | sink {sink}");
+    }
+    out
+}
+
+fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &str, depth: usize) {
+    let indent = "  ".repeat(depth);
+    match &stream.head {
+        StreamHead::Source(id) => {
+            let _ = writeln!(out, "{indent}{}  {}", program.sources[*id].name, record(&program.sources[*id].record));
+        }
+        StreamHead::Let(id) => {
+            let _ = writeln!(out, "{indent}{}  {}", program.lets[*id].name, record(&program.lets[*id].stream.record));
+        }
+        StreamHead::Union { inputs, .. } => {
+            let _ = writeln!(out, "{indent}union of {}:", inputs.len());
+            for input in inputs {
+                describe_stream(out, program, input, text, depth + 1);
+            }
+        }
+    }
+    for operator in &stream.operators {
+        let detail = match &operator.kind {
+            OperatorKind::KeyBy { key } => format!(" by {}: {}", key.name, key.expr.ty),
+            OperatorKind::Window { kind: WindowKind::Tumbling { size_nanos }, .. } => format!(" {}ms", size_nanos / 1_000_000),
+            OperatorKind::Window { kind: WindowKind::Sliding { size_nanos, slide_nanos }, .. } => {
+                format!(" {}ms every {}ms", size_nanos / 1_000_000, slide_nanos / 1_000_000)
+            }
+            OperatorKind::Throttle { per_second } => format!(" {per_second}/s"),
+            OperatorKind::Work { nanos } | OperatorKind::Sleep { nanos } => format!(" {}us", nanos / 1_000),
+            _ => String::new(),
+        };
+        let mut attributes = String::new();
+        if let Some((n, _)) = operator.attributes.parallelism {
+            let _ = write!(attributes, " @parallelism({n})");
+        }
+        if let Some(name) = &operator.attributes.name {
+            let _ = write!(attributes, " @name({name:?})");
+        }
+        if operator.attributes.new_chain {
+            attributes.push_str(" @new_chain");
+        }
+        if operator.attributes.no_chain {
+            attributes.push_str(" @no_chain");
+        }
+        let _ = writeln!(
+            out,
+            "{indent}| {}{detail}{attributes} (line {})  {}",
+            operator.kind.display_name(),
+            line_number(text, operator.keyword.start),
+            record(&operator.output)
+        );
+    }
+}
+
+fn record(record: &RecordType) -> String {
+    format!("{record} ({} B/row)", record.layout().width)
+}

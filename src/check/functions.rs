@@ -1,0 +1,178 @@
+//! The built-in functions: scalar functions usable in any expression, and
+//! aggregate functions usable in `window` and `aggregate` bodies. Each says
+//! which argument types it takes and what it returns.
+
+use super::types::Type;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Function {
+    Float,
+    Int,
+    Str,
+    Abs,
+    Min,
+    Max,
+    Hash,
+    Len,
+    Lower,
+    Upper,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Random,
+}
+
+impl Function {
+    pub const ALL: [Function; 14] = [
+        Function::Float,
+        Function::Int,
+        Function::Str,
+        Function::Abs,
+        Function::Min,
+        Function::Max,
+        Function::Hash,
+        Function::Len,
+        Function::Lower,
+        Function::Upper,
+        Function::Contains,
+        Function::StartsWith,
+        Function::EndsWith,
+        Function::Random,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Float => "float",
+            Function::Int => "int",
+            Function::Str => "str",
+            Function::Abs => "abs",
+            Function::Min => "min",
+            Function::Max => "max",
+            Function::Hash => "hash",
+            Function::Len => "len",
+            Function::Lower => "lower",
+            Function::Upper => "upper",
+            Function::Contains => "contains",
+            Function::StartsWith => "starts_with",
+            Function::EndsWith => "ends_with",
+            Function::Random => "random",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Function> {
+        Function::ALL.into_iter().find(|function| function.name() == name)
+    }
+
+    /// How it is written, for messages and docs: `min(a, b)`.
+    pub fn signature(self) -> &'static str {
+        match self {
+            Function::Float => "float(int | float) -> float",
+            Function::Int => "int(int | float | bool | timestamp | duration) -> int",
+            Function::Str => "str(any) -> string",
+            Function::Abs => "abs(int | float | duration) -> same type",
+            Function::Min => "min(a, b) -> same type, for two values of one ordered type",
+            Function::Max => "max(a, b) -> same type, for two values of one ordered type",
+            Function::Hash => "hash(any) -> int",
+            Function::Len => "len(string) -> int",
+            Function::Lower => "lower(string) -> string",
+            Function::Upper => "upper(string) -> string",
+            Function::Contains => "contains(string, string) -> bool",
+            Function::StartsWith => "starts_with(string, string) -> bool",
+            Function::EndsWith => "ends_with(string, string) -> bool",
+            Function::Random => "random(int) -> float in [0, 1)",
+        }
+    }
+
+    pub fn arity(self) -> usize {
+        match self {
+            Function::Min | Function::Max | Function::Contains | Function::StartsWith | Function::EndsWith => 2,
+            _ => 1,
+        }
+    }
+
+    /// The result type for these argument types, or `None` when the
+    /// function does not take them. `args.len()` equals `arity()`.
+    pub fn result_type(self, args: &[Type]) -> Option<Type> {
+        use Type::*;
+        match (self, args) {
+            (Function::Float, [Int | Float]) => Some(Float),
+            (Function::Int, [Int | Float | Bool | Timestamp | Duration]) => Some(Int),
+            (Function::Str, [_]) => Some(String),
+            (Function::Abs, [ty @ (Int | Float | Duration)]) => Some(*ty),
+            (Function::Min | Function::Max, [a, b]) if a == b && a.is_ordered() => Some(*a),
+            (Function::Hash, [_]) => Some(Int),
+            (Function::Len, [String]) => Some(Int),
+            (Function::Lower | Function::Upper, [String]) => Some(String),
+            (Function::Contains | Function::StartsWith | Function::EndsWith, [String, String]) => Some(Bool),
+            (Function::Random, [Int]) => Some(Float),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateFunction {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+impl AggregateFunction {
+    pub const ALL: [AggregateFunction; 5] =
+        [AggregateFunction::Count, AggregateFunction::Sum, AggregateFunction::Min, AggregateFunction::Max, AggregateFunction::Avg];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::Count => "count",
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+            AggregateFunction::Avg => "avg",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AggregateFunction> {
+        AggregateFunction::ALL.into_iter().find(|function| function.name() == name)
+    }
+
+    pub fn signature(self) -> &'static str {
+        match self {
+            AggregateFunction::Count => "count() -> int",
+            AggregateFunction::Sum => "sum(int | float | duration) -> same type",
+            AggregateFunction::Min => "min(any type but bool) -> same type",
+            AggregateFunction::Max => "max(any type but bool) -> same type",
+            AggregateFunction::Avg => "avg(int | float) -> float",
+        }
+    }
+
+    pub fn takes_argument(self) -> bool {
+        self != AggregateFunction::Count
+    }
+
+    /// The result type for an argument of type `arg`, or `None` when the
+    /// function does not take it.
+    pub fn result_type(self, arg: Option<Type>) -> Option<Type> {
+        use Type::*;
+        match (self, arg) {
+            (AggregateFunction::Count, None) => Some(Int),
+            (AggregateFunction::Sum, Some(ty @ (Int | Float | Duration))) => Some(ty),
+            (AggregateFunction::Min | AggregateFunction::Max, Some(ty)) if ty.is_ordered() => Some(ty),
+            (AggregateFunction::Avg, Some(Int | Float)) => Some(Float),
+            _ => None,
+        }
+    }
+
+    /// Whether `name(…)` with `n_args` arguments is this aggregate rather
+    /// than a scalar function of the same name (`min(x)` vs `min(a, b)`).
+    pub fn is_aggregate_call(name: &str, n_args: usize) -> bool {
+        match AggregateFunction::from_name(name) {
+            Some(AggregateFunction::Min | AggregateFunction::Max) => n_args == 1,
+            Some(_) => true,
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The checked program: every name resolved, every expression typed, every
+//! stream's record type and key known, every constant evaluated. The
+//! planner consumes it without re-checking anything.
+
+use std::sync::Arc;
+
+use crate::diag::Span;
+use crate::syntax::ast::{BinaryOp, UnaryOp};
+
+use super::config::Config;
+use super::functions::{AggregateFunction, Function};
+use super::types::{RecordType, Type};
+
+pub type SourceId = usize;
+pub type LetId = usize;
+
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub config: Config,
+    pub sources: Vec<Source>,
+    pub lets: Vec<LetStream>,
+    pub pipelines: Vec<Pipeline>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub name_span: Span,
+    pub span: Span,
+    pub schema_name: String,
+    pub record: Arc<RecordType>,
+    pub connector: SourceConnector,
+    pub attributes: Attributes,
+    pub watermark: Option<Watermark>,
+}
+
+/// Event time: the watermark trails the largest `field` seen by `delay_nanos`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watermark {
+    pub field: usize,
+    pub delay_nanos: i64,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceConnector {
+    /// `generate(count, rate) { field = expr … }`; `fields[i]` computes
+    /// field `i` of the source's record from `seq`.
+    Generate { count: Option<u64>, rate_per_second: Option<f64>, fields: Vec<TypedExpr> },
+    File { path: String, format: Format, on_error: OnError, header: bool },
+    Stdin { format: Format, on_error: OnError, header: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+/// What a file or stdin source does with a line it cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    Fail,
+    Skip,
+}
+
+/// The attributes any operator, source or sink may carry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes {
+    pub parallelism: Option<(u32, Span)>,
+    pub name: Option<String>,
+    pub new_chain: bool,
+    pub no_chain: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LetStream {
+    pub name: String,
+    pub name_span: Span,
+    pub span: Span,
+    pub stream: Stream,
+}
+
+/// A stream expression: where records come from, what happens to them, and
+/// what they look like at the end.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub head: StreamHead,
+    pub operators: Vec<Operator>,
+    pub record: Arc<RecordType>,
+    /// Set after `key_by`, kept through operators that do not change records.
+    pub key: Option<Key>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum StreamHead {
+    Source(SourceId),
+    Let(LetId),
+    Union { inputs: Vec<Stream>, span: Span },
+}
+
+/// What a keyed stream is keyed by: an expression over the records at
+/// `key_by`, re-evaluated by keyed operators on the same records.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub expr: TypedExpr,
+    /// The key's field name in window and aggregate output.
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub kind: OperatorKind,
+    pub input: Arc<RecordType>,
+    pub output: Arc<RecordType>,
+    pub attributes: Attributes,
+    pub keyword: Span,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum OperatorKind {
+    /// Output field `i` is `fields[i]` over the input record.
+    Map { fields: Vec<TypedExpr> },
+    Filter { predicate: TypedExpr },
+    KeyBy { key: Key },
+    Rebalance,
+    Broadcast,
+    /// Emits `key, window_start, window_end, aggregates…` when the watermark
+    /// passes a window's end.
+    Window { kind: WindowKind, time_field: usize, key: Key, aggregates: Vec<Aggregate> },
+    /// Emits `key, aggregates…` for every record, with the running values.
+    Aggregate { key: Key, aggregates: Vec<Aggregate> },
+    Throttle { per_second: f64 },
+    Work { nanos: i64 },
+    Sleep { nanos: i64 },
+}
+
+impl OperatorKind {
+    /// The name Flink would show for the operator.
+    pub fn display_name(&self) -> &'static str {
+        match self {
+            OperatorKind::Map { .. } => "Map",
+            OperatorKind::Filter { .. } => "Filter",
+            OperatorKind::KeyBy { .. } => "KeyBy",
+            OperatorKind::Rebalance => "Rebalance",
+            OperatorKind::Broadcast => "Broadcast",
+            OperatorKind::Window { kind: WindowKind::Tumbling { .. }, .. } => "TumblingWindow",
+            OperatorKind::Window { kind: WindowKind::Sliding { .. }, .. } => "SlidingWindow",
+            OperatorKind::Aggregate { .. } => "Aggregate",
+            OperatorKind::Throttle { .. } => "Throttle",
+            OperatorKind::Work { .. } => "Work",
+            OperatorKind::Sleep { .. } => "Sleep",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WindowKind {
+    Tumbling { size_nanos: i64 },
+    Sliding { size_nanos: i64, slide_nanos: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    pub function: AggregateFunction,
+    pub arg: Option<TypedExpr>,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub stream: Stream,
+    pub sink: Sink,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sink {
+    pub connector: SinkConnector,
+    pub input: Arc<RecordType>,
+    pub attributes: Attributes,
+    pub keyword: Span,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkConnector {
+    Print,
+    Discard,
+    File { path: String, format: Format },
+}
+
+/// A typed expression. Operand types are on the operands, so a backend
+/// picks the right instruction from `(op, lhs.ty, rhs.ty)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedExpr {
+    pub kind: TypedExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedExprKind {
+    Literal(Value),
+    /// A field of the input record, by index.
+    Field(usize),
+    /// The record number in a `generate` body.
+    Seq,
+    Unary { op: UnaryOp, operand: Box<TypedExpr> },
+    Binary { op: BinaryOp, lhs: Box<TypedExpr>, rhs: Box<TypedExpr> },
+    If { condition: Box<TypedExpr>, then: Box<TypedExpr>, otherwise: Box<TypedExpr> },
+    Call { function: Function, args: Vec<TypedExpr> },
+}
+
+/// A constant value of a `Type`. Timestamps are nanoseconds since `epoch`,
+/// durations nanoseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(Arc<str>),
+    Timestamp(i64),
+    Duration(i64),
+}
+
+impl Value {
+    pub fn ty(&self) -> Type {
+        match self {
+            Value::Int(_) => Type::Int,
+            Value::Float(_) => Type::Float,
+            Value::Bool(_) => Type::Bool,
+            Value::Str(_) => Type::String,
+            Value::Timestamp(_) => Type::Timestamp,
+            Value::Duration(_) => Type::Duration,
+        }
+    }
+}
+
+impl Program {
+    /// The sources whose records reach `stream`, for event-time checks and plans.
+    pub fn sources_feeding(&self, stream: &Stream) -> Vec<SourceId> {
+        sources_feeding(&self.lets, stream)
+    }
+}
+
+/// The sources whose records reach `stream`, given the `let` streams it may name.
+pub fn sources_feeding(lets: &[LetStream], stream: &Stream) -> Vec<SourceId> {
+    fn collect(lets: &[LetStream], stream: &Stream, found: &mut Vec<SourceId>) {
+        match &stream.head {
+            StreamHead::Source(id) => found.push(*id),
+            StreamHead::Let(id) => collect(lets, &lets[*id].stream, found),
+            StreamHead::Union { inputs, .. } => inputs.iter().for_each(|input| collect(lets, input, found)),
+        }
+    }
+    let mut found = Vec::new();
+    collect(lets, stream, &mut found);
+    found.sort_unstable();
+    found.dedup();
+    found
+}

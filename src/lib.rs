@@ -1,0 +1,10 @@
+//! flowc: compiles and runs `.flow` stream pipelines and explains why they
+//! are slow.
+//!
+//! Data flows one way: `syntax` → `check` → `plan` → `compile` → `runtime`
+//! → `report`, with `diag` beside them all. See ARCHITECTURE.md.
+
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod syntax;

@@ -1,0 +1,157 @@
+//! Turns pest's errors into diagnostics in the user's words: "expected an
+//! operator such as `map` or `filter`", never rule names.
+
+use pest::error::{Error, ErrorVariant, InputLocation};
+
+use crate::diag::{did_you_mean, Code, Diagnostic, Span};
+
+use super::ast::OPERATOR_KEYWORDS;
+use super::parser::Rule;
+
+/// A diagnostic for a pest error in `text`, a chunk starting at `offset`.
+pub fn syntax_error(error: &Error<Rule>, text: &str, offset: usize) -> Diagnostic {
+    let attempts = error.parse_attempts();
+    // The furthest position any rule reached is where the user's text went
+    // wrong; pest's own location can be the start of the enclosing item.
+    let error_at = match error.location {
+        InputLocation::Pos(at) => at,
+        InputLocation::Span((start, _)) => start,
+    };
+    let at = attempts.as_ref().map_or(error_at, |attempts| attempts.max_position.max(error_at));
+    // pest's rules describe the position it stopped at; they only help when
+    // that is also the furthest position reached.
+    let positives = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } if error_at == at => positives.clone(),
+        _ => Vec::new(),
+    };
+    // A word after `|` that no operator rule took: `| mapp { … }`.
+    let word_start = text[..at].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    if text[..word_start].trim_end().ends_with('|') {
+        let word = found_token(text, word_start);
+        if is_word(&word) {
+            return unknown_operator(&word, Span::new(offset + word_start, offset + word_start + word.len()));
+        }
+    }
+    let found = found_token(text, at);
+    let span = Span::new(offset + at, offset + at + found.len());
+    let mut expected: Vec<String> = Vec::new();
+    let mut positives = positives;
+    if previous_word(text, at) == Some("sink") && positives.contains(&Rule::ident) {
+        expected.push("a sink such as `print`, `discard` or `file(\"out.csv\")`".to_string());
+        positives.retain(|rule| *rule != Rule::ident);
+    }
+    let descriptions: Vec<&str> = positives.iter().filter_map(|rule| describe(*rule)).collect();
+    let tokens = attempts.map(|attempts| attempts.expected_tokens()).unwrap_or_default();
+    // Punctuation first: a missing `)` is the likelier mistake than a missing operator.
+    for token in tokens.iter().map(ToString::to_string) {
+        if is_structural(&token, &descriptions) {
+            push_unique(&mut expected, format!("`{token}`"));
+        }
+    }
+    for description in descriptions {
+        push_unique(&mut expected, description.to_string());
+    }
+    let message = format!("expected {}, found {}", join_or(&expected), describe_found(&found));
+    Diagnostic::error(Code::Syntax, message).label(span, "unexpected here")
+}
+
+fn unknown_operator(word: &str, span: Span) -> Diagnostic {
+    let operators = || OPERATOR_KEYWORDS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    Diagnostic::error(Code::UnknownOperator, format!("unknown operator `{word}`"))
+        .label(span, "not an operator")
+        .help(did_you_mean(word, OPERATOR_KEYWORDS.iter().copied()).unwrap_or_else(|| format!("the operators are {}", operators())))
+}
+
+/// Punctuation worth naming in "expected …", unless a description already
+/// covers it (`(` starts "an expression").
+fn is_structural(token: &str, descriptions: &[&str]) -> bool {
+    match token {
+        "{" | "}" | ")" | "," | "=" | ":" | "|" | "@" => true,
+        "(" => !descriptions.contains(&"an expression"),
+        _ => false,
+    }
+}
+
+/// The word just before `at`, skipping white space.
+fn previous_word(text: &str, at: usize) -> Option<&str> {
+    let before = text.get(..at)?.trim_end();
+    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let word = &before[start..];
+    (!word.is_empty()).then_some(word)
+}
+
+fn push_unique(list: &mut Vec<String>, item: String) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => "something else".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The token at `at`: a word, a number, a string opening, or one character.
+fn found_token(text: &str, at: usize) -> String {
+    let rest = text.get(at..).unwrap_or("");
+    let Some(first) = rest.chars().next() else { return String::new() };
+    if first.is_ascii_alphanumeric() || first == '_' {
+        return rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+    }
+    first.to_string()
+}
+
+fn describe_found(found: &str) -> String {
+    match found {
+        "" => "the end of the file".to_string(),
+        "\n" => "the end of the line".to_string(),
+        "\"" => "a string".to_string(),
+        other => format!("`{other}`"),
+    }
+}
+
+fn is_word(found: &str) -> bool {
+    found.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+}
+
+/// What a rule looks like to a user, or `None` for rules that only ever
+/// appear alongside a better description.
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "the end of the file",
+        Rule::config => "`config`",
+        Rule::schema => "`schema`",
+        Rule::source => "`source`",
+        Rule::let_stream => "`let`",
+        Rule::pipeline | Rule::stream => "a stream name or `union(…)`",
+        Rule::config_entry => "a setting such as `parallelism = 2`",
+        Rule::field_decl => "a field such as `amount: float`",
+        Rule::type_name => "a type",
+        Rule::source_body => "a generator body `{ field = expression … }`",
+        Rule::union => "`union(…)`",
+        Rule::operator => "an operator such as `map`, `filter` or `sink`",
+        Rule::map_item => "a field name or `name = expression`",
+        Rule::assignment => "`name = expression`",
+        Rule::attribute => "an attribute such as `@parallelism(2)`",
+        Rule::call => "a connector such as `generate(…)` or `print`",
+        Rule::arg => "an argument",
+        Rule::expr | Rule::if_expr | Rule::binary | Rule::unary | Rule::prefix | Rule::neg | Rule::function_call => {
+            "an expression"
+        }
+        Rule::rate | Rule::number | Rule::string | Rule::boolean | Rule::kw_true | Rule::kw_false => "a value",
+        Rule::or_op | Rule::and_op | Rule::eq_op | Rule::ne_op | Rule::le_op | Rule::ge_op | Rule::lt_op | Rule::gt_op
+        | Rule::concat_op | Rule::add_op | Rule::sub_op | Rule::mul_op | Rule::div_op | Rule::rem_op => {
+            "an operator such as `+` or `==`"
+        }
+        Rule::ident => "a name",
+        Rule::kw_on => "`on`",
+        Rule::kw_then => "`then`",
+        Rule::kw_else => "`else`",
+        Rule::kw_if => "`if`",
+        Rule::kw_not => "an expression",
+        _ => return None,
+    })
+}

@@ -1,0 +1,77 @@
+//! Reading `.flow` text: the pest grammar, the syntax tree with spans, and
+//! syntax errors phrased in the user's words.
+//!
+//! Parsing never fails as a whole: `parse` returns the items it could read
+//! and a diagnostic for each part it could not, so that one run reports
+//! every independent mistake. It knows nothing of types or names.
+
+pub mod ast;
+mod build;
+mod expected;
+mod literal;
+mod parser;
+mod prescan;
+
+use pest::Parser as _;
+
+use crate::diag::Diagnostic;
+
+pub use build::MAX_EXPR_DEPTH;
+pub use parser::Rule;
+pub use prescan::MAX_NESTING;
+
+/// What parsing a file yields: the items that parsed, the problems, and the
+/// names of items that did not parse (so that `check` does not also report
+/// every use of them as unknown).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub file: ast::File,
+    pub diagnostics: Vec<Diagnostic>,
+    pub unparsed_names: Vec<String>,
+}
+
+/// Parses a whole `.flow` file.
+pub fn parse(source: &str) -> Parsed {
+    // Error detail lets syntax errors name the punctuation that was expected.
+    pest::set_error_detail(true);
+    let mut parsed = Parsed::default();
+    let (chunks, prescan_diagnostics) = prescan::prescan(source);
+    parsed.diagnostics.extend(prescan_diagnostics);
+    for chunk in chunks {
+        let text = &source[chunk.span.start..chunk.span.end];
+        if chunk.rejected {
+            parsed.unparsed_names.extend(prescan::defined_name(text));
+            continue;
+        }
+        match parser::FlowParser::parse(Rule::items, text) {
+            Ok(mut pairs) => {
+                let items = pairs.next().expect("`items` yields one pair");
+                let mut builder = build::Builder::new(chunk.span.start, &mut parsed.diagnostics);
+                parsed.file.items.extend(builder.items(items));
+            }
+            Err(error) => {
+                parsed.diagnostics.push(expected::syntax_error(&error, text, chunk.span.start));
+                parsed.unparsed_names.extend(prescan::defined_name(text));
+            }
+        }
+    }
+    parsed
+}
+
+/// Parses a lone expression, as given to `--set key=value`.
+pub fn parse_value(text: &str) -> Result<ast::Expr, Diagnostic> {
+    pest::set_error_detail(true);
+    let mut diagnostics = Vec::new();
+    let expr = match parser::FlowParser::parse(Rule::config_value, text) {
+        Ok(mut pairs) => {
+            let value = pairs.next().expect("`config_value` yields one pair");
+            let expr_pair = value.into_inner().next().expect("`config_value` holds an expression");
+            build::Builder::new(0, &mut diagnostics).expr(expr_pair)
+        }
+        Err(error) => return Err(expected::syntax_error(&error, text, 0)),
+    };
+    match diagnostics.into_iter().next() {
+        Some(diagnostic) => Err(diagnostic),
+        None => Ok(expr),
+    }
+}
