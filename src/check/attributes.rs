@@ -188,7 +188,7 @@ pub fn watermark_field(
             if record.fields()[index].ty != Type::Timestamp {
                 diagnostics.push(
                     Diagnostic::error(Code::AttributeValue, format!("the watermark field `{name}` is not a timestamp"))
-                        .label(span, format!("this is a {}", record.fields()[index].ty))
+                        .label(span, format!("this is {}", record.fields()[index].ty.with_article()))
                         .help("event time is read from a timestamp field; compute one with `epoch + x * 1ms`"),
                 );
                 return None;

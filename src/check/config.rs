@@ -201,6 +201,8 @@ impl ConfigKey {
     /// A bound in the key's own unit, as a user would write it.
     fn show(&self, value: i64) -> String {
         match self.expected {
+            Expected::Size if value >= 1 << 20 && value % (1 << 20) == 0 => format!("{}MiB", value >> 20),
+            Expected::Size if value >= 1 << 10 && value % (1 << 10) == 0 => format!("{}KiB", value >> 10),
             Expected::Size => format!("{value}B"),
             Expected::Duration if value % NANOS_PER_SECOND == 0 => format!("{}s", value / NANOS_PER_SECOND),
             Expected::Duration => format!("{}ms", value / 1_000_000),

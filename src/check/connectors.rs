@@ -70,12 +70,12 @@ pub fn check_source_connector(decl: &SourceDecl, record: &Arc<RecordType>, diagn
                 (&[Param::required("format"), Param::named("on_error"), Param::named("header")], "stdin(format = jsonl)")
             };
             let bound = bind(&call.args, params, name, call.span, usage, diagnostics)?;
-            let path = match bound.get("path") {
-                Some(expr) => match expect(expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? {
-                    Const::Str(path) => Some((path, expr.span)),
-                    _ => return None,
-                },
-                None => None,
+            let path = if name == "file" {
+                let expr = bound.get("path").expect("required");
+                let Const::Str(path) = expect(expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? else { return None };
+                Some((path, expr.span))
+            } else {
+                None
             };
             let format = file_format(&bound, path.as_ref().map(|(p, s)| (p.as_str(), *s)), diagnostics)?;
             let on_error = match bound.get("on_error") {
@@ -161,7 +161,7 @@ fn check_generator_body(
         diagnostics.push(
             Diagnostic::error(Code::MissingField, format!("the generator does not compute {}", missing.join(", ")))
                 .label(body_span, format!("every field of `{}` needs a value", decl.schema.name))
-                .help(format!("add {} to the body", missing.iter().map(|m| format!("{} = …", m.trim_matches('`'))).collect::<Vec<_>>().join(", "))),
+                .help(format!("add {} to the body", missing.iter().map(|m| format!("`{} = …`", m.trim_matches('`'))).collect::<Vec<_>>().join(", "))),
         );
         return None;
     }

@@ -55,8 +55,8 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
                 (_, ty) => {
                     let takes = if *op == UnaryOp::Neg { "an int, float or duration" } else { "a bool" };
                     diagnostics.push(
-                        Diagnostic::error(Code::BadOperands, format!("`{}` does not apply to a {ty}", op.symbol()))
-                            .label(operand.span, format!("this is a {ty}"))
+                        Diagnostic::error(Code::BadOperands, format!("`{}` does not apply to {}", op.symbol(), ty.with_article()))
+                            .label(operand.span, format!("this is {}", ty.with_article()))
                             .help(format!("`{}` takes {takes}", op.symbol())),
                     );
                     return None;
@@ -83,8 +83,8 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
             if then.ty != otherwise.ty {
                 diagnostics.push(
                     Diagnostic::error(Code::TypeMismatch, "the branches of `if` have different types")
-                        .label(then.span, format!("this is a {}", then.ty))
-                        .label(otherwise.span, format!("this is a {}", otherwise.ty))
+                        .label(then.span, format!("this is {}", then.ty.with_article()))
+                        .label(otherwise.span, format!("this is {}", otherwise.ty.with_article()))
                         .maybe_help(conversion_help(then.ty, otherwise.ty)),
                 );
                 return None;
@@ -199,8 +199,8 @@ pub fn binary_result(op: BinaryOp, lhs: Type, rhs: Type) -> Option<Type> {
 
 fn bad_operands(op: BinaryOp, lhs: &TypedExpr, rhs: &TypedExpr) -> Diagnostic {
     let diagnostic = Diagnostic::error(Code::BadOperands, format!("`{}` does not apply to {} and {}", op.symbol(), lhs.ty, rhs.ty))
-        .label(lhs.span, format!("this is a {}", lhs.ty))
-        .label(rhs.span, format!("this is a {}", rhs.ty));
+        .label(lhs.span, format!("this is {}", lhs.ty.with_article()))
+        .label(rhs.span, format!("this is {}", rhs.ty.with_article()));
     let help = match (op, lhs.ty, rhs.ty) {
         (BinaryOp::Concat, _, _) => Some("`++` joins strings; convert with `str(…)`".to_string()),
         (BinaryOp::Add, Type::String, Type::String) => Some("join strings with `++`".to_string()),
@@ -236,8 +236,8 @@ pub fn expect_type(expr: TypedExpr, want: Type, what: &str, diagnostics: &mut Ve
         (want, found) => conversion_help(want, found),
     };
     diagnostics.push(
-        Diagnostic::error(Code::TypeMismatch, format!("{what} must be a {want}, not a {}", expr.ty))
-            .label(expr.span, format!("this is a {}", expr.ty))
+        Diagnostic::error(Code::TypeMismatch, format!("{what} must be {}, not {}", want.with_article(), expr.ty.with_article()))
+            .label(expr.span, format!("this is {}", expr.ty.with_article()))
             .maybe_help(help),
     );
     None

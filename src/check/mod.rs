@@ -271,9 +271,11 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(mut self, parse_failed: bool) -> Checked {
+        // With errors, a stream may be unused only because its reader failed.
+        let parse_failed = parse_failed || self.diagnostics.iter().any(Diagnostic::is_error);
         let unused: Vec<Diagnostic> = (self.sources.iter().map(|s| (&s.name, s.name_span, "source")))
             .chain(self.lets.iter().map(|l| (&l.name, l.name_span, "`let` stream")))
-            .filter(|(name, _, _)| !self.uses.contains_key(name.as_str()))
+            .filter(|(name, _, _)| !parse_failed && !self.uses.contains_key(name.as_str()))
             .map(|(name, span, what)| {
                 Diagnostic::warning(Code::UnusedStream, format!("the {what} `{name}` is never used"))
                     .label(span, "nothing reads this stream")

@@ -171,8 +171,8 @@ impl Checker<'_> {
             }
             Some(index) if input.fields()[index].ty != Type::Timestamp => {
                 self.diagnostics.push(
-                    Diagnostic::error(Code::WindowTimeField, format!("a window is `on` a timestamp, but `{}` is a {}", time_field.name, input.fields()[index].ty))
-                        .label(time_field.span, format!("a {}", input.fields()[index].ty))
+                    Diagnostic::error(Code::WindowTimeField, format!("a window is `on` a timestamp, but `{}` is {}", time_field.name, input.fields()[index].ty.with_article()))
+                        .label(time_field.span, input.fields()[index].ty.with_article())
                         .help("name a timestamp field, or compute one in a `map` first: `ts = epoch + millis * 1ms`"),
                 );
                 None
@@ -271,10 +271,10 @@ impl Checker<'_> {
             None => None,
         };
         let Some(ty) = function.result_type(arg.as_ref().map(|a| a.ty)) else {
-            let arg_ty = arg.as_ref().map_or("nothing".to_string(), |a| a.ty.to_string());
+            let arg_ty = arg.as_ref().map_or("nothing".to_string(), |a| a.ty.with_article());
             self.diagnostics.push(
-                Diagnostic::error(Code::TypeMismatch, format!("`{}` does not take a {arg_ty}", name.name))
-                    .label(value.span, format!("called with a {arg_ty}"))
+                Diagnostic::error(Code::TypeMismatch, format!("`{}` does not take {arg_ty}", name.name))
+                    .label(value.span, format!("called with {arg_ty}"))
                     .help(format!("it is `{}`", function.signature())),
             );
             return None;

@@ -100,7 +100,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            ast::StreamHead::Union { inputs, keyword, span } => {
+            ast::StreamHead::Union { inputs, span, .. } => {
                 let checked: Vec<Option<Stream>> =
                     inputs.iter().map(|input| self.check_stream(input, Context::UnionInput).map(|(stream, _)| stream)).collect();
                 if inputs.len() < 2 {
@@ -119,7 +119,6 @@ impl Checker<'_> {
                             Diagnostic::error(Code::UnionMismatch, "the streams of a `union` have different records")
                                 .label(ast_input.span, format!("records {}", input.record))
                                 .label(inputs[0].span, format!("records {}", first.record))
-                                .label(*keyword, "")
                                 .help("make them alike with a `map` on each input: same field names, types and order"),
                         );
                         return None;

@@ -51,6 +51,12 @@ impl Type {
         }
     }
 
+    /// "an int", "a float": the type with its article, for messages.
+    pub fn with_article(self) -> String {
+        let article = if self == Type::Int { "an" } else { "a" };
+        format!("{article} {}", self.name())
+    }
+
     pub fn is_numeric(self) -> bool {
         matches!(self, Type::Int | Type::Float)
     }

@@ -274,6 +274,12 @@ impl<'d> Builder<'d> {
             self.reduce(&mut operands, op);
         }
         let (expr, depth) = operands.pop().expect("a binary expression has an operand");
+        if chained_comparison_reported {
+            // `1 < x < 5` would also be a type error; say only what is wrong.
+            let span = expr.span;
+            drop_iteratively(expr);
+            return (Expr { kind: ExprKind::Error, span }, 1);
+        }
         self.limit_depth(expr, depth)
     }
 
@@ -363,7 +369,7 @@ impl<'d> Builder<'d> {
         }
         self.diagnostics.push(
             Diagnostic::error(Code::TooDeep, format!("this expression nests more than {MAX_EXPR_DEPTH} levels deep"))
-                .label(span, "too deep")
+                .label(Span::new(span.start, span.start + 1), "this expression")
                 .help("split it into steps: compute parts in a `map` and combine them in the next one"),
         );
         (Expr { kind: ExprKind::Error, span }, 1)

@@ -8,8 +8,10 @@ use crate::diag::{did_you_mean, Code, Diagnostic, Span};
 use super::ast::OPERATOR_KEYWORDS;
 use super::parser::Rule;
 
-/// A diagnostic for a pest error in `text`, a chunk starting at `offset`.
-pub fn syntax_error(error: &Error<Rule>, text: &str, offset: usize) -> Diagnostic {
+/// A diagnostic for a pest error in the `chunk` of `source` that pest parsed.
+pub fn syntax_error(error: &Error<Rule>, source: &str, chunk: Span) -> Diagnostic {
+    let text = &source[chunk.start..chunk.end];
+    let offset = chunk.start;
     let attempts = error.parse_attempts();
     // The furthest position any rule reached is where the user's text went
     // wrong; pest's own location can be the start of the enclosing item.
@@ -32,8 +34,21 @@ pub fn syntax_error(error: &Error<Rule>, text: &str, offset: usize) -> Diagnosti
             return unknown_operator(&word, Span::new(offset + word_start, offset + word_start + word.len()));
         }
     }
-    let found = found_token(text, at);
-    let span = Span::new(offset + at, offset + at + found.len());
+    // Past the end of the chunk, what the user sees next is the next item.
+    let at_chunk_end = text[at..].trim().is_empty();
+    let (found, span) = if at_chunk_end {
+        let next = offset + text.len();
+        let found = found_token(source, next);
+        if found.is_empty() {
+            let end = source.trim_end().len();
+            (found, Span::new(end, end))
+        } else {
+            (found.clone(), Span::new(next, next + found.len()))
+        }
+    } else {
+        let found = found_token(text, at);
+        (found.clone(), Span::new(offset + at, offset + at + found.len()))
+    };
     let mut expected: Vec<String> = Vec::new();
     let mut positives = positives;
     if previous_word(text, at) == Some("sink") && positives.contains(&Rule::ident) {
@@ -52,7 +67,15 @@ pub fn syntax_error(error: &Error<Rule>, text: &str, offset: usize) -> Diagnosti
         push_unique(&mut expected, description.to_string());
     }
     let message = format!("expected {}, found {}", join_or(&expected), describe_found(&found));
-    Diagnostic::error(Code::Syntax, message).label(span, "unexpected here")
+    let label = if found.is_empty() { "the file ends here" } else { "unexpected here" };
+    let diagnostic = Diagnostic::error(Code::Syntax, message).label(span, label);
+    let closer = ["`}`", "`)`"].into_iter().find(|closer| expected.iter().any(|e| e == closer));
+    match closer {
+        Some(closer) if at_chunk_end => {
+            diagnostic.help(format!("the item above this line is not finished: is a closing {closer} missing?"))
+        }
+        _ => diagnostic,
+    }
 }
 
 fn unknown_operator(word: &str, span: Span) -> Diagnostic {
@@ -67,7 +90,8 @@ fn unknown_operator(word: &str, span: Span) -> Diagnostic {
 fn is_structural(token: &str, descriptions: &[&str]) -> bool {
     match token {
         "{" | "}" | ")" | "," | "=" | ":" | "|" | "@" => true,
-        "(" => !descriptions.contains(&"an expression"),
+        // Nearly anything can be followed by a call's `(`; naming it is noise.
+        "(" => descriptions.is_empty(),
         _ => false,
     }
 }

@@ -14,7 +14,7 @@ mod prescan;
 
 use pest::Parser as _;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Span};
 
 pub use build::MAX_EXPR_DEPTH;
 pub use parser::Rule;
@@ -50,7 +50,7 @@ pub fn parse(source: &str) -> Parsed {
                 parsed.file.items.extend(builder.items(items));
             }
             Err(error) => {
-                parsed.diagnostics.push(expected::syntax_error(&error, text, chunk.span.start));
+                parsed.diagnostics.push(expected::syntax_error(&error, source, chunk.span));
                 parsed.unparsed_names.extend(prescan::defined_name(text));
             }
         }
@@ -68,7 +68,7 @@ pub fn parse_value(text: &str) -> Result<ast::Expr, Diagnostic> {
             let expr_pair = value.into_inner().next().expect("`config_value` holds an expression");
             build::Builder::new(0, &mut diagnostics).expr(expr_pair)
         }
-        Err(error) => return Err(expected::syntax_error(&error, text, 0)),
+        Err(error) => return Err(expected::syntax_error(&error, text, Span::new(0, text.len()))),
     };
     match diagnostics.into_iter().next() {
         Some(diagnostic) => Err(diagnostic),
