@@ -18,10 +18,17 @@ impl Default for RenderOptions {
     }
 }
 
+/// Past this column a snippet is not drawn: miette cannot pad that far
+/// (Rust's formatter stops at 65 535) and no terminal shows it anyway.
+const MAX_SNIPPET_COLUMN: usize = 10_000;
+
 /// Renders one diagnostic against the file it is about.
 pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str, options: RenderOptions) -> String {
-    let source = miette::NamedSource::new(file_name, source.to_string());
-    let with_source = WithSource { diagnostic, source: &source };
+    let locations: Vec<(usize, usize, &str)> =
+        diagnostic.labels.iter().map(|label| line_and_column(source, label.span.start, label.text.as_str())).collect();
+    let show_snippet = diagnostic.labels.iter().all(|label| longest_line_in(source, label.span) <= MAX_SNIPPET_COLUMN);
+    let named = miette::NamedSource::new(file_name, source.to_string());
+    let with_source = WithSource { diagnostic, source: show_snippet.then_some(&named) };
     let theme = if options.color {
         miette::GraphicalTheme::unicode()
     } else {
@@ -34,13 +41,33 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str, options: R
         // to the bare message rather than lose the diagnostic.
         out = format!("{}: {}\n", diagnostic.code, diagnostic.message);
     }
+    if !show_snippet {
+        for (line, column, text) in locations {
+            out.push_str(&format!("  at {file_name}:{line}:{column}: {text}\n"));
+        }
+    }
     out
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn line_and_column<'t>(source: &str, offset: usize, text: &'t str) -> (usize, usize, &'t str) {
+    let before = &source[..offset.min(source.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (super::line_number(source, offset), before[line_start..].chars().count() + 1, text)
+}
+
+/// The length of the longest line a span touches.
+fn longest_line_in(source: &str, span: super::Span) -> usize {
+    let start = source[..span.start.min(source.len())].rfind('\n').map_or(0, |i| i + 1);
+    let end = source[span.end.min(source.len())..].find('\n').map_or(source.len(), |i| span.end + i);
+    source[start..end].split('\n').map(str::len).max().unwrap_or(0)
 }
 
 /// A diagnostic paired with its source text, as miette wants it.
 struct WithSource<'a> {
     diagnostic: &'a Diagnostic,
-    source: &'a miette::NamedSource<String>,
+    /// `None` to render without a snippet.
+    source: Option<&'a miette::NamedSource<String>>,
 }
 
 impl fmt::Debug for WithSource<'_> {
@@ -74,10 +101,11 @@ impl miette::Diagnostic for WithSource<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(self.source)
+        self.source.map(|source| source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.source?;
         let labels = self.diagnostic.labels.iter().enumerate().map(|(index, label)| {
             let span = miette::SourceSpan::new(label.span.start.into(), label.span.len());
             let text = (!label.text.is_empty()).then(|| label.text.clone());
