@@ -1,0 +1,89 @@
+//! The `flowc` binary as a user meets it: exit codes, standard input,
+//! colour choices, and clear errors for unreadable files and bad flags.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn flowc(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flowc"));
+    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("NO_COLOR");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("flowc runs");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const BROKEN: &[u8] = b"schema R { id: int }\nsource r: R = generate(count = 1) { id = seq }\nr | filter idd > 1 | sink print\n";
+
+#[test]
+fn a_clean_file_exits_zero_with_a_summary() {
+    let out = flowc(&["check", "examples/slow_sink.flow"], None, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "ok: examples/slow_sink.flow: 1 source, 1 pipeline, 3 operators, 1 sink\n");
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn errors_exit_one_and_name_the_file_and_code() {
+    let out = flowc(&["check", "-"], Some(BROKEN), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("flow::unknown_field"), "{stderr}");
+    assert!(stderr.contains("<stdin>:3:12"), "{stderr}");
+    assert!(stderr.contains("did you mean `id`?"), "{stderr}");
+    assert!(stderr.ends_with("error: <stdin> has 1 error\n"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let coloured = flowc(&["check", "-", "--color", "always"], Some(BROKEN), &[]);
+    assert!(text(&coloured.stderr).contains("\u{1b}["), "--color always colours");
+    let plain = flowc(&["check", "-", "--color", "never"], Some(BROKEN), &[]);
+    assert!(!text(&plain.stderr).contains("\u{1b}["), "--color never does not");
+    let piped = flowc(&["check", "-"], Some(BROKEN), &[]);
+    assert!(!text(&piped.stderr).contains("\u{1b}["), "auto does not colour a pipe");
+    let no_color = flowc(&["check", "-", "--color", "auto"], Some(BROKEN), &[("NO_COLOR", "1")]);
+    assert!(!text(&no_color.stderr).contains("\u{1b}["), "auto honours NO_COLOR");
+}
+
+#[test]
+fn an_unreadable_file_exits_two() {
+    let out = flowc(&["check", "no/such/file.flow"], None, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("error: cannot read no/such/file.flow:"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn text_that_is_not_utf8_exits_two() {
+    let out = flowc(&["check", "-"], Some(b"schema R { id: int }\n\xff\xfe"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), "error: <stdin> is not UTF-8 text: invalid byte at offset 21\n");
+}
+
+#[test]
+fn bad_flags_exit_two_with_usage() {
+    let unknown = flowc(&["check", "--frobnicate", "x.flow"], None, &[]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("--frobnicate"));
+    let bad_value = flowc(&["check", "x.flow", "--color", "sometimes"], None, &[]);
+    assert_eq!(bad_value.status.code(), Some(2));
+    assert!(text(&bad_value.stderr).contains("sometimes"));
+    let missing = flowc(&["check"], None, &[]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    assert_eq!(flowc(&["--help"], None, &[]).status.code(), Some(0));
+    assert_eq!(flowc(&["--version"], None, &[]).status.code(), Some(0));
+}

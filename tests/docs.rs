@@ -1,0 +1,114 @@
+//! The documentation stays true: every fenced `flow` block in the docs and
+//! the README is a clean program, and the language reference names every
+//! setting (with its real default), function, aggregate, attribute,
+//! operator, connector and diagnostic code that the checker knows.
+
+use std::fs;
+use std::path::PathBuf;
+
+use flowc::check::config::KEYS;
+use flowc::check::functions::{AggregateFunction, Function};
+use flowc::check::{check_source, ATTRIBUTE_NAMES, SINK_CONNECTORS, SOURCE_CONNECTORS};
+use flowc::diag::Code;
+use flowc::syntax::ast::OPERATOR_KEYWORDS;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn markdown_files() -> Vec<PathBuf> {
+    let mut files = vec![root().join("README.md")];
+    for entry in fs::read_dir(root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The fenced blocks tagged `flow`, with the line each starts on.
+fn flow_blocks(text: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let fence = line.trim_start();
+        match &mut current {
+            None if fence.starts_with("```flow") => current = Some((index + 1, String::new())),
+            Some(_) if fence.starts_with("```") => blocks.push(current.take().unwrap()),
+            Some((_, block)) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_flow_block_in_the_docs_checks_clean() {
+    let mut failures = Vec::new();
+    let mut n_blocks = 0;
+    for file in markdown_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        for (line, block) in flow_blocks(&text) {
+            n_blocks += 1;
+            let checked = check_source(&block);
+            if !checked.diagnostics.is_empty() {
+                let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code.name()).collect();
+                let messages: Vec<&str> = checked.diagnostics.iter().map(|d| d.message.as_str()).collect();
+                failures.push(format!("{}:{line}: {codes:?} {messages:?}", file.display()));
+            }
+        }
+    }
+    assert!(n_blocks >= 6, "expected the docs to hold flow examples, found {n_blocks}");
+    assert!(failures.is_empty(), "flow blocks with diagnostics:\n{}", failures.join("\n"));
+}
+
+fn reference() -> String {
+    fs::read_to_string(root().join("docs/language.md")).unwrap()
+}
+
+#[test]
+fn the_reference_documents_every_setting_with_its_default() {
+    let reference = reference();
+    for key in KEYS {
+        let row = reference
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{}` |", key.name)))
+            .unwrap_or_else(|| panic!("docs/language.md has no settings row for `{}`", key.name));
+        assert!(row.contains(&format!("| `{}` |", key.default_text)), "the row for `{}` should give the default `{}`: {row}", key.name, key.default_text);
+    }
+}
+
+#[test]
+fn the_reference_names_every_function_attribute_operator_connector_and_code() {
+    let reference = reference();
+    let mut missing = Vec::new();
+    let mut expect = |needle: String| {
+        if !reference.contains(&needle) {
+            missing.push(needle);
+        }
+    };
+    for function in Function::ALL {
+        expect(format!("`{}(", function.name()));
+    }
+    for aggregate in AggregateFunction::ALL {
+        expect(format!("`{}(", aggregate.name()));
+    }
+    for attribute in ATTRIBUTE_NAMES {
+        expect(format!("`@{attribute}"));
+    }
+    for keyword in OPERATOR_KEYWORDS {
+        expect(format!("`{keyword}"));
+    }
+    for connector in SOURCE_CONNECTORS.iter().chain(SINK_CONNECTORS) {
+        expect(format!("{connector}"));
+    }
+    for code in Code::ALL {
+        expect(format!("| `{}` |", code.name()));
+    }
+    assert!(missing.is_empty(), "docs/language.md does not mention {missing:?}");
+}
