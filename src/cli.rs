@@ -80,7 +80,8 @@ pub fn main() -> i32 {
 /// `flowc check` on text that came from `file_name`.
 pub fn check_text(file_name: &str, text: &str, schemas: bool, render_options: RenderOptions) -> Output {
     let checked = check::check_source(text);
-    let mut output = Output { stderr: render_all(&checked.diagnostics, file_name, text, render_options), ..Output::default() };
+    let mut output =
+        Output { stderr: render_all(&checked.diagnostics, file_name, text, render_options), ..Output::default() };
     let (errors, warnings) = count(&checked.diagnostics);
     match checked.program {
         Some(program) => {
@@ -125,7 +126,8 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Reads a file, or standard input for `-`, as UTF-8 text.
 fn read_input(path: &Path) -> Result<String, Output> {
-    let fail = |message: String| Output { stderr: format!("error: {message}\n"), exit_code: EXIT_USAGE, ..Output::default() };
+    let fail =
+        |message: String| Output { stderr: format!("error: {message}\n"), exit_code: EXIT_USAGE, ..Output::default() };
     let mut bytes = Vec::new();
     let result = if path == Path::new("-") {
         std::io::stdin().read_to_end(&mut bytes).map(|_| ())
@@ -153,6 +155,8 @@ fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+        }
     }
 }

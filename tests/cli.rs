@@ -22,7 +22,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const BROKEN: &[u8] = b"schema R { id: int }\nsource r: R = generate(count = 1) { id = seq }\nr | filter idd > 1 | sink print\n";
+const BROKEN: &[u8] =
+    b"schema R { id: int }\nsource r: R = generate(count = 1) { id = seq }\nr | filter idd > 1 | sink print\n";
 
 #[test]
 fn a_clean_file_exits_zero_with_a_summary() {

@@ -79,7 +79,12 @@ fn the_reference_documents_every_setting_with_its_default() {
             .lines()
             .find(|line| line.starts_with(&format!("| `{}` |", key.name)))
             .unwrap_or_else(|| panic!("docs/language.md has no settings row for `{}`", key.name));
-        assert!(row.contains(&format!("| `{}` |", key.default_text)), "the row for `{}` should give the default `{}`: {row}", key.name, key.default_text);
+        assert!(
+            row.contains(&format!("| `{}` |", key.default_text)),
+            "the row for `{}` should give the default `{}`: {row}",
+            key.name,
+            key.default_text
+        );
     }
 }
 
@@ -105,7 +110,7 @@ fn the_reference_names_every_function_attribute_operator_connector_and_code() {
         expect(format!("`{keyword}"));
     }
     for connector in SOURCE_CONNECTORS.iter().chain(SINK_CONNECTORS) {
-        expect(format!("{connector}"));
+        expect(connector.to_string());
     }
     for code in Code::ALL {
         expect(format!("| `{}` |", code.name()));

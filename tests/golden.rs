@@ -37,7 +37,9 @@ fn compare(expected_path: &Path, actual: &str, mismatches: &mut Vec<String>) {
     }
     let shown = expected_path.strip_prefix(root()).unwrap_or(expected_path).display().to_string();
     match expected {
-        None => mismatches.push(format!("{shown}: missing; run `UPDATE_GOLDEN=1 cargo test --test golden` to write it")),
+        None => {
+            mismatches.push(format!("{shown}: missing; run `UPDATE_GOLDEN=1 cargo test --test golden` to write it"))
+        }
         Some(expected) if expected != actual => {
             let diff = similar_asserts::SimpleDiff::from_str(&expected, actual, "expected", "actual");
             mismatches.push(format!("{shown}:\n{diff}"));
@@ -78,8 +80,10 @@ fn check_cases_match_their_golden_output() {
 #[test]
 fn examples_check_clean_and_match_their_golden_output() {
     let mut mismatches = Vec::new();
-    let examples: Vec<PathBuf> =
-        sorted_entries(&root().join("examples")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "flow")).collect();
+    let examples: Vec<PathBuf> = sorted_entries(&root().join("examples"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "flow"))
+        .collect();
     assert!(examples.len() >= 8, "the eight examples of the language sketch are missing");
     for example in examples {
         let name = example.file_stem().unwrap().to_string_lossy().to_string();

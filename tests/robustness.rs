@@ -15,11 +15,19 @@ fn front_end(text: &str) -> Vec<Code> {
     for diagnostic in &checked.diagnostics {
         for label in &diagnostic.labels {
             assert!(label.span.end <= text.len(), "label {:?} beyond the text ({} bytes)", label.span, text.len());
-            assert!(text.is_char_boundary(label.span.start) && text.is_char_boundary(label.span.end), "label {:?} splits a character", label.span);
+            assert!(
+                text.is_char_boundary(label.span.start) && text.is_char_boundary(label.span.end),
+                "label {:?} splits a character",
+                label.span
+            );
         }
         let _ = render(diagnostic, "fuzz.flow", text, RenderOptions::default());
     }
-    assert_eq!(checked.program.is_some(), !checked.diagnostics.iter().any(|d| d.is_error()), "a program comes exactly when there are no errors");
+    assert_eq!(
+        checked.program.is_some(),
+        !checked.diagnostics.iter().any(|d| d.is_error()),
+        "a program comes exactly when there are no errors"
+    );
     checked.diagnostics.iter().map(|d| d.code).collect()
 }
 
@@ -36,12 +44,89 @@ fn examples() -> Vec<String> {
 }
 
 const TOKENS: &[&str] = &[
-    "config", "schema", "source", "let", "union", "map", "filter", "key_by", "rebalance", "broadcast", "window", "aggregate",
-    "throttle", "work", "sleep", "sink", "print", "discard", "file", "generate", "stdin", "tumbling", "sliding", "on", "if",
-    "then", "else", "and", "or", "not", "true", "false", "seq", "epoch", "count", "sum", "min", "max", "avg", "float", "int",
-    "string", "timestamp", "R", "r", "x", "ts", "{", "}", "(", ")", ",", ":", "=", "==", "!=", "<", ">", "+", "-", "*", "/",
-    "%", "++", "|", "@", "@parallelism(2)", "@name(\"n\")", "@watermark(delay = 1s)", "@no_chain", "1", "1_000", "2.5M",
-    "1.5", "10ms", "100/s", "32KiB", "\"s\"", "\"\\q\"", "\"open", "//c\n", "\n", " ",
+    "config",
+    "schema",
+    "source",
+    "let",
+    "union",
+    "map",
+    "filter",
+    "key_by",
+    "rebalance",
+    "broadcast",
+    "window",
+    "aggregate",
+    "throttle",
+    "work",
+    "sleep",
+    "sink",
+    "print",
+    "discard",
+    "file",
+    "generate",
+    "stdin",
+    "tumbling",
+    "sliding",
+    "on",
+    "if",
+    "then",
+    "else",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
+    "seq",
+    "epoch",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "float",
+    "int",
+    "string",
+    "timestamp",
+    "R",
+    "r",
+    "x",
+    "ts",
+    "{",
+    "}",
+    "(",
+    ")",
+    ",",
+    ":",
+    "=",
+    "==",
+    "!=",
+    "<",
+    ">",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "++",
+    "|",
+    "@",
+    "@parallelism(2)",
+    "@name(\"n\")",
+    "@watermark(delay = 1s)",
+    "@no_chain",
+    "1",
+    "1_000",
+    "2.5M",
+    "1.5",
+    "10ms",
+    "100/s",
+    "32KiB",
+    "\"s\"",
+    "\"\\q\"",
+    "\"open",
+    "//c\n",
+    "\n",
+    " ",
 ];
 
 /// One edit to a program text: delete, duplicate or insert.

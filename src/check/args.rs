@@ -59,13 +59,19 @@ pub fn bind<'a>(
                 None => {
                     let named: Vec<&str> = params.iter().map(|p| p.name).collect();
                     diagnostics.push(
-                        Diagnostic::error(Code::UnknownArgument, format!("`{callee}` takes no more arguments without a name"))
-                            .label(arg.span, "surplus argument")
-                            .help(if named.is_empty() {
-                                format!("`{callee}` takes no arguments: write `{usage}`")
-                            } else {
-                                format!("name it: `{callee}` takes {}; for example `{usage}`", super::constant::one_of(&named))
-                            }),
+                        Diagnostic::error(
+                            Code::UnknownArgument,
+                            format!("`{callee}` takes no more arguments without a name"),
+                        )
+                        .label(arg.span, "surplus argument")
+                        .help(if named.is_empty() {
+                            format!("`{callee}` takes no arguments: write `{usage}`")
+                        } else {
+                            format!(
+                                "name it: `{callee}` takes {}; for example `{usage}`",
+                                super::constant::one_of(&named)
+                            )
+                        }),
                     );
                     continue;
                 }
@@ -77,7 +83,10 @@ pub fn bind<'a>(
                         if params.is_empty() {
                             format!("`{callee}` takes no arguments")
                         } else {
-                            format!("`{callee}` takes {}", super::constant::one_of(&params.iter().map(|p| p.name).collect::<Vec<_>>()))
+                            format!(
+                                "`{callee}` takes {}",
+                                super::constant::one_of(&params.iter().map(|p| p.name).collect::<Vec<_>>())
+                            )
                         }
                     });
                     diagnostics.push(

@@ -47,7 +47,10 @@ pub fn check_attributes<'a>(
                     .label(attribute.name.span, "not an attribute")
                     .help(match suggest(name, ATTRIBUTE_NAMES.iter().copied()) {
                         Some(close) => format!("did you mean `@{close}`?"),
-                        None => format!("the attributes are {}", ATTRIBUTE_NAMES.iter().map(|n| format!("`@{n}`")).collect::<Vec<_>>().join(", ")),
+                        None => format!(
+                            "the attributes are {}",
+                            ATTRIBUTE_NAMES.iter().map(|n| format!("`@{n}`")).collect::<Vec<_>>().join(", ")
+                        ),
                     }),
             );
             continue;
@@ -74,14 +77,21 @@ pub fn check_attributes<'a>(
         let span = attribute.span;
         match name {
             "parallelism" => {
-                let Some(bound) = bind(&attribute.args, &[Param::positional("n")], &what, span, "@parallelism(4)", diagnostics) else { continue };
+                let Some(bound) =
+                    bind(&attribute.args, &[Param::positional("n")], &what, span, "@parallelism(4)", diagnostics)
+                else {
+                    continue;
+                };
                 let value = bound.get("n").expect("required");
                 if let Some(Const::Int(n)) = expect(value, Expected::Int, Code::AttributeValue, &what, diagnostics) {
                     if !(1..=i64::from(MAX_PARALLELISM)).contains(&n) {
                         diagnostics.push(
-                            Diagnostic::error(Code::AttributeValue, format!("parallelism must be from 1 to {MAX_PARALLELISM}"))
-                                .label(value.span, format!("this is {n}"))
-                                .help("each subtask is a thread; parallelism 1 runs the operator on one thread"),
+                            Diagnostic::error(
+                                Code::AttributeValue,
+                                format!("parallelism must be from 1 to {MAX_PARALLELISM}"),
+                            )
+                            .label(value.span, format!("this is {n}"))
+                            .help("each subtask is a thread; parallelism 1 runs the operator on one thread"),
                         );
                     } else {
                         result.parallelism = Some((n as u32, span));
@@ -89,7 +99,11 @@ pub fn check_attributes<'a>(
                 }
             }
             "name" => {
-                let Some(bound) = bind(&attribute.args, &[Param::positional("name")], &what, span, "@name(\"enrich\")", diagnostics) else { continue };
+                let Some(bound) =
+                    bind(&attribute.args, &[Param::positional("name")], &what, span, "@name(\"enrich\")", diagnostics)
+                else {
+                    continue;
+                };
                 let value = bound.get("name").expect("required");
                 if let Some(Const::Str(text)) = expect(value, Expected::Str, Code::AttributeValue, &what, diagnostics) {
                     if text.trim().is_empty() {
@@ -117,7 +131,11 @@ pub fn check_attributes<'a>(
                 let usage = "@watermark(delay = 2s)";
                 let Some(bound) = bind(&attribute.args, &params, &what, span, usage, diagnostics) else { continue };
                 let delay = bound.get("delay").expect("required");
-                let Some(Const::Duration(delay_nanos)) = expect(delay, Expected::Duration, Code::AttributeValue, "the watermark `delay`", diagnostics) else { continue };
+                let Some(Const::Duration(delay_nanos)) =
+                    expect(delay, Expected::Duration, Code::AttributeValue, "the watermark `delay`", diagnostics)
+                else {
+                    continue;
+                };
                 if delay_nanos < 0 {
                     diagnostics.push(
                         Diagnostic::error(Code::AttributeValue, "a watermark delay cannot be negative")
@@ -154,9 +172,10 @@ fn not_allowed(name: &str, carrier: Carrier<'_>) -> Option<(String, String)> {
             format!("`{op}` is not a source"),
             "watermarks start at sources: put `@watermark(delay = …)` after the source's body".into(),
         )),
-        ("new_chain", Carrier::Source) => {
-            Some(("a source always starts a chain".into(), "use `@no_chain` to keep the next operator out of its chain".into()))
-        }
+        ("new_chain", Carrier::Source) => Some((
+            "a source always starts a chain".into(),
+            "use `@no_chain` to keep the next operator out of its chain".into(),
+        )),
         (_, Carrier::Partitioning(op)) => Some((
             format!("`{op}` decides where records go; it is not a task"),
             format!("put `@{name}` on the operator after `{op}`"),
@@ -173,15 +192,23 @@ pub fn watermark_field(
     source_name: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<usize> {
-    let timestamps: Vec<usize> =
-        record.fields().iter().enumerate().filter(|(_, field)| field.ty == Type::Timestamp).map(|(index, _)| index).collect();
+    let timestamps: Vec<usize> = record
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, field)| field.ty == Type::Timestamp)
+        .map(|(index, _)| index)
+        .collect();
     match watermark.field {
         Some((name, span)) => {
             let Some(index) = record.field_index(name) else {
                 diagnostics.push(
                     Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
                         .label(span, format!("not a field of `{source_name}`"))
-                        .help(did_you_mean(name, record.field_names()).unwrap_or_else(|| format!("the source's records are {record}"))),
+                        .help(
+                            did_you_mean(name, record.field_names())
+                                .unwrap_or_else(|| format!("the source's records are {record}")),
+                        ),
                 );
                 return None;
             };
@@ -199,9 +226,12 @@ pub fn watermark_field(
             [only] => Some(*only),
             [] => {
                 diagnostics.push(
-                    Diagnostic::error(Code::AttributeValue, format!("`{source_name}` has no timestamp field to take event time from"))
-                        .label(watermark.span, "needs a timestamp field")
-                        .help("add a field such as `ts: timestamp` to the schema"),
+                    Diagnostic::error(
+                        Code::AttributeValue,
+                        format!("`{source_name}` has no timestamp field to take event time from"),
+                    )
+                    .label(watermark.span, "needs a timestamp field")
+                    .help("add a field such as `ts: timestamp` to the schema"),
                 );
                 None
             }

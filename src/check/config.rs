@@ -156,7 +156,10 @@ impl Config {
                 Diagnostic::error(Code::UnknownConfigKey, format!("unknown setting `{key}`"))
                     .label(key_span, "not a setting")
                     .help(did_you_mean(key, KEYS.iter().map(|spec| spec.name)).unwrap_or_else(|| {
-                        format!("the settings are {}", super::constant::one_of(&KEYS.iter().map(|s| s.name).collect::<Vec<_>>()))
+                        format!(
+                            "the settings are {}",
+                            super::constant::one_of(&KEYS.iter().map(|s| s.name).collect::<Vec<_>>())
+                        )
                     })),
             );
             return false;
@@ -201,11 +204,8 @@ impl ConfigKey {
     /// A bound in the key's own unit, as a user would write it.
     fn show(&self, value: i64) -> String {
         match self.expected {
-            Expected::Size if value >= 1 << 20 && value % (1 << 20) == 0 => format!("{}MiB", value >> 20),
-            Expected::Size if value >= 1 << 10 && value % (1 << 10) == 0 => format!("{}KiB", value >> 10),
-            Expected::Size => format!("{value}B"),
-            Expected::Duration if value % NANOS_PER_SECOND == 0 => format!("{}s", value / NANOS_PER_SECOND),
-            Expected::Duration => format!("{}ms", value / 1_000_000),
+            Expected::Size => super::units::format_size(value as u64),
+            Expected::Duration => super::units::format_duration(value),
             Expected::Bool => (if value == 0 { "false" } else { "true" }).into(),
             _ => value.to_string(),
         }

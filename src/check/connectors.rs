@@ -20,7 +20,11 @@ const ON_ERROR: &[&str] = &["fail", "skip"];
 
 /// Checks a source's connector, its arguments and its body against the
 /// source's record type.
-pub fn check_source_connector(decl: &SourceDecl, record: &Arc<RecordType>, diagnostics: &mut Vec<Diagnostic>) -> Option<SourceConnector> {
+pub fn check_source_connector(
+    decl: &SourceDecl,
+    record: &Arc<RecordType>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<SourceConnector> {
     let call = &decl.connector;
     let name = call.name.name.as_str();
     match name {
@@ -56,23 +60,41 @@ pub fn check_source_connector(decl: &SourceDecl, record: &Arc<RecordType>, diagn
         }
         "file" | "stdin" => {
             if let Some(body) = &decl.body {
-                let span = body.first().map_or(call.span, |first| first.span.to(body.last().map_or(first.span, |last| last.span)));
+                let span = body
+                    .first()
+                    .map_or(call.span, |first| first.span.to(body.last().map_or(first.span, |last| last.span)));
                 diagnostics.push(
-                    Diagnostic::error(Code::SourceBody, format!("a `{name}` source reads its fields from the input and takes no body"))
-                        .label(span, "remove this body")
-                        .help("compute new fields with a `map` after the source"),
+                    Diagnostic::error(
+                        Code::SourceBody,
+                        format!("a `{name}` source reads its fields from the input and takes no body"),
+                    )
+                    .label(span, "remove this body")
+                    .help("compute new fields with a `map` after the source"),
                 );
                 return None;
             }
             let (params, usage): (&[Param], &str) = if name == "file" {
-                (&[Param::positional("path"), Param::named("format"), Param::named("on_error"), Param::named("header")], "file(\"in.csv\")")
+                (
+                    &[
+                        Param::positional("path"),
+                        Param::named("format"),
+                        Param::named("on_error"),
+                        Param::named("header"),
+                    ],
+                    "file(\"in.csv\")",
+                )
             } else {
-                (&[Param::required("format"), Param::named("on_error"), Param::named("header")], "stdin(format = jsonl)")
+                (
+                    &[Param::required("format"), Param::named("on_error"), Param::named("header")],
+                    "stdin(format = jsonl)",
+                )
             };
             let bound = bind(&call.args, params, name, call.span, usage, diagnostics)?;
             let path = if name == "file" {
                 let expr = bound.get("path").expect("required");
-                let Const::Str(path) = expect(expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? else { return None };
+                let Const::Str(path) = expect(expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? else {
+                    return None;
+                };
                 Some((path, expr.span))
             } else {
                 None
@@ -80,15 +102,20 @@ pub fn check_source_connector(decl: &SourceDecl, record: &Arc<RecordType>, diagn
             let format = file_format(&bound, path.as_ref().map(|(p, s)| (p.as_str(), *s)), diagnostics)?;
             let on_error = match bound.get("on_error") {
                 None => OnError::Fail,
-                Some(expr) => match expect(expr, Expected::Word(ON_ERROR), Code::BadArgument, "`on_error`", diagnostics)? {
-                    Const::Word(word) if word == "skip" => OnError::Skip,
-                    _ => OnError::Fail,
-                },
+                Some(expr) => {
+                    match expect(expr, Expected::Word(ON_ERROR), Code::BadArgument, "`on_error`", diagnostics)? {
+                        Const::Word(word) if word == "skip" => OnError::Skip,
+                        _ => OnError::Fail,
+                    }
+                }
             };
             let header = match bound.get("header") {
                 None => format == Format::Csv,
                 Some(expr) => {
-                    let Const::Bool(header) = expect(expr, Expected::Bool, Code::BadArgument, "`header`", diagnostics)? else { return None };
+                    let Const::Bool(header) = expect(expr, Expected::Bool, Code::BadArgument, "`header`", diagnostics)?
+                    else {
+                        return None;
+                    };
                     if format != Format::Csv {
                         diagnostics.push(
                             Diagnostic::error(Code::BadArgument, "`header` applies only to csv")
@@ -128,9 +155,15 @@ fn check_generator_body(
         let name = &assignment.name;
         let Some(index) = record.field_index(&name.name) else {
             diagnostics.push(
-                Diagnostic::error(Code::UnknownField, format!("`{}` is not a field of `{}`", name.name, decl.schema.name))
-                    .label(name.span, "not in the schema")
-                    .help(did_you_mean(&name.name, record.field_names()).unwrap_or_else(|| format!("the schema's fields are {record}"))),
+                Diagnostic::error(
+                    Code::UnknownField,
+                    format!("`{}` is not a field of `{}`", name.name, decl.schema.name),
+                )
+                .label(name.span, "not in the schema")
+                .help(
+                    did_you_mean(&name.name, record.field_names())
+                        .unwrap_or_else(|| format!("the schema's fields are {record}")),
+                ),
             );
             ok = false;
             continue;
@@ -148,11 +181,17 @@ fn check_generator_body(
         assigned[index] = Some(name.span);
         let field = &record.fields()[index];
         let what = format!("`{}`", field.name);
-        fields[index] = check_expr(&assignment.value, &scope, diagnostics).and_then(|expr| expect_type(expr, field.ty, &what, diagnostics));
+        fields[index] = check_expr(&assignment.value, &scope, diagnostics)
+            .and_then(|expr| expect_type(expr, field.ty, &what, diagnostics));
         ok &= fields[index].is_some();
     }
-    let missing: Vec<String> =
-        record.fields().iter().zip(&assigned).filter(|(_, span)| span.is_none()).map(|(field, _)| format!("`{}`", field.name)).collect();
+    let missing: Vec<String> = record
+        .fields()
+        .iter()
+        .zip(&assigned)
+        .filter(|(_, span)| span.is_none())
+        .map(|(field, _)| format!("`{}`", field.name))
+        .collect();
     if !missing.is_empty() {
         let body_span = match (body.first(), body.last()) {
             (Some(first), Some(last)) => first.span.to(last.span),
@@ -161,7 +200,10 @@ fn check_generator_body(
         diagnostics.push(
             Diagnostic::error(Code::MissingField, format!("the generator does not compute {}", missing.join(", ")))
                 .label(body_span, format!("every field of `{}` needs a value", decl.schema.name))
-                .help(format!("add {} to the body", missing.iter().map(|m| format!("`{} = …`", m.trim_matches('`'))).collect::<Vec<_>>().join(", "))),
+                .help(format!(
+                    "add {} to the body",
+                    missing.iter().map(|m| format!("`{} = …`", m.trim_matches('`'))).collect::<Vec<_>>().join(", ")
+                )),
         );
         return None;
     }
@@ -178,7 +220,10 @@ fn example_body(record: &RecordType) -> String {
 /// The format named by `format = …`, or else read from the path's extension.
 fn file_format(bound: &Bound<'_>, path: Option<(&str, Span)>, diagnostics: &mut Vec<Diagnostic>) -> Option<Format> {
     if let Some(expr) = bound.get("format") {
-        let Const::Word(word) = expect(expr, Expected::Word(FORMATS), Code::BadArgument, "`format`", diagnostics)? else { return None };
+        let Const::Word(word) = expect(expr, Expected::Word(FORMATS), Code::BadArgument, "`format`", diagnostics)?
+        else {
+            return None;
+        };
         return Some(if word == "csv" { Format::Csv } else { Format::Jsonl });
     }
     let (path, span) = path.expect("stdin requires `format`, so only files get here");
@@ -208,7 +253,9 @@ pub fn check_sink(call: &Call, diagnostics: &mut Vec<Diagnostic>) -> Option<Sink
             let params = [Param::positional("path"), Param::named("format")];
             let bound = bind(&call.args, &params, name, call.span, "file(\"out.csv\")", diagnostics)?;
             let path_expr = bound.get("path").expect("required");
-            let Const::Str(path) = expect(path_expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? else { return None };
+            let Const::Str(path) = expect(path_expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? else {
+                return None;
+            };
             let format = file_format(&bound, Some((&path, path_expr.span)), diagnostics)?;
             Some(SinkConnector::File { path, format })
         }
@@ -223,9 +270,14 @@ fn unknown_connector(call: &Call, known: &[&str], role: &str) -> Diagnostic {
     let name = &call.name.name;
     let other_role = if role == "source" { SINK_CONNECTORS } else { SOURCE_CONNECTORS };
     let help = if other_role.contains(&name.as_str()) && !known.contains(&name.as_str()) {
-        format!("`{name}` is a {} connector; a {role} is one of {}", if role == "source" { "sink" } else { "source" }, super::constant::one_of(known))
+        format!(
+            "`{name}` is a {} connector; a {role} is one of {}",
+            if role == "source" { "sink" } else { "source" },
+            super::constant::one_of(known)
+        )
     } else {
-        did_you_mean(name, known.iter().copied()).unwrap_or_else(|| format!("a {role} is one of {}", super::constant::one_of(known)))
+        did_you_mean(name, known.iter().copied())
+            .unwrap_or_else(|| format!("a {role} is one of {}", super::constant::one_of(known)))
     };
     Diagnostic::error(Code::UnknownConnector, format!("unknown {role} connector `{name}`"))
         .label(call.name.span, format!("not a {role}"))

@@ -73,7 +73,13 @@ impl Const {
 /// Reads `expr` as a constant of the `expected` kind; reports what is wrong
 /// under `code` and returns `None` otherwise. `what` names the argument in
 /// messages ("`count`", "the `parallelism` setting").
-pub fn expect(expr: &Expr, expected: Expected, code: Code, what: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<Const> {
+pub fn expect(
+    expr: &Expr,
+    expected: Expected,
+    code: Code,
+    what: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Const> {
     let value = constant(expr, what, diagnostics)?;
     let fits = match (&value, expected) {
         (Const::Int(_), Expected::Int)
@@ -88,13 +94,16 @@ pub fn expect(expr: &Expr, expected: Expected, code: Code, what: &str, diagnosti
     if fits {
         return Some(value);
     }
-    let mut diagnostic = Diagnostic::error(code, format!("{what} must be {}, not {}", expected.describe(), value.describe()))
-        .label(expr.span, format!("expected {}", expected.describe()));
+    let mut diagnostic =
+        Diagnostic::error(code, format!("{what} must be {}, not {}", expected.describe(), value.describe()))
+            .label(expr.span, format!("expected {}", expected.describe()));
     diagnostic = match (&value, expected) {
         (Const::Int(n), Expected::Duration) => diagnostic.help(format!("give the unit: `{n}ms` or `{n}s`")),
         (Const::Int(n), Expected::Rate) => diagnostic.help(format!("give the time unit: `{n}/s`")),
         (Const::Int(n), Expected::Size) => diagnostic.help(format!("give the unit: `{n}B` or `{n}KiB`")),
-        (Const::Word(word), Expected::Word(words)) => diagnostic.maybe_help(crate::diag::did_you_mean(word, words.iter().copied())),
+        (Const::Word(word), Expected::Word(words)) => {
+            diagnostic.maybe_help(crate::diag::did_you_mean(word, words.iter().copied()))
+        }
         (Const::Word(word), Expected::Str) => diagnostic.help(format!("put it in quotes: `\"{word}\"`")),
         _ => diagnostic,
     };

@@ -6,13 +6,28 @@ use std::fmt::Write;
 
 use crate::diag::line_number;
 
-use super::program::{OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, WindowKind};
+use super::program::{
+    Attributes, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, WindowKind,
+};
 use super::types::RecordType;
+use super::units::{format_duration, format_size};
 
 /// Describes `program`, whose spans point into `text`.
 pub fn describe(program: &Program, text: &str) -> String {
     let mut out = String::new();
     let line = |span: crate::diag::Span| line_number(text, span.start);
+    let config = &program.config;
+    let _ = writeln!(
+        out,
+        "config: parallelism={} buffer_size={} buffers_per_channel={} floating_buffers={} buffer_timeout={} channel_latency={} chaining={}",
+        config.parallelism,
+        format_size(config.buffer_size),
+        config.buffers_per_channel,
+        config.floating_buffers,
+        format_duration(config.buffer_timeout_nanos),
+        format_duration(config.channel_latency_nanos),
+        config.chaining
+    );
     for source in &program.sources {
         let connector = match &source.connector {
             SourceConnector::Generate { count, rate_per_second, .. } => {
@@ -20,14 +35,18 @@ pub fn describe(program: &Program, text: &str) -> String {
                 let rate = rate_per_second.map_or("as fast as it can".to_string(), |r| format!("{r}/s"));
                 format!("generate, {count}, {rate}")
             }
-            SourceConnector::File { path, format, on_error, .. } => format!("file {path:?} as {format:?}, on error {on_error:?}").to_lowercase(),
-            SourceConnector::Stdin { format, on_error, .. } => format!("stdin as {format:?}, on error {on_error:?}").to_lowercase(),
+            SourceConnector::File { path, format, on_error, .. } => {
+                format!("file {path:?} as {format:?}, on error {on_error:?}").to_lowercase()
+            }
+            SourceConnector::Stdin { format, on_error, .. } => {
+                format!("stdin as {format:?}, on error {on_error:?}").to_lowercase()
+            }
         };
         let _ = writeln!(out, "source {} (line {}): {}", source.name, line(source.name_span), connector);
         let _ = writeln!(out, "  {}", record(&source.record));
         if let Some(watermark) = &source.watermark {
             let field = &source.record.fields()[watermark.field].name;
-            let _ = writeln!(out, "  watermark on {field}, delay {}ms", watermark.delay_nanos / 1_000_000);
+            let _ = writeln!(out, "  watermark on {field}, delay {}", format_duration(watermark.delay_nanos));
         }
     }
     for let_stream in &program.lets {
@@ -42,7 +61,7 @@ pub fn describe(program: &Program, text: &str) -> String {
             SinkConnector::Discard => "discard".to_string(),
             SinkConnector::File { path, format } => format!("file {path:?} as {format:?}").to_lowercase(),
         };
-        let _ = writeln!(out, "  | sink {sink}");
+        let _ = writeln!(out, "  | sink {sink}{}", attributes(&pipeline.sink.attributes));
     }
     out
 }
@@ -66,7 +85,9 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
     for operator in &stream.operators {
         let detail = match &operator.kind {
             OperatorKind::KeyBy { key } => format!(" by {}: {}", key.name, key.expr.ty),
-            OperatorKind::Window { kind: WindowKind::Tumbling { size_nanos }, .. } => format!(" {}ms", size_nanos / 1_000_000),
+            OperatorKind::Window { kind: WindowKind::Tumbling { size_nanos }, .. } => {
+                format!(" {}ms", size_nanos / 1_000_000)
+            }
             OperatorKind::Window { kind: WindowKind::Sliding { size_nanos, slide_nanos }, .. } => {
                 format!(" {}ms every {}ms", size_nanos / 1_000_000, slide_nanos / 1_000_000)
             }
@@ -74,19 +95,7 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
             OperatorKind::Work { nanos } | OperatorKind::Sleep { nanos } => format!(" {}us", nanos / 1_000),
             _ => String::new(),
         };
-        let mut attributes = String::new();
-        if let Some((n, _)) = operator.attributes.parallelism {
-            let _ = write!(attributes, " @parallelism({n})");
-        }
-        if let Some(name) = &operator.attributes.name {
-            let _ = write!(attributes, " @name({name:?})");
-        }
-        if operator.attributes.new_chain {
-            attributes.push_str(" @new_chain");
-        }
-        if operator.attributes.no_chain {
-            attributes.push_str(" @no_chain");
-        }
+        let attributes = attributes(&operator.attributes);
         let _ = writeln!(
             out,
             "{indent}| {}{detail}{attributes} (line {})  {}",
@@ -95,6 +104,23 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
             record(&operator.output)
         );
     }
+}
+
+fn attributes(attributes: &Attributes) -> String {
+    let mut out = String::new();
+    if let Some((n, _)) = attributes.parallelism {
+        let _ = write!(out, " @parallelism({n})");
+    }
+    if let Some(name) = &attributes.name {
+        let _ = write!(out, " @name({name:?})");
+    }
+    if attributes.new_chain {
+        out.push_str(" @new_chain");
+    }
+    if attributes.no_chain {
+        out.push_str(" @no_chain");
+    }
+    out
 }
 
 fn record(record: &RecordType) -> String {

@@ -37,7 +37,7 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
             let what = if matches!(expr.kind, ExprKind::Rate(_)) { "a rate" } else { "a size" };
             diagnostics.push(
                 Diagnostic::error(Code::NotAValue, format!("{what} is not a value an expression can use"))
-                    .label(span, format!("{what}"))
+                    .label(span, what.to_string())
                     .help(match expr.kind {
                         ExprKind::Rate(_) => "rates go in `throttle` and `generate(rate = …)`; to divide by a field, put spaces around `/`",
                         _ => "sizes go in `config` settings such as `buffer_size`",
@@ -55,9 +55,12 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
                 (_, ty) => {
                     let takes = if *op == UnaryOp::Neg { "an int, float or duration" } else { "a bool" };
                     diagnostics.push(
-                        Diagnostic::error(Code::BadOperands, format!("`{}` does not apply to {}", op.symbol(), ty.with_article()))
-                            .label(operand.span, format!("this is {}", ty.with_article()))
-                            .help(format!("`{}` takes {takes}", op.symbol())),
+                        Diagnostic::error(
+                            Code::BadOperands,
+                            format!("`{}` does not apply to {}", op.symbol(), ty.with_article()),
+                        )
+                        .label(operand.span, format!("this is {}", ty.with_article()))
+                        .help(format!("`{}` takes {takes}", op.symbol())),
                     );
                     return None;
                 }
@@ -78,7 +81,8 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
             let condition = check_expr(condition, scope, diagnostics);
             let then = check_expr(then, scope, diagnostics);
             let otherwise = check_expr(otherwise, scope, diagnostics);
-            let condition = condition.and_then(|condition| expect_type(condition, Type::Bool, "the condition of `if`", diagnostics));
+            let condition = condition
+                .and_then(|condition| expect_type(condition, Type::Bool, "the condition of `if`", diagnostics));
             let (condition, then, otherwise) = (condition?, then?, otherwise?);
             if then.ty != otherwise.ty {
                 diagnostics.push(
@@ -90,14 +94,24 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
                 return None;
             }
             let ty = then.ty;
-            typed(TypedExprKind::If { condition: Box::new(condition), then: Box::new(then), otherwise: Box::new(otherwise) }, ty)
+            typed(
+                TypedExprKind::If {
+                    condition: Box::new(condition),
+                    then: Box::new(then),
+                    otherwise: Box::new(otherwise),
+                },
+                ty,
+            )
         }
         ExprKind::Call { function, args } => {
             if AggregateFunction::is_aggregate_call(&function.name, args.len()) {
                 diagnostics.push(
-                    Diagnostic::error(Code::MisplacedAggregate, format!("`{}` aggregates many records and cannot be used here", function.name))
-                        .label(span, "an aggregate function")
-                        .help("aggregate in a keyed `window … { n = count() }` or `aggregate { total = sum(x) }`"),
+                    Diagnostic::error(
+                        Code::MisplacedAggregate,
+                        format!("`{}` aggregates many records and cannot be used here", function.name),
+                    )
+                    .label(span, "an aggregate function")
+                    .help("aggregate in a keyed `window … { n = count() }` or `aggregate { total = sum(x) }`"),
                 );
                 return None;
             }
@@ -112,7 +126,8 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
                 );
                 return None;
             };
-            let typed_args: Vec<Option<TypedExpr>> = args.iter().map(|arg| check_expr(arg, scope, diagnostics)).collect();
+            let typed_args: Vec<Option<TypedExpr>> =
+                args.iter().map(|arg| check_expr(arg, scope, diagnostics)).collect();
             if args.len() != function_kind.arity() {
                 diagnostics.push(
                     Diagnostic::error(
@@ -135,9 +150,12 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
             let Some(ty) = function_kind.result_type(&arg_types) else {
                 let shown: Vec<&str> = arg_types.iter().map(|ty| ty.name()).collect();
                 diagnostics.push(
-                    Diagnostic::error(Code::TypeMismatch, format!("`{}` does not take ({})", function.name, shown.join(", ")))
-                        .label(span, format!("called with ({})", shown.join(", ")))
-                        .help(format!("it is `{}`", function_kind.signature())),
+                    Diagnostic::error(
+                        Code::TypeMismatch,
+                        format!("`{}` does not take ({})", function.name, shown.join(", ")),
+                    )
+                    .label(span, format!("called with ({})", shown.join(", ")))
+                    .help(format!("it is `{}`", function_kind.signature())),
                 );
                 return None;
             };
@@ -170,7 +188,8 @@ fn check_name(name: &str, span: Span, scope: &Scope<'_>, diagnostics: &mut Vec<D
             .label(span, "a generator body cannot read fields")
             .help("compute every field from `seq`, `random(seq)` and `epoch`")
     } else {
-        let help = did_you_mean(name, scope.record.field_names()).unwrap_or_else(|| format!("the stream's records are {}", scope.record));
+        let help = did_you_mean(name, scope.record.field_names())
+            .unwrap_or_else(|| format!("the stream's records are {}", scope.record));
         diagnostic.label(span, "not a field of this stream").help(help)
     };
     diagnostics.push(diagnostic);
@@ -198,9 +217,10 @@ pub fn binary_result(op: BinaryOp, lhs: Type, rhs: Type) -> Option<Type> {
 }
 
 fn bad_operands(op: BinaryOp, lhs: &TypedExpr, rhs: &TypedExpr) -> Diagnostic {
-    let diagnostic = Diagnostic::error(Code::BadOperands, format!("`{}` does not apply to {} and {}", op.symbol(), lhs.ty, rhs.ty))
-        .label(lhs.span, format!("this is {}", lhs.ty.with_article()))
-        .label(rhs.span, format!("this is {}", rhs.ty.with_article()));
+    let diagnostic =
+        Diagnostic::error(Code::BadOperands, format!("`{}` does not apply to {} and {}", op.symbol(), lhs.ty, rhs.ty))
+            .label(lhs.span, format!("this is {}", lhs.ty.with_article()))
+            .label(rhs.span, format!("this is {}", rhs.ty.with_article()));
     let help = match (op, lhs.ty, rhs.ty) {
         (BinaryOp::Concat, _, _) => Some("`++` joins strings; convert with `str(…)`".to_string()),
         (BinaryOp::Add, Type::String, Type::String) => Some("join strings with `++`".to_string()),
@@ -218,8 +238,12 @@ fn conversion_help(a: Type, b: Type) -> Option<String> {
             Some("flowc does not convert numbers silently: use `float(…)` on the int, or `int(…)` on the float".into())
         }
         (Type::String, _) | (_, Type::String) => Some("convert the other side with `str(…)`".into()),
-        (Type::Int, Type::Duration) | (Type::Duration, Type::Int) => Some("multiply the int by a unit: `x * 1ms`".into()),
-        (Type::Int, Type::Timestamp) | (Type::Timestamp, Type::Int) => Some("make a timestamp from an int with `epoch + x * 1ms`".into()),
+        (Type::Int, Type::Duration) | (Type::Duration, Type::Int) => {
+            Some("multiply the int by a unit: `x * 1ms`".into())
+        }
+        (Type::Int, Type::Timestamp) | (Type::Timestamp, Type::Int) => {
+            Some("make a timestamp from an int with `epoch + x * 1ms`".into())
+        }
         _ => None,
     }
 }
@@ -236,9 +260,12 @@ pub fn expect_type(expr: TypedExpr, want: Type, what: &str, diagnostics: &mut Ve
         (want, found) => conversion_help(want, found),
     };
     diagnostics.push(
-        Diagnostic::error(Code::TypeMismatch, format!("{what} must be {}, not {}", want.with_article(), expr.ty.with_article()))
-            .label(expr.span, format!("this is {}", expr.ty.with_article()))
-            .maybe_help(help),
+        Diagnostic::error(
+            Code::TypeMismatch,
+            format!("{what} must be {}, not {}", want.with_article(), expr.ty.with_article()),
+        )
+        .label(expr.span, format!("this is {}", expr.ty.with_article()))
+        .maybe_help(help),
     );
     None
 }

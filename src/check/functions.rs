@@ -122,8 +122,13 @@ pub enum AggregateFunction {
 }
 
 impl AggregateFunction {
-    pub const ALL: [AggregateFunction; 5] =
-        [AggregateFunction::Count, AggregateFunction::Sum, AggregateFunction::Min, AggregateFunction::Max, AggregateFunction::Avg];
+    pub const ALL: [AggregateFunction; 5] = [
+        AggregateFunction::Count,
+        AggregateFunction::Sum,
+        AggregateFunction::Min,
+        AggregateFunction::Max,
+        AggregateFunction::Avg,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -18,6 +18,7 @@ mod operators;
 pub mod program;
 mod streams;
 pub mod types;
+mod units;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,9 +29,10 @@ use crate::syntax::Parsed;
 
 pub use attributes::{ATTRIBUTE_NAMES, MAX_PARALLELISM};
 pub use config::Config;
-pub use describe::describe;
 pub use connectors::{SINK_CONNECTORS, SOURCE_CONNECTORS};
+pub use describe::describe;
 pub use program::Program;
+pub use units::{format_duration, format_size};
 
 use attributes::{check_attributes, watermark_field, Carrier};
 use program::{LetId, LetStream, Pipeline, Source, SourceId, Watermark};
@@ -157,10 +159,13 @@ impl<'a> Checker<'a> {
         for field in &schema.fields {
             if let Some(index) = fields.iter().position(|f| f.name == field.name.name) {
                 self.diagnostics.push(
-                    Diagnostic::error(Code::DuplicateField, format!("`{}` is declared twice in `{}`", field.name.name, schema.name.name))
-                        .label(field.name.span, "declared again here")
-                        .label(spans[index], "first declared here")
-                        .help("give each field its own name"),
+                    Diagnostic::error(
+                        Code::DuplicateField,
+                        format!("`{}` is declared twice in `{}`", field.name.name, schema.name.name),
+                    )
+                    .label(field.name.span, "declared again here")
+                    .label(spans[index], "first declared here")
+                    .help("give each field its own name"),
                 );
                 ok = false;
                 continue;
@@ -170,9 +175,10 @@ impl<'a> Checker<'a> {
                 self.diagnostics.push(
                     Diagnostic::error(Code::UnknownType, format!("unknown type `{}`", field.type_name.name))
                         .label(field.type_name.span, "not a type")
-                        .help(did_you_mean(&field.type_name.name, known).unwrap_or_else(|| {
-                            format!("the types are {}", constant::one_of(&known))
-                        })),
+                        .help(
+                            did_you_mean(&field.type_name.name, known)
+                                .unwrap_or_else(|| format!("the types are {}", constant::one_of(&known))),
+                        ),
                 );
                 ok = false;
                 continue;
@@ -256,7 +262,12 @@ impl<'a> Checker<'a> {
         }
         let name = match self.check_stream(&decl.stream, streams::Context::Let) {
             Some((stream, _)) => {
-                self.lets.push(LetStream { name: decl.name.name.clone(), name_span: decl.name.span, span: decl.span, stream });
+                self.lets.push(LetStream {
+                    name: decl.name.name.clone(),
+                    name_span: decl.name.span,
+                    span: decl.span,
+                    stream,
+                });
                 StreamName::Let(self.lets.len() - 1)
             }
             None => StreamName::Failed,
@@ -291,7 +302,12 @@ impl<'a> Checker<'a> {
             );
         }
         let has_errors = has_errors || self.pipelines.is_empty();
-        let program = (!has_errors).then(|| Program { config: self.config, sources: self.sources, lets: self.lets, pipelines: self.pipelines });
+        let program = (!has_errors).then_some(Program {
+            config: self.config,
+            sources: self.sources,
+            lets: self.lets,
+            pipelines: self.pipelines,
+        });
         Checked { program, diagnostics: self.diagnostics }
     }
 }

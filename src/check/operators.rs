@@ -27,7 +27,9 @@ impl Checker<'_> {
     ) -> Option<(Operator, Option<Key>)> {
         let keyword = op_use.operator.keyword();
         let carrier = match op_use.operator {
-            ast::Operator::KeyBy(_) | ast::Operator::Rebalance | ast::Operator::Broadcast => Carrier::Partitioning(keyword),
+            ast::Operator::KeyBy(_) | ast::Operator::Rebalance | ast::Operator::Broadcast => {
+                Carrier::Partitioning(keyword)
+            }
             _ => Carrier::Operator(keyword),
         };
         let errors_before = self.error_count();
@@ -57,7 +59,11 @@ impl Checker<'_> {
             }
             ast::Operator::Rebalance | ast::Operator::Broadcast => {
                 key_after = None;
-                let kind = if matches!(op_use.operator, ast::Operator::Rebalance) { OperatorKind::Rebalance } else { OperatorKind::Broadcast };
+                let kind = if matches!(op_use.operator, ast::Operator::Rebalance) {
+                    OperatorKind::Rebalance
+                } else {
+                    OperatorKind::Broadcast
+                };
                 (kind, input.clone())
             }
             ast::Operator::Window { kind, time_field, aggregates } => {
@@ -74,14 +80,23 @@ impl Checker<'_> {
                 (OperatorKind::Aggregate { key, aggregates: checked }, output)
             }
             ast::Operator::Throttle(rate) => {
-                let Const::Rate(per_second) = expect(rate, Expected::Rate, Code::BadArgument, "`throttle`", &mut self.diagnostics)? else { return None };
+                let Const::Rate(per_second) =
+                    expect(rate, Expected::Rate, Code::BadArgument, "`throttle`", &mut self.diagnostics)?
+                else {
+                    return None;
+                };
                 require_positive(per_second > 0.0, rate.span, "a throttle rate", &mut self.diagnostics).then_some(())?;
                 (OperatorKind::Throttle { per_second }, input.clone())
             }
             ast::Operator::Work(duration) | ast::Operator::Sleep(duration) => {
                 let what = format!("`{keyword}`");
-                let Const::Duration(nanos) = expect(duration, Expected::Duration, Code::BadArgument, &what, &mut self.diagnostics)? else { return None };
-                require_positive(nanos > 0, duration.span, &format!("the duration of {what}"), &mut self.diagnostics).then_some(())?;
+                let Const::Duration(nanos) =
+                    expect(duration, Expected::Duration, Code::BadArgument, &what, &mut self.diagnostics)?
+                else {
+                    return None;
+                };
+                require_positive(nanos > 0, duration.span, &format!("the duration of {what}"), &mut self.diagnostics)
+                    .then_some(())?;
                 let kind = if keyword == "work" { OperatorKind::Work { nanos } } else { OperatorKind::Sleep { nanos } };
                 (kind, input.clone())
             }
@@ -90,11 +105,17 @@ impl Checker<'_> {
         if self.error_count() > errors_before {
             return None;
         }
-        let operator = Operator { kind, input: input.clone(), output, attributes, keyword: op_use.keyword, span: op_use.span };
+        let operator =
+            Operator { kind, input: input.clone(), output, attributes, keyword: op_use.keyword, span: op_use.span };
         Some((operator, key_after))
     }
 
-    pub(super) fn check_sink_use(&mut self, op_use: &ast::OperatorUse, call: &ast::Call, input: &Arc<RecordType>) -> Option<Sink> {
+    pub(super) fn check_sink_use(
+        &mut self,
+        op_use: &ast::OperatorUse,
+        call: &ast::Call,
+        input: &Arc<RecordType>,
+    ) -> Option<Sink> {
         let (attributes, _) = check_attributes(&op_use.attributes, Carrier::Operator("sink"), &mut self.diagnostics);
         let connector = super::connectors::check_sink(call, &mut self.diagnostics)?;
         Some(Sink { connector, input: input.clone(), attributes, keyword: op_use.keyword, span: op_use.span })
@@ -123,7 +144,11 @@ impl Checker<'_> {
             names.push((&item.name.name, item.name.span));
             let value = match &item.value {
                 Some(value) => check_expr(value, scope, &mut self.diagnostics),
-                None => check_expr(&ast::Expr { kind: ExprKind::Name(item.name.name.clone()), span: item.name.span }, scope, &mut self.diagnostics),
+                None => check_expr(
+                    &ast::Expr { kind: ExprKind::Name(item.name.name.clone()), span: item.name.span },
+                    scope,
+                    &mut self.diagnostics,
+                ),
             };
             match value {
                 Some(value) => {
@@ -165,15 +190,25 @@ impl Checker<'_> {
                 self.diagnostics.push(
                     Diagnostic::error(Code::UnknownField, format!("unknown field `{}`", time_field.name))
                         .label(time_field.span, "not a field of this stream")
-                        .help(did_you_mean(&time_field.name, input.field_names()).unwrap_or_else(|| format!("the stream's records are {input}"))),
+                        .help(
+                            did_you_mean(&time_field.name, input.field_names())
+                                .unwrap_or_else(|| format!("the stream's records are {input}")),
+                        ),
                 );
                 None
             }
             Some(index) if input.fields()[index].ty != Type::Timestamp => {
                 self.diagnostics.push(
-                    Diagnostic::error(Code::WindowTimeField, format!("a window is `on` a timestamp, but `{}` is {}", time_field.name, input.fields()[index].ty.with_article()))
-                        .label(time_field.span, input.fields()[index].ty.with_article())
-                        .help("name a timestamp field, or compute one in a `map` first: `ts = epoch + millis * 1ms`"),
+                    Diagnostic::error(
+                        Code::WindowTimeField,
+                        format!(
+                            "a window is `on` a timestamp, but `{}` is {}",
+                            time_field.name,
+                            input.fields()[index].ty.with_article()
+                        ),
+                    )
+                    .label(time_field.span, input.fields()[index].ty.with_article())
+                    .help("name a timestamp field, or compute one in a `map` first: `ts = epoch + millis * 1ms`"),
                 );
                 None
             }
@@ -182,17 +217,26 @@ impl Checker<'_> {
         for source_id in feeding {
             let source = &self.sources[*source_id];
             if source.watermark.is_none() {
-                let diagnostic = Diagnostic::error(Code::MissingWatermark, format!("the window reads event time, but source `{}` has no watermark", source.name))
-                    .label(op_use.keyword, "an event-time window")
-                    .label(source.name_span, "no `@watermark` on this source")
-                    .help(format!("add `@watermark(delay = 0s)` after the body of `{}`; a larger delay waits longer for late records", source.name));
+                let diagnostic = Diagnostic::error(
+                    Code::MissingWatermark,
+                    format!("the window reads event time, but source `{}` has no watermark", source.name),
+                )
+                .label(op_use.keyword, "an event-time window")
+                .label(source.name_span, "no `@watermark` on this source")
+                .help(format!(
+                    "add `@watermark(delay = 0s)` after the body of `{}`; a larger delay waits longer for late records",
+                    source.name
+                ));
                 self.diagnostics.push(diagnostic);
             }
         }
         let scope = Scope { record: input, in_generator: false };
         let checked = self.check_aggregates(aggregates, &scope);
         let (key, window_kind, time_field, checked) = (key?, window_kind?, time_index?, checked?);
-        let window_fields = [Field { name: "window_start".into(), ty: Type::Timestamp }, Field { name: "window_end".into(), ty: Type::Timestamp }];
+        let window_fields = [
+            Field { name: "window_start".into(), ty: Type::Timestamp },
+            Field { name: "window_end".into(), ty: Type::Timestamp },
+        ];
         let output = self.output_record(&key, &window_fields, &checked, aggregates)?;
         if feeding.iter().any(|id| self.sources[*id].watermark.is_none()) {
             return None;
@@ -220,7 +264,11 @@ impl Checker<'_> {
         let mut duration = |param: &str| -> Option<i64> {
             let expr = bound.get(param).expect("required");
             let what = format!("the window `{param}`");
-            let Const::Duration(nanos) = expect(expr, Expected::Duration, Code::BadArgument, &what, &mut self.diagnostics)? else { return None };
+            let Const::Duration(nanos) =
+                expect(expr, Expected::Duration, Code::BadArgument, &what, &mut self.diagnostics)?
+            else {
+                return None;
+            };
             require_positive(nanos > 0, expr.span, &what, &mut self.diagnostics).then_some(nanos)
         };
         let size_nanos = duration("size");
@@ -245,7 +293,9 @@ impl Checker<'_> {
 
     fn check_aggregate(&mut self, value: &ast::Expr, scope: &Scope<'_>) -> Option<Aggregate> {
         let call = match &value.kind {
-            ExprKind::Call { function, args } => AggregateFunction::from_name(&function.name).map(|f| (f, function, args)),
+            ExprKind::Call { function, args } => {
+                AggregateFunction::from_name(&function.name).map(|f| (f, function, args))
+            }
             ExprKind::Error => return None,
             _ => None,
         };
@@ -260,9 +310,17 @@ impl Checker<'_> {
         let wanted = usize::from(function.takes_argument());
         if args.len() != wanted {
             self.diagnostics.push(
-                Diagnostic::error(Code::WrongArity, format!("the aggregate `{}` takes {wanted} argument{}, not {}", name.name, if wanted == 1 { "" } else { "s" }, args.len()))
-                    .label(value.span, "wrong number of arguments")
-                    .help(format!("it is `{}`", function.signature())),
+                Diagnostic::error(
+                    Code::WrongArity,
+                    format!(
+                        "the aggregate `{}` takes {wanted} argument{}, not {}",
+                        name.name,
+                        if wanted == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                )
+                .label(value.span, "wrong number of arguments")
+                .help(format!("it is `{}`", function.signature())),
             );
             return None;
         }
@@ -283,16 +341,29 @@ impl Checker<'_> {
     }
 
     /// `key, extra…, aggregates…`, refusing an aggregate named like another field.
-    fn output_record(&mut self, key: &Key, extra: &[Field], aggregates: &[Aggregate], assignments: &[ast::Assignment]) -> Option<Arc<RecordType>> {
+    fn output_record(
+        &mut self,
+        key: &Key,
+        extra: &[Field],
+        aggregates: &[Aggregate],
+        assignments: &[ast::Assignment],
+    ) -> Option<Arc<RecordType>> {
         let mut fields = vec![Field { name: key.name.clone(), ty: key.expr.ty }];
         fields.extend_from_slice(extra);
         let mut ok = true;
         for (aggregate, assignment) in aggregates.iter().zip(assignments) {
             if fields.iter().any(|field| field.name == assignment.name.name) {
                 self.diagnostics.push(
-                    Diagnostic::error(Code::DuplicateField, format!("the output already has a field `{}`", assignment.name.name))
-                        .label(assignment.name.span, "named like another output field")
-                        .help(format!("the output holds the key `{}`{}, then the aggregates: rename this one", key.name, extra.iter().map(|f| format!(", `{}`", f.name)).collect::<String>())),
+                    Diagnostic::error(
+                        Code::DuplicateField,
+                        format!("the output already has a field `{}`", assignment.name.name),
+                    )
+                    .label(assignment.name.span, "named like another output field")
+                    .help(format!(
+                        "the output holds the key `{}`{}, then the aggregates: rename this one",
+                        key.name,
+                        extra.iter().map(|f| format!(", `{}`", f.name)).collect::<String>()
+                    )),
                 );
                 ok = false;
                 continue;

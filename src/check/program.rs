@@ -46,9 +46,22 @@ pub struct Watermark {
 pub enum SourceConnector {
     /// `generate(count, rate) { field = expr … }`; `fields[i]` computes
     /// field `i` of the source's record from `seq`.
-    Generate { count: Option<u64>, rate_per_second: Option<f64>, fields: Vec<TypedExpr> },
-    File { path: String, format: Format, on_error: OnError, header: bool },
-    Stdin { format: Format, on_error: OnError, header: bool },
+    Generate {
+        count: Option<u64>,
+        rate_per_second: Option<f64>,
+        fields: Vec<TypedExpr>,
+    },
+    File {
+        path: String,
+        format: Format,
+        on_error: OnError,
+        header: bool,
+    },
+    Stdin {
+        format: Format,
+        on_error: OnError,
+        header: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -125,19 +138,39 @@ pub struct Operator {
 #[derive(Debug, Clone)]
 pub enum OperatorKind {
     /// Output field `i` is `fields[i]` over the input record.
-    Map { fields: Vec<TypedExpr> },
-    Filter { predicate: TypedExpr },
-    KeyBy { key: Key },
+    Map {
+        fields: Vec<TypedExpr>,
+    },
+    Filter {
+        predicate: TypedExpr,
+    },
+    KeyBy {
+        key: Key,
+    },
     Rebalance,
     Broadcast,
     /// Emits `key, window_start, window_end, aggregates…` when the watermark
     /// passes a window's end.
-    Window { kind: WindowKind, time_field: usize, key: Key, aggregates: Vec<Aggregate> },
+    Window {
+        kind: WindowKind,
+        time_field: usize,
+        key: Key,
+        aggregates: Vec<Aggregate>,
+    },
     /// Emits `key, aggregates…` for every record, with the running values.
-    Aggregate { key: Key, aggregates: Vec<Aggregate> },
-    Throttle { per_second: f64 },
-    Work { nanos: i64 },
-    Sleep { nanos: i64 },
+    Aggregate {
+        key: Key,
+        aggregates: Vec<Aggregate>,
+    },
+    Throttle {
+        per_second: f64,
+    },
+    Work {
+        nanos: i64,
+    },
+    Sleep {
+        nanos: i64,
+    },
 }
 
 impl OperatorKind {
@@ -212,10 +245,24 @@ pub enum TypedExprKind {
     Field(usize),
     /// The record number in a `generate` body.
     Seq,
-    Unary { op: UnaryOp, operand: Box<TypedExpr> },
-    Binary { op: BinaryOp, lhs: Box<TypedExpr>, rhs: Box<TypedExpr> },
-    If { condition: Box<TypedExpr>, then: Box<TypedExpr>, otherwise: Box<TypedExpr> },
-    Call { function: Function, args: Vec<TypedExpr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<TypedExpr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<TypedExpr>,
+        rhs: Box<TypedExpr>,
+    },
+    If {
+        condition: Box<TypedExpr>,
+        then: Box<TypedExpr>,
+        otherwise: Box<TypedExpr>,
+    },
+    Call {
+        function: Function,
+        args: Vec<TypedExpr>,
+    },
 }
 
 /// A constant value of a `Type`. Timestamps are nanoseconds since `epoch`,

@@ -56,7 +56,7 @@ impl Checker<'_> {
             );
             return None;
         }
-        ok.then(|| (Stream { head, operators, record, key, span: stream.span }, sink))
+        ok.then_some((Stream { head, operators, record, key, span: stream.span }, sink))
     }
 
     /// A sink may only end a pipeline; says why not otherwise.
@@ -69,9 +69,9 @@ impl Checker<'_> {
                 .label(op_use.keyword, "the sink")
                 .help("a sink ends a pipeline; to send a stream to two places, name it with `let` and start two pipelines from it")
         } else if context == Context::Let {
-            Diagnostic::error(Code::SinkInLet, "a `let` stream cannot end in a sink")
-                .label(op_use.span, "a sink")
-                .help("a `let` names a stream for later pipelines; write the sink at the end of a pipeline that reads it")
+            Diagnostic::error(Code::SinkInLet, "a `let` stream cannot end in a sink").label(op_use.span, "a sink").help(
+                "a `let` names a stream for later pipelines; write the sink at the end of a pipeline that reads it",
+            )
         } else if context == Context::UnionInput {
             Diagnostic::error(Code::SinkNotLast, "a `union` input cannot end in a sink")
                 .label(op_use.span, "a sink")
@@ -83,12 +83,17 @@ impl Checker<'_> {
         false
     }
 
-    fn check_head(&mut self, head: &ast::StreamHead) -> Option<(StreamHead, std::sync::Arc<super::types::RecordType>, Option<super::program::Key>)> {
+    fn check_head(
+        &mut self,
+        head: &ast::StreamHead,
+    ) -> Option<(StreamHead, std::sync::Arc<super::types::RecordType>, Option<super::program::Key>)> {
         match head {
             ast::StreamHead::Named(name) => {
                 *self.uses.entry(name.name.clone()).or_default() += 1;
                 match self.streams.get(&name.name).map(|(stream, _)| *stream) {
-                    Some(StreamName::Source(id)) => Some((StreamHead::Source(id), self.sources[id].record.clone(), None)),
+                    Some(StreamName::Source(id)) => {
+                        Some((StreamHead::Source(id), self.sources[id].record.clone(), None))
+                    }
                     Some(StreamName::Let(id)) => {
                         let stream = &self.lets[id].stream;
                         Some((StreamHead::Let(id), stream.record.clone(), stream.key.clone()))
@@ -101,8 +106,10 @@ impl Checker<'_> {
                 }
             }
             ast::StreamHead::Union { inputs, span, .. } => {
-                let checked: Vec<Option<Stream>> =
-                    inputs.iter().map(|input| self.check_stream(input, Context::UnionInput).map(|(stream, _)| stream)).collect();
+                let checked: Vec<Option<Stream>> = inputs
+                    .iter()
+                    .map(|input| self.check_stream(input, Context::UnionInput).map(|(stream, _)| stream))
+                    .collect();
                 if inputs.len() < 2 {
                     self.diagnostics.push(
                         Diagnostic::error(Code::UnionMismatch, "`union` needs at least two streams")
@@ -139,15 +146,22 @@ impl Checker<'_> {
                 Diagnostic::error(Code::UsedBeforeDefined, format!("`{}` is used before it is defined", name.name))
                     .label(name.span, "used here")
                     .label(*definition, "defined below")
-                    .help(format!("move the definition of `{}` above its first use: data flows down the file", name.name)),
+                    .help(format!(
+                        "move the definition of `{}` above its first use: data flows down the file",
+                        name.name
+                    )),
             );
             return;
         }
         let help = if self.schemas.contains_key(&name.name) {
             format!("`{}` is a schema; a pipeline starts from a source or a `let` stream", name.name)
         } else {
-            did_you_mean(&name.name, self.streams.keys().map(String::as_str))
-                .unwrap_or_else(|| format!("define it first: `source {}: Schema = generate(…) {{ … }}` or `let {} = …`", name.name, name.name))
+            did_you_mean(&name.name, self.streams.keys().map(String::as_str)).unwrap_or_else(|| {
+                format!(
+                    "define it first: `source {}: Schema = generate(…) {{ … }}` or `let {} = …`",
+                    name.name, name.name
+                )
+            })
         };
         self.diagnostics.push(
             Diagnostic::error(Code::UnknownStream, format!("unknown stream `{}`", name.name))

@@ -29,11 +29,8 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str, options: R
     let show_snippet = diagnostic.labels.iter().all(|label| longest_line_in(source, label.span) <= MAX_SNIPPET_COLUMN);
     let named = miette::NamedSource::new(file_name, source.to_string());
     let with_source = WithSource { diagnostic, source: show_snippet.then_some(&named) };
-    let theme = if options.color {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
+    let theme =
+        if options.color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(options.width).with_links(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &with_source).is_err() {

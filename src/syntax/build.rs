@@ -40,11 +40,7 @@ impl<'d> Builder<'d> {
     }
 
     pub fn items(&mut self, items: Pair<'_, Rule>) -> Vec<Item> {
-        items
-            .into_inner()
-            .filter(|pair| pair.as_rule() != Rule::EOI)
-            .map(|pair| self.item(pair))
-            .collect()
+        items.into_inner().filter(|pair| pair.as_rule() != Rule::EOI).map(|pair| self.item(pair)).collect()
     }
 
     fn item(&mut self, pair: Pair<'_, Rule>) -> Item {
@@ -233,7 +229,11 @@ impl<'d> Builder<'d> {
             let if_span = start.to(otherwise.span);
             depth = depth.max(then_depth).max(condition_depth) + 1;
             otherwise = Expr {
-                kind: ExprKind::If { condition: Box::new(condition), then: Box::new(then), otherwise: Box::new(otherwise) },
+                kind: ExprKind::If {
+                    condition: Box::new(condition),
+                    then: Box::new(then),
+                    otherwise: Box::new(otherwise),
+                },
                 span: if_span,
             };
         }
@@ -407,5 +407,66 @@ fn binary_op(rule: Rule) -> BinaryOp {
         Rule::div_op => BinaryOp::Div,
         Rule::rem_op => BinaryOp::Rem,
         rule => unreachable!("{rule:?} is not an infix operator"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_value;
+    use super::*;
+
+    /// The tree, fully parenthesised.
+    fn shape(text: &str) -> String {
+        fn show(expr: &Expr) -> String {
+            match &expr.kind {
+                ExprKind::Name(name) => name.clone(),
+                ExprKind::Int(v) => v.to_string(),
+                ExprKind::Bool(v) => v.to_string(),
+                ExprKind::Unary { op, operand } => format!("({} {})", op.symbol(), show(operand)),
+                ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", show(lhs), op.symbol(), show(rhs)),
+                ExprKind::If { condition, then, otherwise } => {
+                    format!("(if {} then {} else {})", show(condition), show(then), show(otherwise))
+                }
+                ExprKind::Call { function, args } => {
+                    format!("{}({})", function.name, args.iter().map(show).collect::<Vec<_>>().join(", "))
+                }
+                other => format!("{other:?}"),
+            }
+        }
+        show(&parse_value(text).unwrap())
+    }
+
+    #[test]
+    fn binds_by_precedence_and_groups_left() {
+        assert_eq!(shape("1 + 2 * 3 - 4"), "((1 + (2 * 3)) - 4)");
+        assert_eq!(shape("a - b - c"), "((a - b) - c)");
+        assert_eq!(shape("a ++ b ++ c"), "((a ++ b) ++ c)");
+        assert_eq!(shape("a or b and c"), "(a or (b and c))");
+        assert_eq!(shape("not a and b"), "((not a) and b)");
+        assert_eq!(shape("-x * y"), "((- x) * y)");
+        assert_eq!(shape("a + b < c * d or e == f"), "(((a + b) < (c * d)) or (e == f))");
+        assert_eq!(shape("(a + b) * c"), "((a + b) * c)");
+        assert_eq!(shape("f(a + b, g(c))"), "f((a + b), g(c))");
+    }
+
+    #[test]
+    fn folds_else_if_chains_to_the_right() {
+        assert_eq!(shape("if a then 1 else if b then 2 else 3"), "(if a then 1 else (if b then 2 else 3))");
+        assert_eq!(shape("if a then x + 1 else y * 2"), "(if a then (x + 1) else (y * 2))");
+    }
+
+    #[test]
+    fn spans_cover_each_node() {
+        let expr = parse_value("a + bc * d").unwrap();
+        assert_eq!(expr.span, Span::new(0, 10));
+        let ExprKind::Binary { rhs, .. } = &expr.kind else { panic!("a sum") };
+        assert_eq!(rhs.span, Span::new(4, 10));
+    }
+
+    #[test]
+    fn refuses_chained_comparisons_once() {
+        let error = parse_value("a < b < c").unwrap_err();
+        assert_eq!(error.code, Code::ChainedComparison);
+        assert_eq!(parse_value("a < b and b < c").map(|_| ()), Ok(()));
     }
 }

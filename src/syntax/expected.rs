@@ -80,9 +80,10 @@ pub fn syntax_error(error: &Error<Rule>, source: &str, chunk: Span) -> Diagnosti
 
 fn unknown_operator(word: &str, span: Span) -> Diagnostic {
     let operators = || OPERATOR_KEYWORDS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-    Diagnostic::error(Code::UnknownOperator, format!("unknown operator `{word}`"))
-        .label(span, "not an operator")
-        .help(did_you_mean(word, OPERATOR_KEYWORDS.iter().copied()).unwrap_or_else(|| format!("the operators are {}", operators())))
+    Diagnostic::error(Code::UnknownOperator, format!("unknown operator `{word}`")).label(span, "not an operator").help(
+        did_you_mean(word, OPERATOR_KEYWORDS.iter().copied())
+            .unwrap_or_else(|| format!("the operators are {}", operators())),
+    )
 }
 
 /// Punctuation worth naming in "expected …", unless a description already
@@ -166,10 +167,20 @@ fn describe(rule: Rule) -> Option<&'static str> {
             "an expression"
         }
         Rule::rate | Rule::number | Rule::string | Rule::boolean | Rule::kw_true | Rule::kw_false => "a value",
-        Rule::or_op | Rule::and_op | Rule::eq_op | Rule::ne_op | Rule::le_op | Rule::ge_op | Rule::lt_op | Rule::gt_op
-        | Rule::concat_op | Rule::add_op | Rule::sub_op | Rule::mul_op | Rule::div_op | Rule::rem_op => {
-            "an operator such as `+` or `==`"
-        }
+        Rule::or_op
+        | Rule::and_op
+        | Rule::eq_op
+        | Rule::ne_op
+        | Rule::le_op
+        | Rule::ge_op
+        | Rule::lt_op
+        | Rule::gt_op
+        | Rule::concat_op
+        | Rule::add_op
+        | Rule::sub_op
+        | Rule::mul_op
+        | Rule::div_op
+        | Rule::rem_op => "an operator such as `+` or `==`",
         Rule::ident => "a name",
         Rule::kw_on => "`on`",
         Rule::kw_then => "`then`",

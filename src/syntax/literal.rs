@@ -125,7 +125,9 @@ fn split_suffix(text: &str) -> (&str, &str) {
     while at < bytes.len() {
         let b = bytes[at];
         let exponent_follows = (b == b'e' || b == b'E')
-            && bytes.get(at + 1).is_some_and(|n| n.is_ascii_digit() || ((*n == b'+' || *n == b'-') && bytes.get(at + 2).is_some_and(u8::is_ascii_digit)));
+            && bytes.get(at + 1).is_some_and(|n| {
+                n.is_ascii_digit() || ((*n == b'+' || *n == b'-') && bytes.get(at + 2).is_some_and(u8::is_ascii_digit))
+            });
         if b.is_ascii_alphabetic() && !exponent_follows {
             break;
         }

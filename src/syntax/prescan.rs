@@ -58,6 +58,9 @@ pub fn prescan(source: &str) -> (Vec<Chunk>, Vec<Diagnostic>) {
                                     .help("close the string with `\"` on the same line; write a newline inside a string as `\\n`"),
                             );
                             rejected = true;
+                            // The rest of the line is lost; so are brackets it left open,
+                            // or the next item would be taken for part of this one.
+                            open_brackets.clear();
                             break;
                         }
                         Some(_) => at += 1,
@@ -110,9 +113,8 @@ fn starts_item(source: &str, at: usize, outside_brackets: bool) -> bool {
 /// The name an item defines, read from its first words, so that later
 /// stages can stay quiet about uses of an item that failed to parse.
 pub fn defined_name(chunk_text: &str) -> Option<String> {
-    let mut words = chunk_text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| !word.is_empty());
+    let mut words =
+        chunk_text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|word| !word.is_empty());
     match words.next()? {
         "source" | "let" | "schema" => words.next().map(str::to_string),
         _ => None,
