@@ -293,21 +293,21 @@ impl Value {
 impl Program {
     /// The sources whose records reach `stream`, for event-time checks and plans.
     pub fn sources_feeding(&self, stream: &Stream) -> Vec<SourceId> {
-        sources_feeding(&self.lets, stream)
+        sources_feeding_head(&self.lets, &stream.head)
     }
 }
 
-/// The sources whose records reach `stream`, given the `let` streams it may name.
-pub fn sources_feeding(lets: &[LetStream], stream: &Stream) -> Vec<SourceId> {
-    fn collect(lets: &[LetStream], stream: &Stream, found: &mut Vec<SourceId>) {
-        match &stream.head {
+/// The sources whose records reach a stream that starts at `head`.
+pub fn sources_feeding_head(lets: &[LetStream], head: &StreamHead) -> Vec<SourceId> {
+    fn collect(lets: &[LetStream], head: &StreamHead, found: &mut Vec<SourceId>) {
+        match head {
             StreamHead::Source(id) => found.push(*id),
-            StreamHead::Let(id) => collect(lets, &lets[*id].stream, found),
-            StreamHead::Union { inputs, .. } => inputs.iter().for_each(|input| collect(lets, input, found)),
+            StreamHead::Let(id) => collect(lets, &lets[*id].stream.head, found),
+            StreamHead::Union { inputs, .. } => inputs.iter().for_each(|input| collect(lets, &input.head, found)),
         }
     }
     let mut found = Vec::new();
-    collect(lets, stream, &mut found);
+    collect(lets, head, &mut found);
     found.sort_unstable();
     found.dedup();
     found

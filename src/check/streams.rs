@@ -5,7 +5,7 @@
 use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::syntax::ast;
 
-use super::program::{sources_feeding, Sink, SourceId, Stream, StreamHead};
+use super::program::{sources_feeding_head, Sink, SourceId, Stream, StreamHead};
 use super::{Checker, StreamName};
 
 /// Where a stream expression stands, which decides whether it may end in a sink.
@@ -20,9 +20,7 @@ impl Checker<'_> {
     /// Checks a stream expression; a pipeline's comes back with its sink.
     pub(super) fn check_stream(&mut self, stream: &ast::Stream, context: Context) -> Option<(Stream, Option<Sink>)> {
         let (head, mut record, mut key) = self.check_head(&stream.head)?;
-        let probe = Stream { head, operators: Vec::new(), record: record.clone(), key: None, span: stream.span };
-        let feeding: Vec<SourceId> = sources_feeding(&self.lets, &probe);
-        let head = probe.head;
+        let feeding: Vec<SourceId> = sources_feeding_head(&self.lets, &head);
 
         let mut operators = Vec::new();
         let mut sink = None;
@@ -43,7 +41,10 @@ impl Checker<'_> {
                     key = new_key;
                     operators.push(operator);
                 }
-                // Later operators would only repeat the damage with a wrong record type.
+                // An operator that passes records through leaves the record type
+                // known, so the rest can still be checked; after any other, later
+                // operators would only repeat the damage.
+                None if passes_records_through(&op_use.operator) => ok = false,
                 None => return None,
             }
         }
@@ -169,4 +170,12 @@ impl Checker<'_> {
                 .help(help),
         );
     }
+}
+
+/// Operators whose output record is their input record, keyed as it was.
+fn passes_records_through(operator: &ast::Operator) -> bool {
+    matches!(
+        operator,
+        ast::Operator::Filter(_) | ast::Operator::Throttle(_) | ast::Operator::Work(_) | ast::Operator::Sleep(_)
+    )
 }
