@@ -63,10 +63,17 @@ pub fn syntax_error(error: &Error<Rule>, source: &str, chunk: Span) -> Diagnosti
             push_unique(&mut expected, format!("`{token}`"));
         }
     }
-    for description in descriptions {
+    // "A new item could start here" only helps when nothing more specific is expected.
+    let starts_an_item = |d: &&str| *d == "the end of the file" || *d == "a stream name or `union(…)`";
+    let specific = descriptions.iter().any(|d| !starts_an_item(d));
+    for description in descriptions.iter().filter(|d| !specific || !starts_an_item(d)) {
         push_unique(&mut expected, description.to_string());
     }
-    let message = format!("expected {}, found {}", join_or(&expected), describe_found(&found));
+    let message = if expected.is_empty() {
+        format!("unexpected {}", describe_found(&found))
+    } else {
+        format!("expected {}, found {}", join_or(&expected), describe_found(&found))
+    };
     let label = if found.is_empty() { "the file ends here" } else { "unexpected here" };
     let diagnostic = Diagnostic::error(Code::Syntax, message).label(span, label);
     let closer = ["`}`", "`)`"].into_iter().find(|closer| expected.iter().any(|e| e == closer));
@@ -90,7 +97,8 @@ fn unknown_operator(word: &str, span: Span) -> Diagnostic {
 /// covers it (`(` starts "an expression").
 fn is_structural(token: &str, descriptions: &[&str]) -> bool {
     match token {
-        "{" | "}" | ")" | "," | "=" | ":" | "|" | "@" => true,
+        "{" | "}" | ")" | "," | "=" | ":" | "|" => true,
+        "@" => !descriptions.iter().any(|d| d.starts_with("an attribute")),
         // Nearly anything can be followed by a call's `(`; naming it is noise.
         "(" => descriptions.is_empty(),
         _ => false,
@@ -113,7 +121,7 @@ fn push_unique(list: &mut Vec<String>, item: String) {
 
 fn join_or(items: &[String]) -> String {
     match items {
-        [] => "something else".to_string(),
+        [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
@@ -180,7 +188,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::sub_op
         | Rule::mul_op
         | Rule::div_op
-        | Rule::rem_op => "an operator such as `+` or `==`",
+        | Rule::rem_op => "a binary operator such as `+` or `==`",
         Rule::ident => "a name",
         Rule::kw_on => "`on`",
         Rule::kw_then => "`then`",
