@@ -282,27 +282,27 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(mut self, parse_failed: bool) -> Checked {
-        // With errors, a stream may be unused only because its reader failed.
-        let parse_failed = parse_failed || self.diagnostics.iter().any(Diagnostic::is_error);
-        let unused: Vec<Diagnostic> = (self.sources.iter().map(|s| (&s.name, s.name_span, "source")))
-            .chain(self.lets.iter().map(|l| (&l.name, l.name_span, "`let` stream")))
-            .filter(|(name, _, _)| !parse_failed && !self.uses.contains_key(name.as_str()))
-            .map(|(name, span, what)| {
-                Diagnostic::warning(Code::UnusedStream, format!("the {what} `{name}` is never used"))
-                    .label(span, "nothing reads this stream")
-                    .help(format!("send it somewhere, such as `{name} | sink print`, or remove it"))
-            })
-            .collect();
-        self.diagnostics.extend(unused);
         let has_errors = parse_failed || self.diagnostics.iter().any(Diagnostic::is_error);
+        // With errors, a stream may look unused only because its reader failed.
+        if !has_errors {
+            let unused: Vec<Diagnostic> = (self.sources.iter().map(|s| (&s.name, s.name_span, "source")))
+                .chain(self.lets.iter().map(|l| (&l.name, l.name_span, "`let` stream")))
+                .filter(|(name, _, _)| !self.uses.contains_key(name.as_str()))
+                .map(|(name, span, what)| {
+                    Diagnostic::warning(Code::UnusedStream, format!("the {what} `{name}` is never used"))
+                        .label(span, "nothing reads this stream")
+                        .help(format!("send it somewhere, such as `{name} | sink print`, or remove it"))
+                })
+                .collect();
+            self.diagnostics.extend(unused);
+        }
         if self.pipelines.is_empty() && !has_errors {
             self.diagnostics.push(
                 Diagnostic::error(Code::NoPipeline, "the program has no pipeline, so there is nothing to run")
                     .help("add a pipeline that ends in a sink, such as `readings | sink print`"),
             );
         }
-        let has_errors = has_errors || self.pipelines.is_empty();
-        let program = (!has_errors).then_some(Program {
+        let program = (!has_errors && !self.pipelines.is_empty()).then_some(Program {
             config: self.config,
             sources: self.sources,
             lets: self.lets,

@@ -348,6 +348,17 @@ impl Checker<'_> {
         aggregates: &[Aggregate],
         assignments: &[ast::Assignment],
     ) -> Option<Arc<RecordType>> {
+        if let Some(clash) = extra.iter().find(|field| field.name == key.name) {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    Code::DuplicateField,
+                    format!("the key is named `{}`, like a field the window adds", clash.name),
+                )
+                .label(key.span, "the key")
+                .help(format!("rename it before `key_by`, with a `map`: `{}_key = {}`", clash.name, clash.name)),
+            );
+            return None;
+        }
         let mut fields = vec![Field { name: key.name.clone(), ty: key.expr.ty }];
         fields.extend_from_slice(extra);
         let mut ok = true;
