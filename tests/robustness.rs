@@ -127,6 +127,11 @@ const TOKENS: &[&str] = &[
     "//c\n",
     "\n",
     " ",
+    "\t",
+    "§",
+    "é",
+    "→x",
+    "\u{feff}",
 ];
 
 /// One edit to a program text: delete, duplicate or insert.
@@ -172,7 +177,11 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // 300 cases keep CI at a few seconds; `PROPTEST_CASES=20000` searches harder.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {

@@ -27,7 +27,7 @@ pub fn syntax_error(error: &Error<Rule>, source: &str, chunk: Span) -> Diagnosti
         _ => Vec::new(),
     };
     // A word after `|` that no operator rule took: `| mapp { … }`.
-    let word_start = text[..at].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let word_start = start_of_word(text, at);
     if text[..word_start].trim_end().ends_with('|') {
         let word = found_token(text, word_start);
         if is_word(&word) {
@@ -108,9 +108,17 @@ fn is_structural(token: &str, descriptions: &[&str]) -> bool {
 /// The word just before `at`, skipping white space.
 fn previous_word(text: &str, at: usize) -> Option<&str> {
     let before = text.get(..at)?.trim_end();
-    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
-    let word = &before[start..];
+    let word = &before[start_of_word(before, before.len())..];
     (!word.is_empty()).then_some(word)
+}
+
+/// Where the word that ends at `at` starts (`at` itself if none does).
+fn start_of_word(text: &str, at: usize) -> usize {
+    text[..at]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(index, c)| index + c.len_utf8())
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {
@@ -197,4 +205,17 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_not => "an expression",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_words_after_multibyte_characters() {
+        assert_eq!(start_of_word("a §mapp", 8), 4);
+        assert_eq!(start_of_word("é", 2), 2);
+        assert_eq!(previous_word("| sink é", 10), None);
+        assert_eq!(previous_word("→sink ", 8), Some("sink"));
+    }
 }
