@@ -86,13 +86,13 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
         let detail = match &operator.kind {
             OperatorKind::KeyBy { key } => format!(" by {}: {}", key.name, key.expr.ty),
             OperatorKind::Window { kind: WindowKind::Tumbling { size_nanos }, .. } => {
-                format!(" {}ms", size_nanos / 1_000_000)
+                format!(" {}", format_duration(*size_nanos))
             }
             OperatorKind::Window { kind: WindowKind::Sliding { size_nanos, slide_nanos }, .. } => {
-                format!(" {}ms every {}ms", size_nanos / 1_000_000, slide_nanos / 1_000_000)
+                format!(" {} every {}", format_duration(*size_nanos), format_duration(*slide_nanos))
             }
             OperatorKind::Throttle { per_second } => format!(" {per_second}/s"),
-            OperatorKind::Work { nanos } | OperatorKind::Sleep { nanos } => format!(" {}us", nanos / 1_000),
+            OperatorKind::Work { nanos } | OperatorKind::Sleep { nanos } => format!(" {}", format_duration(*nanos)),
             _ => String::new(),
         };
         let attributes = attributes(&operator.attributes);
