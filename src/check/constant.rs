@@ -107,6 +107,10 @@ pub fn expect(
         (Const::Word(word), Expected::Str) => diagnostic.help(format!("put it in quotes: `\"{word}\"`")),
         _ => diagnostic,
     };
+    diagnostic = match diagnostic.help {
+        Some(_) => diagnostic,
+        None => diagnostic.help(format!("write {} here", expected.describe())),
+    };
     diagnostics.push(diagnostic);
     None
 }

@@ -76,12 +76,38 @@ pub fn syntax_error(error: &Error<Rule>, source: &str, chunk: Span) -> Diagnosti
     };
     let label = if found.is_empty() { "the file ends here" } else { "unexpected here" };
     let diagnostic = Diagnostic::error(Code::Syntax, message).label(span, label);
-    let closer = ["`}`", "`)`"].into_iter().find(|closer| expected.iter().any(|e| e == closer));
-    match closer {
-        Some(closer) if at_chunk_end => {
-            diagnostic.help(format!("the item above this line is not finished: is a closing {closer} missing?"))
-        }
-        _ => diagnostic,
+    diagnostic.help(syntax_help(&expected, &found, at_chunk_end))
+}
+
+/// How to fix it, from what was expected and what was found.
+fn syntax_help(expected: &[String], found: &str, at_chunk_end: bool) -> String {
+    let expects = |what: &str| expected.iter().any(|e| e == what);
+    let closer = ["`}`", "`)`"].into_iter().find(|closer| expects(closer));
+    if let (Some(closer), true) = (closer, at_chunk_end) {
+        return format!("the item above this line is not finished: is a closing {closer} missing?");
+    }
+    if found.chars().next().is_some_and(|c| !c.is_ascii() || "$#?;&^~`!'[]\\".contains(c)) && found != "\"" {
+        return format!("`{found}` is not part of the language; see docs/language.md for what may stand here");
+    }
+    if expects("`else`") {
+        return "an `if` needs both branches: `if condition then a else b`".to_string();
+    }
+    if expects("`on`") {
+        return "a window names the timestamp it is on: `window tumbling(1s) on ts { n = count() }`".to_string();
+    }
+    if expected.iter().any(|e| e.starts_with("a sink such as")) {
+        return "name where the records go: `sink print`, `sink discard` or `sink file(\"out.csv\")`".to_string();
+    }
+    if expects("an operator such as `map`, `filter` or `sink`") {
+        return "after `|` comes an operator, and every pipeline ends with `| sink …`".to_string();
+    }
+    if expects("an expression") {
+        return "write a value here: a literal, a field name, a call, or a calculation such as `x * 2`".to_string();
+    }
+    match expected {
+        [single] if single.starts_with('`') => format!("insert {single} before {}", describe_found(found)),
+        _ if expects("`)`") => "is a closing `)` missing, or a `,` between two arguments?".to_string(),
+        _ => "see docs/language.md for the syntax of each item and operator".to_string(),
     }
 }
 
