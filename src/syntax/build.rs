@@ -321,7 +321,26 @@ impl<'d> Builder<'d> {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::expr => return self.expr_with_depth(pair),
-            Rule::ident => ExprKind::Name(pair.as_str().to_string()),
+            Rule::name_or_call => {
+                let mut inner = pair.into_inner();
+                let function = self.ident(inner.next().expect("a name"));
+                // The pair's span may hold the white space pest skipped while
+                // looking for `(`; a bare name spans just its identifier.
+                let Some(call_args) = inner.next() else {
+                    return (Expr { kind: ExprKind::Name(function.name), span: function.span }, 1);
+                };
+                let span = function.span.to(self.span(&call_args));
+                let mut depth = 0;
+                let args = call_args
+                    .into_inner()
+                    .map(|arg| {
+                        let (arg, arg_depth) = self.expr_with_depth(arg);
+                        depth = depth.max(arg_depth);
+                        arg
+                    })
+                    .collect();
+                return self.limit_depth(Expr { kind: ExprKind::Call { function, args }, span }, depth + 1);
+            }
             Rule::boolean => ExprKind::Bool(pair.into_inner().next().map(|p| p.as_rule()) == Some(Rule::kw_true)),
             Rule::number => literal::number(pair.as_str(), span).unwrap_or_else(|d| self.error(d)),
             Rule::rate => literal::rate(pair.as_str(), span).unwrap_or_else(|d| self.error(d)),
@@ -332,19 +351,6 @@ impl<'d> Builder<'d> {
                     Ok(text) => ExprKind::Str(text),
                     Err(diagnostic) => self.error(diagnostic),
                 }
-            }
-            Rule::function_call => {
-                let mut inner = pair.into_inner();
-                let function = self.ident(inner.next().expect("function name"));
-                let mut depth = 0;
-                let args = inner
-                    .map(|arg| {
-                        let (arg, arg_depth) = self.expr_with_depth(arg);
-                        depth = depth.max(arg_depth);
-                        arg
-                    })
-                    .collect();
-                return self.limit_depth(Expr { kind: ExprKind::Call { function, args }, span }, depth + 1);
             }
             rule => unreachable!("unexpected {rule:?} as a primary expression"),
         };

@@ -205,9 +205,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::attribute => "an attribute such as `@parallelism(2)`",
         Rule::call => "a connector such as `generate(…)` or `print`",
         Rule::arg => "an argument",
-        Rule::expr | Rule::if_expr | Rule::binary | Rule::unary | Rule::prefix | Rule::neg | Rule::function_call => {
-            "an expression"
-        }
+        Rule::expr | Rule::if_expr | Rule::binary | Rule::unary | Rule::prefix | Rule::neg => "an expression",
         Rule::rate | Rule::number | Rule::string | Rule::boolean | Rule::kw_true | Rule::kw_false => "a value",
         Rule::or_op
         | Rule::and_op
@@ -223,7 +221,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::mul_op
         | Rule::div_op
         | Rule::rem_op => "a binary operator such as `+` or `==`",
-        Rule::ident => "a name",
+        Rule::ident | Rule::name_or_call => "a name",
         Rule::kw_on => "`on`",
         Rule::kw_then => "`then`",
         Rule::kw_else => "`else`",

@@ -32,8 +32,6 @@ pub struct Parsed {
 
 /// Parses a whole `.flow` file.
 pub fn parse(source: &str) -> Parsed {
-    // Error detail lets syntax errors name the punctuation that was expected.
-    pest::set_error_detail(true);
     let mut parsed = Parsed::default();
     let (chunks, prescan_diagnostics) = prescan::prescan(source);
     parsed.diagnostics.extend(prescan_diagnostics);
@@ -43,7 +41,7 @@ pub fn parse(source: &str) -> Parsed {
             parsed.unparsed_names.extend(prescan::defined_name(text));
             continue;
         }
-        match parser::FlowParser::parse(Rule::items, text) {
+        match parse_chunk(Rule::items, text) {
             Ok(mut pairs) => {
                 let items = pairs.next().expect("`items` yields one pair");
                 let mut builder = build::Builder::new(chunk.span.start, &mut parsed.diagnostics);
@@ -60,9 +58,8 @@ pub fn parse(source: &str) -> Parsed {
 
 /// Parses a lone expression, as given to `--set key=value`.
 pub fn parse_value(text: &str) -> Result<ast::Expr, Diagnostic> {
-    pest::set_error_detail(true);
     let mut diagnostics = Vec::new();
-    let expr = match parser::FlowParser::parse(Rule::config_value, text) {
+    let expr = match parse_chunk(Rule::config_value, text) {
         Ok(mut pairs) => {
             let value = pairs.next().expect("`config_value` yields one pair");
             let expr_pair = value.into_inner().next().expect("`config_value` holds an expression");
@@ -73,5 +70,21 @@ pub fn parse_value(text: &str) -> Result<ast::Expr, Diagnostic> {
     match diagnostics.into_iter().next() {
         Some(diagnostic) => Err(diagnostic),
         None => Ok(expr),
+    }
+}
+
+/// Parses with pest's error detail off, which is several times faster, and
+/// again with it on only when there is an error to explain: the detail is
+/// what lets a message name the punctuation that was expected.
+fn parse_chunk(rule: Rule, text: &str) -> Result<pest::iterators::Pairs<'_, Rule>, Box<pest::error::Error<Rule>>> {
+    pest::set_error_detail(false);
+    match parser::FlowParser::parse(rule, text) {
+        Ok(pairs) => Ok(pairs),
+        Err(_) => {
+            pest::set_error_detail(true);
+            let detailed = parser::FlowParser::parse(rule, text);
+            pest::set_error_detail(false);
+            detailed.map_err(Box::new)
+        }
     }
 }
