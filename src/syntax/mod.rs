@@ -73,14 +73,18 @@ pub fn parse_value(text: &str) -> Result<ast::Expr, Diagnostic> {
     }
 }
 
-/// Parses with pest's error detail off, which is several times faster, and
-/// again with it on only when there is an error to explain: the detail is
-/// what lets a message name the punctuation that was expected.
+/// Parses with pest's error detail off (its default), which is several
+/// times faster, and again with it on only when there is an error to
+/// explain: the detail is what lets a message name the expected punctuation.
+///
+/// The switch is process-wide, so detailed parses take turns; a fast parse
+/// that runs meanwhile only pays for detail it does not use.
 fn parse_chunk(rule: Rule, text: &str) -> Result<pest::iterators::Pairs<'_, Rule>, Box<pest::error::Error<Rule>>> {
-    pest::set_error_detail(false);
+    static DETAILED: std::sync::Mutex<()> = std::sync::Mutex::new(());
     match parser::FlowParser::parse(rule, text) {
         Ok(pairs) => Ok(pairs),
         Err(_) => {
+            let _turn = DETAILED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             pest::set_error_detail(true);
             let detailed = parser::FlowParser::parse(rule, text);
             pest::set_error_detail(false);
