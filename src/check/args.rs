@@ -1,7 +1,7 @@
 //! Binds the arguments of a connector, window kind or attribute to its
 //! parameters: positional ones in order, named ones by name.
 
-use crate::diag::{did_you_mean, Code, Diagnostic, Span};
+use crate::diag::{did_you_mean, one_of, Code, Diagnostic, Span};
 use crate::syntax::ast::{Arg, Expr};
 
 pub struct Param {
@@ -67,10 +67,7 @@ pub fn bind<'a>(
                         .help(if named.is_empty() {
                             format!("`{callee}` takes no arguments: write `{usage}`")
                         } else {
-                            format!(
-                                "name it: `{callee}` takes {}; for example `{usage}`",
-                                super::constant::one_of(&named)
-                            )
+                            format!("name it: `{callee}` takes {}; for example `{usage}`", one_of(&named))
                         }),
                     );
                     continue;
@@ -83,10 +80,7 @@ pub fn bind<'a>(
                         if params.is_empty() {
                             format!("`{callee}` takes no arguments")
                         } else {
-                            format!(
-                                "`{callee}` takes {}",
-                                super::constant::one_of(&params.iter().map(|p| p.name).collect::<Vec<_>>())
-                            )
+                            format!("`{callee}` takes {}", one_of(params.iter().map(|p| p.name)))
                         }
                     });
                     diagnostics.push(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::diag::{did_you_mean, Code, Diagnostic, Span};
+use crate::diag::{did_you_mean, one_of, Code, Diagnostic, Span};
 use crate::syntax::ast::Expr;
 
 use super::constant::{expect, Const, Expected};
@@ -155,12 +155,10 @@ impl Config {
             diagnostics.push(
                 Diagnostic::error(Code::UnknownConfigKey, format!("unknown setting `{key}`"))
                     .label(key_span, "not a setting")
-                    .help(did_you_mean(key, KEYS.iter().map(|spec| spec.name)).unwrap_or_else(|| {
-                        format!(
-                            "the settings are {}",
-                            super::constant::one_of(&KEYS.iter().map(|s| s.name).collect::<Vec<_>>())
-                        )
-                    })),
+                    .help(
+                        did_you_mean(key, KEYS.iter().map(|spec| spec.name))
+                            .unwrap_or_else(|| format!("the settings are {}", one_of(KEYS.iter().map(|s| s.name)))),
+                    ),
             );
             return false;
         };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::diag::{did_you_mean, Code, Diagnostic, Span};
+use crate::diag::{did_you_mean, one_of, Code, Diagnostic, Span};
 use crate::syntax::ast::{Call, SourceDecl};
 
 use super::args::{bind, Bound, Param};
@@ -60,9 +60,7 @@ pub fn check_source_connector(
         }
         "file" | "stdin" => {
             if let Some(body) = &decl.body {
-                let span = body
-                    .first()
-                    .map_or(call.span, |first| first.span.to(body.last().map_or(first.span, |last| last.span)));
+                let span = body_span(body).unwrap_or(call.span);
                 diagnostics.push(
                     Diagnostic::error(
                         Code::SourceBody,
@@ -193,10 +191,7 @@ fn check_generator_body(
         .map(|(field, _)| format!("`{}`", field.name))
         .collect();
     if !missing.is_empty() {
-        let body_span = match (body.first(), body.last()) {
-            (Some(first), Some(last)) => first.span.to(last.span),
-            _ => decl.connector.span,
-        };
+        let body_span = body_span(body).unwrap_or(decl.connector.span);
         diagnostics.push(
             Diagnostic::error(Code::MissingField, format!("the generator does not compute {}", missing.join(", ")))
                 .label(body_span, format!("every field of `{}` needs a value", decl.schema.name))
@@ -211,6 +206,11 @@ fn check_generator_body(
         return None;
     }
     fields.into_iter().collect()
+}
+
+/// From the first assignment of a body to its last, if it has any.
+fn body_span(body: &[crate::syntax::ast::Assignment]) -> Option<Span> {
+    Some(body.first()?.span.to(body.last()?.span))
 }
 
 fn example_body(record: &RecordType) -> String {
@@ -273,11 +273,11 @@ fn unknown_connector(call: &Call, known: &[&str], role: &str) -> Diagnostic {
         format!(
             "`{name}` is a {} connector; a {role} is one of {}",
             if role == "source" { "sink" } else { "source" },
-            super::constant::one_of(known)
+            one_of(known.iter())
         )
     } else {
         did_you_mean(name, known.iter().copied())
-            .unwrap_or_else(|| format!("a {role} is one of {}", super::constant::one_of(known)))
+            .unwrap_or_else(|| format!("a {role} is one of {}", one_of(known.iter())))
     };
     Diagnostic::error(Code::UnknownConnector, format!("unknown {role} connector `{name}`"))
         .label(call.name.span, format!("not a {role}"))

@@ -1,7 +1,7 @@
 //! Constant arguments: the values of connector arguments, attribute
 //! arguments and `config` entries, which must be known before anything runs.
 
-use crate::diag::{Code, Diagnostic, Span};
+use crate::diag::{one_of, Code, Diagnostic, Span};
 use crate::syntax::ast::{Expr, ExprKind, UnaryOp};
 
 /// A constant as written: a literal, a negated literal, or a bare word
@@ -40,18 +40,8 @@ impl Expected {
             Expected::Duration => "a duration such as `100ms`".into(),
             Expected::Rate => "a rate such as `1000/s`".into(),
             Expected::Size => "a size such as `32KiB`".into(),
-            Expected::Word(words) => one_of(words),
+            Expected::Word(words) => one_of(words.iter()),
         }
-    }
-}
-
-/// "`csv` or `jsonl`".
-pub fn one_of(words: &[&str]) -> String {
-    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
-    match quoted.as_slice() {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 

@@ -23,7 +23,7 @@ mod units;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::diag::{did_you_mean, Code, Diagnostic, Span};
+use crate::diag::{did_you_mean, one_of, Code, Diagnostic, Span};
 use crate::syntax::ast;
 use crate::syntax::Parsed;
 
@@ -177,7 +177,7 @@ impl<'a> Checker<'a> {
                         .label(field.type_name.span, "not a type")
                         .help(
                             did_you_mean(&field.type_name.name, known)
-                                .unwrap_or_else(|| format!("the types are {}", constant::one_of(&known))),
+                                .unwrap_or_else(|| format!("the types are {}", one_of(known))),
                         ),
                 );
                 ok = false;

@@ -214,9 +214,10 @@ impl Checker<'_> {
             }
             Some(index) => Some(index),
         };
-        for source_id in feeding {
-            let source = &self.sources[*source_id];
+        let mut all_watermarked = true;
+        for source in feeding.iter().map(|id| &self.sources[*id]) {
             if source.watermark.is_none() {
+                all_watermarked = false;
                 let diagnostic = Diagnostic::error(
                     Code::MissingWatermark,
                     format!("the window reads event time, but source `{}` has no watermark", source.name),
@@ -238,9 +239,9 @@ impl Checker<'_> {
             Field { name: "window_end".into(), ty: Type::Timestamp },
         ];
         let output = self.output_record(&key, &window_fields, &checked, aggregates)?;
-        if feeding.iter().any(|id| self.sources[*id].watermark.is_none()) {
-            return None;
-        }
+        // Reported above, source by source; checked last so the output's own
+        // problems are still reported.
+        all_watermarked.then_some(())?;
         Some((OperatorKind::Window { kind: window_kind, time_field, key, aggregates: checked }, output))
     }
 

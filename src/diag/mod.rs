@@ -108,6 +108,24 @@ impl Diagnostic {
     }
 }
 
+/// "`a`, `b` or `c`": words quoted as code and joined for a message.
+pub fn one_of<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> String {
+    join_or(words.into_iter().map(|word| format!("`{}`", word.as_ref())))
+}
+
+/// "a, b or c": phrases joined for a message.
+pub fn join_or<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let items: Vec<S> = items.into_iter().collect();
+    match items.as_slice() {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} or {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
 /// The 1-based line of byte `offset` in `text`.
 pub fn line_number(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1

@@ -24,8 +24,6 @@ const MAX_SNIPPET_COLUMN: usize = 10_000;
 
 /// Renders one diagnostic against the file it is about.
 pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str, options: RenderOptions) -> String {
-    let locations: Vec<(usize, usize, &str)> =
-        diagnostic.labels.iter().map(|label| line_and_column(source, label.span.start, label.text.as_str())).collect();
     let show_snippet = diagnostic.labels.iter().all(|label| longest_line_in(source, label.span) <= MAX_SNIPPET_COLUMN);
     let named = miette::NamedSource::new(file_name, source.to_string());
     let with_source = WithSource { diagnostic, source: show_snippet.then_some(&named) };
@@ -39,18 +37,19 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str, options: R
         out = format!("{}: {}\n", diagnostic.code, diagnostic.message);
     }
     if !show_snippet {
-        for (line, column, text) in locations {
-            out.push_str(&format!("  at {file_name}:{line}:{column}: {text}\n"));
+        for label in &diagnostic.labels {
+            let (line, column) = line_and_column(source, label.span.start);
+            out.push_str(&format!("  at {file_name}:{line}:{column}: {}\n", label.text));
         }
     }
     out
 }
 
 /// 1-based line and column (in characters) of byte `offset`.
-fn line_and_column<'t>(source: &str, offset: usize, text: &'t str) -> (usize, usize, &'t str) {
+fn line_and_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (super::line_number(source, offset), before[line_start..].chars().count() + 1, text)
+    (super::line_number(source, offset), before[line_start..].chars().count() + 1)
 }
 
 /// The length of the longest line a span touches.

@@ -3,7 +3,7 @@
 
 use pest::error::{Error, ErrorVariant, InputLocation};
 
-use crate::diag::{did_you_mean, Code, Diagnostic, Span};
+use crate::diag::{did_you_mean, join_or, Code, Diagnostic, Span};
 
 use super::ast::OPERATOR_KEYWORDS;
 use super::parser::Rule;
@@ -150,14 +150,6 @@ fn start_of_word(text: &str, at: usize) -> usize {
 fn push_unique(list: &mut Vec<String>, item: String) {
     if !list.contains(&item) {
         list.push(item);
-    }
-}
-
-fn join_or(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 
