@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::check;
+use crate::check::{self, Program};
 use crate::diag::{render, Diagnostic, RenderOptions};
+use crate::plan::{self, explain, PhysicalPlan};
 
 /// Exit code when the file has errors.
 pub const EXIT_ERRORS: i32 = 1;
@@ -45,6 +46,36 @@ pub enum Command {
         #[arg(long)]
         schemas: bool,
     },
+    /// Show the plan: the logical graph, the tasks (chains) with their
+    /// parallelism, how records are partitioned between them, why
+    /// neighbours did not chain, and the record layout of every channel.
+    Explain {
+        /// The .flow file, or `-` for standard input.
+        file: PathBuf,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// `text` for a terminal, `dot` for Graphviz, `json` for programs.
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+        format: ExplainFormat,
+    },
+}
+
+/// Flags that change the plan of a file without editing it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PlanArgs {
+    /// Override a `config` setting, as `key=value`: `--set parallelism=4`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Do not fuse operators into chains: every operator becomes its own task.
+    #[arg(long)]
+    pub no_chaining: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Dot,
+    Json,
 }
 
 /// What a command printed and how it ended.
@@ -70,6 +101,10 @@ pub fn main() -> i32 {
             Ok(text) => check_text(&display_name(file), &text, *schemas, render_options),
             Err(output) => output,
         },
+        Command::Explain { file, plan, format } => match read_input(file) {
+            Ok(text) => explain_text(&display_name(file), &text, plan, *format, render_options),
+            Err(output) => output,
+        },
     };
     print!("{}", output.stdout);
     eprint!("{}", output.stderr);
@@ -77,13 +112,99 @@ pub fn main() -> i32 {
     output.exit_code
 }
 
+/// The front end and the planner over one file: the program and its plan
+/// when there are no errors, and every diagnostic, rendered.
+struct Compiled {
+    program: Option<Program>,
+    plan: Option<PhysicalPlan>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn compile(text: &str, plan_args: &PlanArgs) -> Result<Compiled, Output> {
+    let checked = check::check_source(text);
+    let mut diagnostics = checked.diagnostics;
+    let Some(mut program) = checked.program else {
+        return Ok(Compiled { program: None, plan: None, diagnostics });
+    };
+    apply_plan_args(&mut program.config, plan_args)?;
+    let planned = plan::plan(&program);
+    diagnostics.extend(planned.diagnostics);
+    let failed = diagnostics.iter().any(Diagnostic::is_error);
+    Ok(Compiled { program: (!failed).then_some(program), plan: planned.plan, diagnostics })
+}
+
+/// `--set key=value` and `--no-chaining`, over the file's own settings.
+fn apply_plan_args(config: &mut check::Config, plan_args: &PlanArgs) -> Result<(), Output> {
+    for assignment in &plan_args.settings {
+        if let Err(diagnostic) = config.set_from_str(assignment) {
+            let labels: Vec<&str> = diagnostic.labels.iter().map(|label| label.text.as_str()).collect();
+            let detail = if labels.is_empty() { String::new() } else { format!(" ({})", labels.join(", ")) };
+            let help = diagnostic.help.map(|help| format!("  help: {help}\n")).unwrap_or_default();
+            return Err(Output {
+                stderr: format!(
+                    "error[{}]: --set {assignment}: {}{detail}\n{help}",
+                    diagnostic.code, diagnostic.message
+                ),
+                exit_code: EXIT_USAGE,
+                ..Output::default()
+            });
+        }
+    }
+    if plan_args.no_chaining {
+        config.chaining = false;
+        config.origins.insert("chaining", check::config::SettingOrigin::CommandLine);
+    }
+    Ok(())
+}
+
+/// `flowc explain` on text that came from `file_name`.
+pub fn explain_text(
+    file_name: &str,
+    text: &str,
+    plan_args: &PlanArgs,
+    format: ExplainFormat,
+    render_options: RenderOptions,
+) -> Output {
+    let compiled = match compile(text, plan_args) {
+        Ok(compiled) => compiled,
+        Err(output) => return output,
+    };
+    let mut output =
+        Output { stderr: render_all(&compiled.diagnostics, file_name, text, render_options), ..Output::default() };
+    match (compiled.program, compiled.plan) {
+        (Some(_), Some(plan)) => {
+            let format = match format {
+                ExplainFormat::Text => explain::Format::Text,
+                ExplainFormat::Dot => explain::Format::Dot,
+                ExplainFormat::Json => explain::Format::Json,
+            };
+            output.stdout = explain::explain(&plan, format, file_name, text);
+        }
+        _ => failed(&mut output, file_name, &compiled.diagnostics),
+    }
+    output
+}
+
+fn failed(output: &mut Output, file_name: &str, diagnostics: &[Diagnostic]) {
+    let (errors, warnings) = count(diagnostics);
+    output.stderr.push_str(&format!(
+        "error: {file_name} has {}{}\n",
+        plural(errors, "error"),
+        if warnings > 0 { format!(" and {}", plural(warnings, "warning")) } else { String::new() },
+    ));
+    output.exit_code = EXIT_ERRORS;
+}
+
 /// `flowc check` on text that came from `file_name`.
 pub fn check_text(file_name: &str, text: &str, schemas: bool, render_options: RenderOptions) -> Output {
-    let checked = check::check_source(text);
+    let compiled = match compile(text, &PlanArgs::default()) {
+        Ok(compiled) => compiled,
+        Err(output) => return output,
+    };
     let mut output =
-        Output { stderr: render_all(&checked.diagnostics, file_name, text, render_options), ..Output::default() };
-    let (errors, warnings) = count(&checked.diagnostics);
-    match checked.program {
+        Output { stderr: render_all(&compiled.diagnostics, file_name, text, render_options), ..Output::default() };
+    let (_, warnings) = count(&compiled.diagnostics);
+    match compiled.program {
         Some(program) => {
             let operators: usize = program.pipelines.iter().map(|p| p.stream.operators.len()).sum::<usize>()
                 + program.lets.iter().map(|l| l.stream.operators.len()).sum::<usize>();
@@ -99,14 +220,7 @@ pub fn check_text(file_name: &str, text: &str, schemas: bool, render_options: Re
                 output.stdout.push_str(&check::describe(&program, text));
             }
         }
-        None => {
-            output.stderr.push_str(&format!(
-                "error: {file_name} has {}{}\n",
-                plural(errors, "error"),
-                if warnings > 0 { format!(" and {}", plural(warnings, "warning")) } else { String::new() },
-            ));
-            output.exit_code = EXIT_ERRORS;
-        }
+        None => failed(&mut output, file_name, &compiled.diagnostics),
     }
     output
 }

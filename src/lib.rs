@@ -7,4 +7,5 @@
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod plan;
 pub mod syntax;

@@ -88,3 +88,38 @@ fn help_and_version_exit_zero() {
     assert_eq!(flowc(&["--help"], None, &[]).status.code(), Some(0));
     assert_eq!(flowc(&["--version"], None, &[]).status.code(), Some(0));
 }
+
+#[test]
+fn explain_draws_the_readme_example() {
+    let out = flowc(&["explain", "examples/slow_sink.flow"], None, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Task 1: Source: readings -> Map -> Filter"), "{stdout}");
+    assert!(stdout.contains("not chained: parallelism 2 → 1"), "{stdout}");
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn explain_refuses_a_bad_setting_or_format_with_exit_two() {
+    let bad_value = flowc(&["explain", "examples/slow_sink.flow", "--set", "parallelism=0"], None, &[]);
+    assert_eq!(bad_value.status.code(), Some(2));
+    let stderr = text(&bad_value.stderr);
+    assert!(stderr.starts_with("error[flow::config_value]: --set parallelism=0:"), "{stderr}");
+    assert!(stderr.contains("1 to 256"), "{stderr}");
+    let unknown_key = flowc(&["explain", "examples/slow_sink.flow", "--set", "paralelism=2"], None, &[]);
+    assert_eq!(unknown_key.status.code(), Some(2));
+    assert!(text(&unknown_key.stderr).contains("did you mean `parallelism`?"), "{}", text(&unknown_key.stderr));
+    let not_assignment = flowc(&["explain", "examples/slow_sink.flow", "--set", "parallelism"], None, &[]);
+    assert_eq!(not_assignment.status.code(), Some(2));
+    let bad_format = flowc(&["explain", "examples/slow_sink.flow", "--format", "svg"], None, &[]);
+    assert_eq!(bad_format.status.code(), Some(2));
+    assert!(text(&bad_format.stderr).contains("svg"));
+}
+
+#[test]
+fn explain_of_a_broken_file_exits_one_with_its_diagnostics() {
+    let out = flowc(&["explain", "-", "--format", "json"], Some(BROKEN), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("flow::unknown_field"));
+}

@@ -1,7 +1,8 @@
 //! The documentation stays true: every fenced `flow` block in the docs and
 //! the README is a clean program, and the language reference names every
 //! setting (with its real default), function, aggregate, attribute,
-//! operator, connector and diagnostic code that the checker knows.
+//! operator, connector and diagnostic code that the checker knows; and
+//! docs/plan-json.md names every field of the JSON plan.
 
 use std::fs;
 use std::path::PathBuf;
@@ -10,6 +11,8 @@ use flowc::check::config::KEYS;
 use flowc::check::functions::{AggregateFunction, Function};
 use flowc::check::{check_source, ATTRIBUTE_NAMES, SINK_CONNECTORS, SOURCE_CONNECTORS};
 use flowc::diag::Code;
+use flowc::plan::explain::json::plan_document;
+use flowc::plan::plan;
 use flowc::syntax::ast::OPERATOR_KEYWORDS;
 
 fn root() -> PathBuf {
@@ -56,9 +59,13 @@ fn every_flow_block_in_the_docs_checks_clean() {
         for (line, block) in flow_blocks(&text) {
             n_blocks += 1;
             let checked = check_source(&block);
-            if !checked.diagnostics.is_empty() {
-                let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code.name()).collect();
-                let messages: Vec<&str> = checked.diagnostics.iter().map(|d| d.message.as_str()).collect();
+            let mut diagnostics = checked.diagnostics;
+            if let Some(program) = &checked.program {
+                diagnostics.extend(plan(program).diagnostics);
+            }
+            if !diagnostics.is_empty() {
+                let codes: Vec<&str> = diagnostics.iter().map(|d| d.code.name()).collect();
+                let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
                 failures.push(format!("{}:{line}: {codes:?} {messages:?}", file.display()));
             }
         }
@@ -116,4 +123,34 @@ fn the_reference_names_every_function_attribute_operator_connector_and_code() {
         expect(format!("| `{}` |", code.name()));
     }
     assert!(missing.is_empty(), "docs/language.md does not mention {missing:?}");
+}
+
+/// Every object key of a JSON plan (of a program that uses every kind of
+/// node, partitioning and parallelism origin) is named in docs/plan-json.md.
+#[test]
+fn the_json_plan_documents_every_field() {
+    let text = "config { parallelism = 2 }\nschema R { id: int, k: int }\n\
+        source a: R = generate(count = 1) { id = seq, k = seq }\n\
+        source b: R = stdin(format = jsonl)\n\
+        let u = union(a, b) | map { id, k } @no_chain\n\
+        u | key_by k | aggregate { n = count() } | sink print\n\
+        u | rebalance | sink discard @parallelism(3)\n";
+    let program = check_source(text).program.expect("a clean program");
+    let plan = plan(&program).plan.expect("a plan");
+    let value = serde_json::to_value(plan_document(&plan, "u.flow", text)).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    let mut stack = vec![&value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                keys.extend(map.keys().cloned());
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    let doc = fs::read_to_string(root().join("docs/plan-json.md")).unwrap();
+    let missing: Vec<&String> = keys.iter().filter(|key| !doc.contains(&format!("`{key}`"))).collect();
+    assert!(missing.is_empty(), "docs/plan-json.md does not name {missing:?}");
 }

@@ -2,7 +2,17 @@
 //!
 //! - `tests/golden/check/<case>/input.flow` with `check.txt`, the output of
 //!   `flowc check --schemas` (exit code, stdout, stderr without colour);
-//! - every `examples/*.flow`, with `tests/golden/examples/<name>/check.txt`.
+//! - `tests/golden/plan/<case>/input.flow`, with an optional `args` file
+//!   (extra `flowc explain` arguments, one per line), and `explain.txt`
+//!   (exit code, stdout, stderr of `--format text`), `explain.dot` and
+//!   `explain.json` (stdout of those formats, when the plan succeeds);
+//! - every `examples/*.flow`, with `tests/golden/examples/<name>/` holding
+//!   `check.txt` and the three `explain` files.
+//!
+//! Every DOT output is also drawn by Graphviz's `dot` (the test fails if
+//! `dot` rejects it; without `dot` installed it says so and skips, unless
+//! `FLOWC_REQUIRE_DOT` is set, as CI sets it), and every JSON output must
+//! parse back with serde into the same `PlanDocument`.
 //!
 //! All mismatches are gathered and reported together, each as a diff.
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the expected files
@@ -12,8 +22,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use flowc::cli::{check_text, Output};
+use clap::Parser;
+use flowc::cli::{check_text, explain_text, Cli, Command, ExplainFormat, Output};
 use flowc::diag::{Code, RenderOptions};
+use flowc::plan::explain::json::PlanDocument;
 
 const RENDER: RenderOptions = RenderOptions { color: false, width: 100 };
 
@@ -64,6 +76,100 @@ fn fail_on(mismatches: Vec<String>) {
     }
 }
 
+/// Runs `flowc explain <args> --format <format>` on `input` in-process,
+/// with the arguments parsed by the real command line.
+fn explain(file_name: &str, input: &str, args: &[String], format: ExplainFormat) -> Output {
+    let format_name = match format {
+        ExplainFormat::Text => "text",
+        ExplainFormat::Dot => "dot",
+        ExplainFormat::Json => "json",
+    };
+    let argv = ["flowc", "explain", file_name].into_iter().map(String::from).chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv.chain(["--format".into(), format_name.into()]))
+        .unwrap_or_else(|error| panic!("{file_name}: bad args {args:?}: {error}"));
+    let Command::Explain { plan, .. } = cli.command else { unreachable!("parsed an explain command") };
+    explain_text(file_name, input, &plan, format, RENDER)
+}
+
+/// Compares the three `explain` outputs of one file with `dir/explain.*`
+/// and checks that the DOT draws and the JSON parses back.
+fn compare_explain(
+    dir: &Path,
+    file_name: &str,
+    input: &str,
+    args: &[String],
+    mismatches: &mut Vec<String>,
+    dots: &mut Vec<(String, String)>,
+) {
+    let text = explain(file_name, input, args, ExplainFormat::Text);
+    compare(&dir.join("explain.txt"), &show(&text), mismatches);
+    if text.exit_code != 0 {
+        return;
+    }
+    let dot = explain(file_name, input, args, ExplainFormat::Dot);
+    compare(&dir.join("explain.dot"), &dot.stdout, mismatches);
+    dots.push((dir.join("explain.dot").display().to_string(), dot.stdout));
+    let json = explain(file_name, input, args, ExplainFormat::Json);
+    compare(&dir.join("explain.json"), &json.stdout, mismatches);
+    match serde_json::from_str::<PlanDocument>(&json.stdout) {
+        Ok(document) => {
+            let again = serde_json::to_string_pretty(&document).unwrap() + "\n";
+            if again != json.stdout {
+                mismatches.push(format!("{}: the JSON plan does not survive a serde round trip", dir.display()));
+            }
+        }
+        Err(error) => {
+            mismatches.push(format!("{}: the JSON plan does not parse as a PlanDocument: {error}", dir.display()))
+        }
+    }
+}
+
+/// Draws every DOT output with Graphviz; a warning or an error fails.
+fn draw_with_graphviz(dots: &[(String, String)], mismatches: &mut Vec<String>) {
+    use std::io::Write;
+    use std::process::{Command as Process, Stdio};
+    if Process::new("dot").arg("-V").stderr(Stdio::null()).status().is_err() {
+        let required = std::env::var_os("FLOWC_REQUIRE_DOT").is_some_and(|v| !v.is_empty());
+        assert!(!required, "FLOWC_REQUIRE_DOT is set but Graphviz `dot` is not installed");
+        eprintln!("note: Graphviz `dot` is not installed; {} DOT plans were not drawn", dots.len());
+        return;
+    }
+    for (name, dot) in dots {
+        let mut child = Process::new("dot")
+            .arg("-Tsvg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dot starts");
+        child.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
+        let result = child.wait_with_output().unwrap();
+        if !result.status.success() || !result.stderr.is_empty() {
+            mismatches.push(format!("{name}: Graphviz rejects it:\n{}", String::from_utf8_lossy(&result.stderr)));
+        }
+    }
+}
+
+fn read_args(case: &Path) -> Vec<String> {
+    fs::read_to_string(case.join("args"))
+        .map(|text| text.lines().map(str::trim).filter(|line| !line.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn plan_cases_match_their_golden_output() {
+    let mut mismatches = Vec::new();
+    let mut dots = Vec::new();
+    let cases = sorted_entries(&root().join("tests/golden/plan"));
+    assert!(cases.len() >= 15, "expected at least 15 plan cases, found {}", cases.len());
+    for case in cases {
+        let input = fs::read_to_string(case.join("input.flow")).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        compare_explain(&case, "input.flow", &input, &read_args(&case), &mut mismatches, &mut dots);
+    }
+    draw_with_graphviz(&dots, &mut mismatches);
+    fail_on(mismatches);
+}
+
 #[test]
 fn check_cases_match_their_golden_output() {
     let mut mismatches = Vec::new();
@@ -85,6 +191,7 @@ fn examples_check_clean_and_match_their_golden_output() {
         .filter(|p| p.extension().is_some_and(|e| e == "flow"))
         .collect();
     assert!(examples.len() >= 8, "the eight examples of the language sketch are missing");
+    let mut dots = Vec::new();
     for example in examples {
         let name = example.file_stem().unwrap().to_string_lossy().to_string();
         let input = fs::read_to_string(&example).unwrap();
@@ -92,8 +199,11 @@ fn examples_check_clean_and_match_their_golden_output() {
         if output.exit_code != 0 || !output.stderr.is_empty() {
             mismatches.push(format!("examples/{name}.flow does not check clean:\n{}", output.stderr));
         }
-        compare(&root().join("tests/golden/examples").join(&name).join("check.txt"), &show(&output), &mut mismatches);
+        let dir = root().join("tests/golden/examples").join(&name);
+        compare(&dir.join("check.txt"), &show(&output), &mut mismatches);
+        compare_explain(&dir, &format!("examples/{name}.flow"), &input, &[], &mut mismatches, &mut dots);
     }
+    draw_with_graphviz(&dots, &mut mismatches);
     fail_on(mismatches);
 }
 
@@ -101,14 +211,42 @@ fn examples_check_clean_and_match_their_golden_output() {
 #[test]
 fn every_diagnostic_code_has_a_golden_case() {
     let mut seen = BTreeSet::new();
-    for case in sorted_entries(&root().join("tests/golden/check")) {
-        let text = fs::read_to_string(case.join("check.txt")).unwrap_or_default();
+    let check_cases = sorted_entries(&root().join("tests/golden/check")).into_iter().map(|case| case.join("check.txt"));
+    let plan_cases = sorted_entries(&root().join("tests/golden/plan")).into_iter().map(|case| case.join("explain.txt"));
+    for expected in check_cases.chain(plan_cases) {
+        let text = fs::read_to_string(expected).unwrap_or_default();
         for code in Code::ALL {
             if text.contains(&format!("{}\n", code.name())) || text.contains(&format!("{} ", code.name())) {
                 seen.insert(code.name());
             }
         }
     }
-    let missing: Vec<&str> = Code::ALL.iter().map(|code| code.name()).filter(|name| !seen.contains(name)).collect();
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|code| !code.is_internal())
+        .map(|code| code.name())
+        .filter(|name| !seen.contains(name))
+        .collect();
     assert!(missing.is_empty(), "no golden case shows {missing:?}");
+}
+
+/// Each of Flink's chaining rules is shown broken by at least one plan case,
+/// and at least one case chains a whole pipeline with every rule holding.
+#[test]
+fn every_chaining_rule_has_a_golden_case() {
+    let rules = ["partitioning", "parallelism_change", "multiple_inputs", "no_chain", "new_chain", "chaining_off"];
+    let mut broken = BTreeSet::new();
+    let mut fully_chained = false;
+    for case in sorted_entries(&root().join("tests/golden/plan")) {
+        let Ok(json) = fs::read_to_string(case.join("explain.json")) else { continue };
+        let document: PlanDocument = serde_json::from_str(&json).unwrap();
+        fully_chained |= document.tasks.len() == 1 && document.operators.len() > 2;
+        for edge in &document.edges {
+            assert_eq!(edge.chained, edge.chain_breaks.is_empty(), "{}: edge {}", case.display(), edge.id);
+            broken.extend(edge.chain_breaks.iter().map(|b| b.rule.clone()));
+        }
+    }
+    let missing: Vec<&&str> = rules.iter().filter(|rule| !broken.contains(**rule)).collect();
+    assert!(missing.is_empty(), "no plan case breaks {missing:?}");
+    assert!(fully_chained, "no plan case chains a whole pipeline into one task");
 }

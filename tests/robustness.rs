@@ -1,4 +1,4 @@
-//! No input makes the front end panic or overflow the stack: random bytes,
+//! No input makes the front end or the planner panic or overflow the stack: random bytes,
 //! random token soup, random mutations of the examples, and inputs built to
 //! be deep. Test threads have a 2 MiB stack, smaller than the main thread's,
 //! so passing here leaves a margin for `flowc` itself.
@@ -7,11 +7,25 @@ use std::fs;
 
 use flowc::check::check_source;
 use flowc::diag::{render, Code, RenderOptions};
+use flowc::plan::explain::{explain, Format};
+use flowc::plan::plan;
 use proptest::prelude::*;
 
-/// Parses, checks and renders every diagnostic, as `flowc check` does.
+/// Parses, checks and renders every diagnostic, as `flowc check` does;
+/// then plans a clean program and draws the plan in every format.
 fn front_end(text: &str) -> Vec<Code> {
     let checked = check_source(text);
+    if let Some(program) = &checked.program {
+        let planned = plan(program);
+        for diagnostic in &planned.diagnostics {
+            assert_ne!(diagnostic.code, Code::Internal, "the planner disagrees with check: {diagnostic:?}\n{text}");
+        }
+        if let Some(plan) = planned.plan {
+            for format in [Format::Text, Format::Dot, Format::Json] {
+                let _ = explain(&plan, format, "fuzz.flow", text);
+            }
+        }
+    }
     for diagnostic in &checked.diagnostics {
         for label in &diagnostic.labels {
             assert!(label.span.end <= text.len(), "label {:?} beyond the text ({} bytes)", label.span, text.len());

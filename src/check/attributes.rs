@@ -120,9 +120,9 @@ pub fn check_attributes<'a>(
             "new_chain" | "no_chain" => {
                 if bind(&attribute.args, &[], &what, span, &what, diagnostics).is_some() {
                     if name == "new_chain" {
-                        result.new_chain = true;
+                        result.new_chain = Some(span);
                     } else {
-                        result.no_chain = true;
+                        result.no_chain = Some(span);
                     }
                 }
             }

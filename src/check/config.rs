@@ -26,8 +26,18 @@ pub struct Config {
     pub channel_latency_nanos: i64,
     /// Whether neighbouring operators are fused into chains.
     pub chaining: bool,
-    /// Where each key was set in the file, for messages and advice.
-    pub spans: BTreeMap<&'static str, Span>,
+    /// Where each setting that is not at its default was set, for messages
+    /// and advice.
+    pub origins: BTreeMap<&'static str, SettingOrigin>,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingOrigin {
+    /// The value written in the file's `config { … }`.
+    File(Span),
+    /// `--set key=value` or a flag such as `--no-chaining`.
+    CommandLine,
 }
 
 impl Default for Config {
@@ -40,7 +50,7 @@ impl Default for Config {
             buffer_timeout_nanos: 0,
             channel_latency_nanos: 0,
             chaining: false,
-            spans: BTreeMap::new(),
+            origins: BTreeMap::new(),
         };
         for key in KEYS {
             (key.apply)(&mut config, &key.default);
@@ -176,7 +186,7 @@ impl Config {
             return false;
         }
         (spec.apply)(self, &value_const);
-        self.spans.insert(spec.name, value.span);
+        self.origins.insert(spec.name, SettingOrigin::File(value.span));
         true
     }
 
@@ -188,10 +198,9 @@ impl Config {
         };
         let value = crate::syntax::parse_value(text.trim())?;
         let mut diagnostics = Vec::new();
-        let spans_before = self.spans.clone();
         if self.set(key.trim(), Span::default(), &value, &mut diagnostics) {
-            // A value from the command line has no place in the file.
-            self.spans = spans_before;
+            let name = KEYS.iter().find(|spec| spec.name == key.trim()).expect("a key just set exists").name;
+            self.origins.insert(name, SettingOrigin::CommandLine);
             return Ok(());
         }
         Err(diagnostics.into_iter().next().expect("a refused setting is reported"))
@@ -232,6 +241,7 @@ mod tests {
         config.set_from_str("buffer_timeout = 5ms").unwrap();
         assert_eq!(config.parallelism, 4);
         assert_eq!(config.buffer_timeout_nanos, 5_000_000);
+        assert_eq!(config.origins.get("parallelism"), Some(&SettingOrigin::CommandLine));
         assert_eq!(config.set_from_str("parallelism=0").unwrap_err().code, Code::ConfigValue);
         assert_eq!(config.set_from_str("paralelism=2").unwrap_err().code, Code::UnknownConfigKey);
         assert_eq!(config.set_from_str("parallelism").unwrap_err().code, Code::ConfigValue);

@@ -114,10 +114,10 @@ fn attributes(attributes: &Attributes) -> String {
     if let Some(name) = &attributes.name {
         let _ = write!(out, " @name({name:?})");
     }
-    if attributes.new_chain {
+    if attributes.new_chain.is_some() {
         out.push_str(" @new_chain");
     }
-    if attributes.no_chain {
+    if attributes.no_chain.is_some() {
         out.push_str(" @no_chain");
     }
     out

@@ -84,8 +84,9 @@ pub enum OnError {
 pub struct Attributes {
     pub parallelism: Option<(u32, Span)>,
     pub name: Option<String>,
-    pub new_chain: bool,
-    pub no_chain: bool,
+    /// Where `@new_chain` / `@no_chain` stand, when given.
+    pub new_chain: Option<Span>,
+    pub no_chain: Option<Span>,
 }
 
 #[derive(Debug, Clone)]

@@ -73,7 +73,7 @@ impl fmt::Display for Type {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Field {
     pub name: String,
     #[serde(rename = "type")]
@@ -81,14 +81,14 @@ pub struct Field {
 }
 
 /// The fields of a stream's records, in order, with their row layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordType {
     fields: Vec<Field>,
     layout: Layout,
 }
 
 /// Where each field of a record sits in a row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Layout {
     /// Byte offset of each field, in field order.
     pub offsets: Vec<u32>,

@@ -15,6 +15,12 @@ macro_rules! codes {
         impl Code {
             pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
 
+            /// Codes a `.flow` file cannot cause; unit tests pin them instead
+            /// of golden cases.
+            pub fn is_internal(self) -> bool {
+                self == Code::Internal
+            }
+
             /// The stable name, as printed: `flow::unknown_field`.
             pub fn name(self) -> &'static str {
                 match self {
@@ -84,6 +90,9 @@ codes! {
     AttributeNotAllowed => "attribute_not_allowed", "an attribute where it has no meaning";
     ConfigValue => "config_value", "a `config` value of the wrong kind or out of range";
     NoPipeline => "no_pipeline", "a program with nothing to run";
+    // Planning.
+    NotParallel => "not_parallel", "`@parallelism` above 1 on a source or sink that runs as one subtask";
+    Internal => "internal", "a plan that breaks flowc's own rules: a bug in flowc, not in the file";
     // Warnings.
     UnusedStream => "unused_stream", "a source or `let` stream that nothing reads";
 }
