@@ -95,6 +95,7 @@ codes! {
     Internal => "internal", "a plan that breaks flowc's own rules: a bug in flowc, not in the file";
     // Warnings.
     UnusedStream => "unused_stream", "a source or `let` stream that nothing reads";
+    OverriddenPartitioning => "overridden_partitioning", "a `key_by`, `rebalance` or `broadcast` that the next one overrides";
 }
 
 impl std::fmt::Display for Code {

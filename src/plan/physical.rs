@@ -211,6 +211,7 @@ pub fn build_physical_plan(logical: LogicalPlan, config: &Config, diagnostics: &
         operators[edge.to].inputs.push(id);
     }
     let plan = PhysicalPlan { config: config.clone(), logical, operators, edges, tasks: vec![] };
+    warn_of_overridden_partitioners(&plan.logical, diagnostics);
     check_keyed_inputs(&plan, diagnostics);
     plan
 }
@@ -314,6 +315,45 @@ fn parallelism_of(
         return (1, origin);
     }
     (parallelism, origin)
+}
+
+/// A partitioner followed, on every way to an operator, by another one
+/// does nothing: the later one decides where records go.
+fn warn_of_overridden_partitioners(logical: &LogicalPlan, diagnostics: &mut Vec<Diagnostic>) {
+    let is_partitioner =
+        |node: NodeId| logical.node(node).is_virtual() && !matches!(logical.node(node).kind, NodeKind::Union);
+    for partitioner in logical.graph.node_indices().filter(|node| is_partitioner(*node)) {
+        let mut overriding = None;
+        let mut reaches_operator = false;
+        let mut stack: Vec<NodeId> = logical.outputs(partitioner).into_iter().map(|(to, _)| to).collect();
+        while let Some(node) = stack.pop() {
+            if is_partitioner(node) {
+                overriding.get_or_insert(node);
+            } else if logical.node(node).is_virtual() {
+                stack.extend(logical.outputs(node).into_iter().map(|(to, _)| to));
+            } else {
+                reaches_operator = true;
+                break;
+            }
+        }
+        let (Some(overriding), false) = (overriding, reaches_operator) else { continue };
+        let (first, later) = (logical.node(partitioner), logical.node(overriding));
+        diagnostics.push(
+            Diagnostic::warning(Code::OverriddenPartitioning, format!("this `{}` has no effect", keyword_of(first)))
+                .label(first.keyword, "overridden")
+                .label(later.keyword, format!("this `{}` decides where records go", keyword_of(later)))
+                .help(format!("remove the `{}`, or put an operator between the two", keyword_of(first))),
+        );
+    }
+}
+
+/// The word a partitioner is written with.
+fn keyword_of(node: &super::logical::LogicalNode) -> &'static str {
+    match &node.kind {
+        NodeKind::Operator { kind: OperatorKind::KeyBy { .. }, .. } => "key_by",
+        NodeKind::Operator { kind: OperatorKind::Broadcast, .. } => "broadcast",
+        _ => "rebalance",
+    }
 }
 
 /// Every keyed operator must read records partitioned by its key: by a

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::Words;
+use super::{plural, Words};
 use crate::plan::logical::{source_connector_name, NodeKind};
 
 pub(super) fn render(words: &Words) -> String {
@@ -24,7 +24,7 @@ pub(super) fn render(words: &Words) -> String {
     let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];");
     for task in &plan.tasks {
         let _ = writeln!(out, "  subgraph cluster_task{} {{", task.id);
-        let label = format!("Task {}: {}\n× {} subtasks", task.id + 1, task.name, task.parallelism);
+        let label = format!("Task {}: {}\n× {}", task.id + 1, task.name, plural(task.parallelism as usize, "subtask"));
         let _ = writeln!(out, "    label={};", quote(&label));
         let _ = writeln!(out, "    style=\"rounded\"; color=\"#4a6fa5\";");
         for operator in &task.operators {

@@ -147,6 +147,11 @@ impl Words<'_> {
     }
 }
 
+/// "1 task", "2 tasks".
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Network buffers of one input gate of one receiving subtask.
 #[derive(Debug, Clone, Copy)]
 struct InputBuffers {

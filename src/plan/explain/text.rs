@@ -8,7 +8,7 @@ use std::fmt::Write;
 use crate::check::types::RecordType;
 
 use super::super::logical::NodeId;
-use super::Words;
+use super::{plural, Words};
 
 pub(super) fn render(words: &Words) -> String {
     let plan = words.plan;
@@ -18,10 +18,10 @@ pub(super) fn render(words: &Words) -> String {
     let _ = writeln!(
         out,
         "{}; {} in {}, {}; chaining {}",
-        count(plan.logical.graph.node_count(), "logical node"),
-        count(plan.operators.len(), "operator"),
-        count(plan.tasks.len(), "task"),
-        count(subtasks as usize, "subtask"),
+        plural(plan.logical.graph.node_count(), "logical node"),
+        plural(plan.operators.len(), "operator"),
+        plural(plan.tasks.len(), "task"),
+        plural(subtasks as usize, "subtask"),
         if plan.config.chaining { "on" } else { "off" },
     );
     out.push_str("\nLogical plan\n");
@@ -48,6 +48,9 @@ fn logical_tree(words: &Words, out: &mut String) {
         while let Some((node, first, rest)) = stack.pop() {
             let mut label = format!("{first}#{} {}", node.index() + 1, logical.node(node).name);
             let inputs = logical.inputs(node);
+            if let Some(name) = &logical.node(node).ends_let {
+                label.push_str(&format!(" (let {name})"));
+            }
             if inputs.len() > 1 {
                 let numbers: Vec<String> = inputs.iter().map(|(input, _)| format!("#{}", input.index() + 1)).collect();
                 label.push_str(&format!(" ← {}", numbers.join(", ")));
@@ -130,10 +133,10 @@ fn tasks(words: &Words, task: &crate::plan::physical::Task, out: &mut String) {
         let cause = words.partitioning_cause(edge).map(|cause| format!(" ({cause})")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "    {title:<11}  → Task {} by {}{cause}, {} channels",
+            "    {title:<11}  → Task {} by {}{cause}, {}",
             receiver_task + 1,
             words.partitioning(edge),
-            plan.channels(edge),
+            plural(plan.channels(edge) as usize, "channel"),
         );
         let _ = writeln!(
             out,
@@ -148,10 +151,6 @@ fn tasks(words: &Words, task: &crate::plan::physical::Task, out: &mut String) {
         let _ = writeln!(out, "                   records {}", edge.record);
         let _ = writeln!(out, "                   layout {}", layout(&edge.record));
     }
-}
-
-fn count(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `32 bytes per record: id@0 sensor@8 fahrenheit@16 ts@24`, by offset.
