@@ -154,3 +154,18 @@ fn the_json_plan_documents_every_field() {
     let missing: Vec<&String> = keys.iter().filter(|key| !doc.contains(&format!("`{key}`"))).collect();
     assert!(missing.is_empty(), "docs/plan-json.md does not name {missing:?}");
 }
+
+/// The README's excerpt of `flowc explain` output is real output: its lines
+/// (up to the `…`) appear together in an example's golden plan.
+#[test]
+fn the_readme_plan_excerpt_is_current() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```text\n  Task 1:").expect("the README shows a plan") + "```text\n".len();
+    let excerpt = &readme[start..start + readme[start..].find("```").unwrap()];
+    let excerpt: String =
+        excerpt.lines().take_while(|line| line.trim() != "…").map(|line| format!("{line}\n")).collect();
+    let plans = fs::read_dir(root().join("tests/golden/examples"))
+        .unwrap()
+        .map(|entry| fs::read_to_string(entry.unwrap().path().join("explain.txt")).unwrap_or_default());
+    assert!(plans.into_iter().any(|plan| plan.contains(&excerpt)), "README excerpt is stale:\n{excerpt}");
+}

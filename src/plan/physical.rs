@@ -175,6 +175,7 @@ pub fn build_physical_plan(logical: LogicalPlan, config: &Config, diagnostics: &
         });
     }
 
+    let needs_key = nodes_needing_their_key(&logical, &order);
     let mut edges = Vec::new();
     for receiver in 0..operators.len() {
         let node = operators[receiver].node;
@@ -182,10 +183,11 @@ pub fn build_physical_plan(logical: LogicalPlan, config: &Config, diagnostics: &
             for (sender_node, requested, mut via) in senders(&logical, from) {
                 via.reverse();
                 let sender = operator_of[sender_node.index()].expect("a real node has an operator");
+                let key_needed = edge.key.as_ref().filter(|_| needs_key[node.index()]);
                 let (partitioning, cause) = partitioning(
                     &logical,
                     requested,
-                    edge.key.as_ref(),
+                    key_needed,
                     operators[sender].parallelism,
                     operators[receiver].parallelism,
                 );
@@ -242,6 +244,29 @@ fn senders(logical: &LogicalPlan, node: NodeId) -> Vec<(NodeId, Option<NodeId>, 
     found
 }
 
+/// Whether each node, reading a keyed stream, needs it partitioned by the
+/// key: a window or an aggregate does, and so does an operator that keeps
+/// the key on its way to one of them.
+fn nodes_needing_their_key(logical: &LogicalPlan, order: &[NodeId]) -> Vec<bool> {
+    let mut needs_key = vec![false; logical.graph.node_count()];
+    for node in order.iter().rev() {
+        needs_key[node.index()] = match &logical.node(*node).kind {
+            NodeKind::Operator { kind: OperatorKind::Window { .. } | OperatorKind::Aggregate { .. }, .. } => true,
+            NodeKind::Operator {
+                kind:
+                    OperatorKind::Filter { .. }
+                    | OperatorKind::Throttle { .. }
+                    | OperatorKind::Work { .. }
+                    | OperatorKind::Sleep { .. },
+                ..
+            } => logical.outputs(*node).iter().any(|(next, _)| needs_key[next.index()]),
+            _ => false,
+        };
+    }
+    needs_key
+}
+
+/// `key` is the key in effect at the receiver, when the receiver needs it.
 fn partitioning(
     logical: &LogicalPlan,
     requested: Option<NodeId>,
@@ -260,8 +285,10 @@ fn partitioning(
     if sender_parallelism == receiver_parallelism {
         return (Partitioning::Forward, PartitioningCause::Forward);
     }
-    // A keyed stream must stay partitioned by its key, or a window would
-    // see a key's records spread over several subtasks.
+    // A keyed stream on its way to a window must stay partitioned by its
+    // key, or the window would see a key's records spread over several
+    // subtasks. (Flink has no such stream: its keyed operators follow
+    // `keyBy` directly.)
     match key {
         Some(key) => (Partitioning::Hash(key.clone()), PartitioningCause::ParallelismChange),
         None => (Partitioning::Rebalance, PartitioningCause::ParallelismChange),

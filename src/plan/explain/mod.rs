@@ -76,8 +76,11 @@ impl Words<'_> {
     fn partitioning_cause(&self, edge: &PhysicalEdge) -> Option<String> {
         let (from, to) = (self.plan.operators[edge.from].parallelism, self.plan.operators[edge.to].parallelism);
         match edge.cause {
+            PartitioningCause::ParallelismChange if matches!(edge.partitioning, Partitioning::Hash(_)) => {
+                Some(format!("parallelism {from} → {to} before a window or aggregate: hashed again by the key"))
+            }
             PartitioningCause::ParallelismChange if edge.key.is_some() => {
-                Some(format!("parallelism {from} → {to} on a keyed stream: records are hashed again by the key"))
+                Some(format!("parallelism {from} → {to}; no window or aggregate after it needs the key"))
             }
             PartitioningCause::ParallelismChange => Some(format!("parallelism {from} → {to} without a key")),
             PartitioningCause::Requested { node } => {

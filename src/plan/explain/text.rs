@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use crate::check::format_size;
 use crate::check::types::RecordType;
 
 use super::super::logical::NodeId;
@@ -42,7 +43,10 @@ fn logical_tree(words: &Words, out: &mut String) {
     let mut lines: Vec<(String, Option<NodeId>)> = Vec::new();
     let mut drawn = vec![false; logical.graph.node_count()];
     let roots = logical.graph.node_indices().filter(|node| logical.inputs(*node).is_empty());
-    for root in roots {
+    for (index, root) in roots.enumerate() {
+        if index > 0 {
+            lines.push((String::new(), None));
+        }
         // (node, prefix of its own line, prefix of the lines under it)
         let mut stack = vec![(root, String::new(), String::new())];
         while let Some((node, first, rest)) = stack.pop() {
@@ -77,6 +81,7 @@ fn logical_tree(words: &Words, out: &mut String) {
         lines.iter().filter_map(|(_, node)| node.map(|n| words.at(logical.node(n).span).len())).max().unwrap_or(0);
     for (label, node) in lines {
         match node {
+            None if label.is_empty() => out.push('\n'),
             None => {
                 let _ = writeln!(out, "  {label}");
             }
@@ -103,14 +108,24 @@ fn tasks(words: &Words, task: &crate::plan::physical::Task, out: &mut String) {
         writeln!(out, "    parallelism  {} ({})", task.parallelism, words.parallelism_origin(head.parallelism_origin));
     for (index, edge) in task.inputs.iter().map(|e| &plan.edges[*e]).enumerate() {
         let title = if index == 0 { "input" } else { "" };
-        let sender_task = plan.operators[edge.from].task;
+        let sender = &plan.operators[edge.from];
         let _ = writeln!(
             out,
-            "    {title:<11}  ← Task {} by {}: per subtask {}",
-            sender_task + 1,
+            "    {title:<11}  ← Task {} (#{} {}) by {}: per subtask {}",
+            sender.task + 1,
+            sender.node.index() + 1,
+            sender.name,
             words.partitioning(edge),
             words.input_buffers(edge)
         );
+    }
+    if task.inputs.len() > 1 {
+        let (buffers, bytes) = task
+            .inputs
+            .iter()
+            .map(|edge| words.input_buffers(&plan.edges[*edge]))
+            .fold((0, 0), |(buffers, bytes), gate| (buffers + gate.buffers, bytes + gate.bytes));
+        let _ = writeln!(out, "                 in all {buffers} buffers, {} per subtask", format_size(bytes));
     }
     let names: Vec<String> = task
         .operators
@@ -133,10 +148,12 @@ fn tasks(words: &Words, task: &crate::plan::physical::Task, out: &mut String) {
         let cause = words.partitioning_cause(edge).map(|cause| format!(" ({cause})")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "    {title:<11}  → Task {} by {}{cause}, {}",
+            "    {title:<11}  → Task {} by {}{cause}, {} ({} → {} subtasks)",
             receiver_task + 1,
             words.partitioning(edge),
             plural(plan.channels(edge) as usize, "channel"),
+            plan.operators[edge.from].parallelism,
+            plan.operators[edge.to].parallelism,
         );
         let _ = writeln!(
             out,
