@@ -103,7 +103,8 @@ pub enum PartitioningCause {
     /// A `key_by`, `rebalance` or `broadcast` in the file.
     Requested { node: NodeId },
     /// The parallelism changes and nothing was asked: records are spread
-    /// round-robin, or re-hashed by the key when the stream is keyed.
+    /// round-robin, or hashed again by the key when a window or aggregate
+    /// after the receiver needs it.
     ParallelismChange,
 }
 
