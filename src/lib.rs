@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compile;
 pub mod diag;
 pub mod plan;
 pub mod syntax;

@@ -1,0 +1,161 @@
+//! The built-in scalar functions whose results must be identical in the
+//! interpreter and in compiled code: `str` formatting, `hash` and
+//! `random`. Compiled code calls these same functions, so there is one
+//! definition of each.
+
+use crate::check::format_duration;
+
+/// A strong 64-bit mix (splitmix64's finaliser): every input bit changes
+/// about half of the output bits.
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `random(n)`: a float in [0, 1) from the n-th step of splitmix64.
+pub fn random(n: i64) -> f64 {
+    let z = mix64((n as u64).wrapping_add(0x9e37_79b9_7f4a_7c15));
+    (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+pub fn hash_int(value: i64) -> i64 {
+    mix64(value as u64) as i64
+}
+
+/// Equal floats hash alike: `-0.0` as `0.0`, every NaN as one NaN.
+pub fn hash_float(value: f64) -> i64 {
+    let canonical = if value == 0.0 {
+        0.0f64
+    } else if value.is_nan() {
+        f64::NAN
+    } else {
+        value
+    };
+    mix64(canonical.to_bits()) as i64
+}
+
+pub fn hash_bool(value: bool) -> i64 {
+    mix64(u64::from(value)) as i64
+}
+
+/// FNV-1a over the UTF-8 bytes, then mixed.
+pub fn hash_str(value: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in value.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    mix64(hash) as i64
+}
+
+/// `str(float)`: the shortest text that reads back as the same float,
+/// with at least one decimal: `1.0`, `0.1`, `NaN`, `inf`, `-inf`.
+pub fn format_float(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let text = value.to_string();
+    if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// `str(timestamp)`: RFC 3339 in UTC, with as many fraction digits as the
+/// nanoseconds need: `1970-01-01T00:00:01.5Z`.
+pub fn format_timestamp(nanos: i64) -> String {
+    const NANOS_PER_SECOND: i64 = 1_000_000_000;
+    let seconds = nanos.div_euclid(NANOS_PER_SECOND);
+    let fraction = nanos.rem_euclid(NANOS_PER_SECOND);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let mut text = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    );
+    if fraction != 0 {
+        let digits = format!("{fraction:09}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text.push('Z');
+    text
+}
+
+/// `str(duration)`: in the largest unit that shows it exactly: `1500ms`.
+pub fn format_duration_value(nanos: i64) -> String {
+    format_duration(nanos)
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_timestamps_as_rfc_3339() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_timestamp(1_500_000_000), "1970-01-01T00:00:01.5Z");
+        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(format_timestamp(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
+        assert_eq!(format_timestamp(1_768_467_613_000_000_000), "2026-01-15T09:00:13Z");
+        assert_eq!(format_timestamp(i64::MAX), "2262-04-11T23:47:16.854775807Z");
+        assert_eq!(format_timestamp(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+    }
+
+    #[test]
+    fn formats_floats_with_a_decimal() {
+        assert_eq!(format_float(1.0), "1.0");
+        assert_eq!(format_float(-0.5), "-0.5");
+        assert_eq!(format_float(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_float(1e20), "100000000000000000000.0");
+        assert_eq!(format_float(f64::NAN), "NaN");
+        assert_eq!(format_float(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn random_is_uniform_enough_and_fixed() {
+        let values: Vec<f64> = (0..10_000).map(random).collect();
+        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
+        // splitmix64's first output from state 0 is 0xe220a8397b1dcdaf; its
+        // top 53 bits make random(0). Pinned, so runs and machines agree.
+        assert_eq!(random(0), (0xe220_a839_7b1d_cdafu64 >> 11) as f64 / (1u64 << 53) as f64);
+        assert_eq!(random(0), 0.8833108082136426);
+        assert_eq!(random(42).to_bits(), 4604854642168692077);
+    }
+
+    #[test]
+    fn equal_values_hash_alike() {
+        assert_eq!(hash_float(0.0), hash_float(-0.0));
+        assert_eq!(hash_float(f64::NAN), hash_float(-f64::NAN));
+        assert_ne!(hash_int(1), hash_int(2));
+        assert_ne!(hash_str("a"), hash_str("b"));
+        assert_eq!(hash_str(""), mix64(0xcbf2_9ce4_8422_2325) as i64);
+        // Pinned: `hash` feeds partitioning and users' shard numbers.
+        assert_eq!(hash_int(1), 6238072747940578789);
+        assert_eq!(hash_str("flow"), 8587208430296761320);
+        assert_eq!(hash_float(1.5), -1789264046693927832);
+    }
+}
