@@ -1,9 +1,8 @@
 //! The built-in scalar functions whose results must be identical in the
-//! interpreter and in compiled code: `str` formatting, `hash` and
+//! interpreter and in compiled code: `str` formatting of floats and
+//! timestamps (durations use `check::format_duration`), `hash` and
 //! `random`. Compiled code calls these same functions, so there is one
 //! definition of each.
-
-use crate::check::format_duration;
 
 /// A strong 64-bit mix (splitmix64's finaliser): every input bit changes
 /// about half of the output bits.
@@ -86,11 +85,6 @@ pub fn format_timestamp(nanos: i64) -> String {
     }
     text.push('Z');
     text
-}
-
-/// `str(duration)`: in the largest unit that shows it exactly: `1500ms`.
-pub fn format_duration_value(nanos: i64) -> String {
-    format_duration(nanos)
 }
 
 /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard

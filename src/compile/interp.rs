@@ -194,7 +194,7 @@ pub fn to_text(value: &Value) -> String {
         Value::Bool(v) => v.to_string(),
         Value::Str(v) => v.to_string(),
         Value::Timestamp(v) => builtins::format_timestamp(*v),
-        Value::Duration(v) => builtins::format_duration_value(*v),
+        Value::Duration(v) => crate::check::format_duration(*v),
     }
 }
 
