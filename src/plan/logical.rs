@@ -64,12 +64,13 @@ pub struct LogicalEdge {
 }
 
 impl LogicalNode {
-    pub fn attributes(&self) -> Attributes {
+    pub fn attributes(&self) -> &Attributes {
+        static NONE: Attributes = Attributes { parallelism: None, name: None, new_chain: None, no_chain: None };
         match &self.kind {
-            NodeKind::Source(source) => source.attributes.clone(),
-            NodeKind::Operator { attributes, .. } => attributes.clone(),
-            NodeKind::Union => Attributes::default(),
-            NodeKind::Sink(sink) => sink.attributes.clone(),
+            NodeKind::Source(source) => &source.attributes,
+            NodeKind::Operator { attributes, .. } => attributes,
+            NodeKind::Union => &NONE,
+            NodeKind::Sink(sink) => &sink.attributes,
         }
     }
 
