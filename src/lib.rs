@@ -8,5 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod diag;
+pub mod metrics;
 pub mod plan;
+pub mod runtime;
 pub mod syntax;

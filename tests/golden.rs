@@ -14,6 +14,9 @@
 //! `FLOWC_REQUIRE_DOT` is set, as CI sets it), and every JSON output must
 //! parse back with serde into the same `PlanDocument`.
 //!
+//! `run/` cases and the examples are also run by the `flowc` binary; see
+//! `run_cases_match_their_golden_output`.
+//!
 //! All mismatches are gathered and reported together, each as a diff.
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the expected files
 //! (and writes missing ones); review the change with `git diff`.
@@ -213,7 +216,8 @@ fn every_diagnostic_code_has_a_golden_case() {
     let mut seen = BTreeSet::new();
     let check_cases = sorted_entries(&root().join("tests/golden/check")).into_iter().map(|case| case.join("check.txt"));
     let plan_cases = sorted_entries(&root().join("tests/golden/plan")).into_iter().map(|case| case.join("explain.txt"));
-    for expected in check_cases.chain(plan_cases) {
+    let run_cases = sorted_entries(&root().join("tests/golden/run")).into_iter().map(|case| case.join("run.txt"));
+    for expected in check_cases.chain(plan_cases).chain(run_cases) {
         let text = fs::read_to_string(expected).unwrap_or_default();
         for code in Code::ALL {
             if text.contains(&format!("{}\n", code.name())) || text.contains(&format!("{} ", code.name())) {
@@ -249,4 +253,176 @@ fn every_chaining_rule_has_a_golden_case() {
     let missing: Vec<&&str> = rules.iter().filter(|rule| !broken.contains(**rule)).collect();
     assert!(missing.is_empty(), "no plan case breaks {missing:?}");
     assert!(fully_chained, "no plan case chains a whole pipeline into one task");
+}
+
+/// `flowc run` cases: `tests/golden/run/<case>/` holds `input.flow`, an
+/// optional `args` file, an optional `stdin.txt`, any data files the
+/// program reads, and `run.txt`: exit code, stdout (lines of parallel sinks
+/// grouped by subtask, each subtask's in its order), stderr with the
+/// summary's timings blanked, and every file the run wrote. A case that
+/// succeeds is run again with `--set parallelism=3` and must print the same
+/// records; a `serial` file (saying why) opts out.
+#[test]
+fn run_cases_match_their_golden_output() {
+    let mut mismatches = Vec::new();
+    let cases = sorted_entries(&root().join("tests/golden/run"));
+    assert!(cases.len() >= 10, "expected at least 10 run cases, found {}", cases.len());
+    for case in cases {
+        let args = read_args(&case);
+        let run = run_case(&case, "input.flow", &args);
+        compare(&case.join("run.txt"), &run.shown, &mut mismatches);
+        if run.exit_code == 0 && !case.join("serial").exists() {
+            let mut parallel_args = args.clone();
+            parallel_args.extend(["--set".to_string(), "parallelism=3".to_string()]);
+            let parallel = run_case(&case, "input.flow", &parallel_args);
+            if records(&parallel.stdout) != records(&run.stdout) {
+                mismatches.push(format!(
+                    "{}: --set parallelism=3 prints other records:\n{}",
+                    case.display(),
+                    similar_asserts::SimpleDiff::from_str(&records(&run.stdout).join("\n"), &records(&parallel.stdout).join("\n"), "parallelism 1", "parallelism 3")
+                ));
+            }
+        }
+    }
+    fail_on(mismatches);
+}
+
+/// Every example runs (sources unthrottled, sinks discarding except the
+/// quickstart's) and moves the same number of records through every task.
+/// `slow_sink` is left out: its 100 records/s sink takes 47 s whatever the
+/// source does; `tests/runtime.rs` stops it with Ctrl-C instead.
+#[test]
+fn examples_run_and_match_their_golden_output() {
+    let examples: Vec<String> = sorted_entries(&root().join("examples"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "flow"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+        .filter(|name| name != "slow_sink")
+        .collect();
+    let runs: Vec<(String, CaseRun)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = examples
+            .iter()
+            .map(|name| {
+                scope.spawn(move || {
+                    let mut args = vec!["--unthrottled".to_string()];
+                    if name != "quickstart" {
+                        args.push("--discard-sinks".to_string());
+                    }
+                    (name.clone(), run_case(&root(), &format!("examples/{name}.flow"), &args))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+    });
+    let mut mismatches = Vec::new();
+    for (name, run) in runs {
+        compare(&root().join("tests/golden/examples").join(&name).join("run.txt"), &run.shown, &mut mismatches);
+    }
+    fail_on(mismatches);
+}
+
+struct CaseRun {
+    exit_code: i32,
+    stdout: String,
+    shown: String,
+}
+
+/// Runs `flowc run <flow> <args>` in a scratch copy of `dir`, with
+/// `stdin.txt` (if any) as standard input, for at most two minutes.
+fn run_case(dir: &Path, flow: &str, args: &[String]) -> CaseRun {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let scratch = std::env::temp_dir().join(format!(
+        "flowc-golden-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    let work_dir = if dir == root() {
+        dir.to_path_buf()
+    } else {
+        fs::create_dir_all(&scratch).unwrap();
+        for entry in sorted_entries(dir) {
+            if entry.is_file() && entry.file_name().is_some_and(|name| name != "run.txt") {
+                fs::copy(&entry, scratch.join(entry.file_name().unwrap())).unwrap();
+            }
+        }
+        scratch.clone()
+    };
+    let before: BTreeSet<PathBuf> = sorted_entries(&work_dir).into_iter().collect();
+    let stdin = match fs::File::open(dir.join("stdin.txt")) {
+        Ok(file) => std::process::Stdio::from(file),
+        Err(_) => std::process::Stdio::null(),
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .current_dir(&work_dir)
+        .args(["--color", "never", "run", flow])
+        .args(args)
+        .stdin(stdin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{flow} in {} ran for more than two minutes", dir.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = group_by_subtask(&String::from_utf8_lossy(&output.stdout));
+    let stderr = blank_timings(&String::from_utf8_lossy(&output.stderr));
+    let exit_code = output.status.code().unwrap_or(-1);
+    let mut shown = format!("exit: {exit_code}\n--- stdout\n{stdout}--- stderr\n{stderr}");
+    for written in sorted_entries(&work_dir) {
+        if !before.contains(&written) {
+            let name = written.file_name().unwrap().to_string_lossy();
+            shown.push_str(&format!("--- file {name}\n{}", fs::read_to_string(&written).unwrap_or_default()));
+        }
+    }
+    if work_dir == scratch {
+        let _ = fs::remove_dir_all(&scratch);
+    }
+    CaseRun { exit_code, stdout, shown }
+}
+
+/// Lines of a parallel `print` sink (`2> …`) in subtask order, each
+/// subtask's lines in the order it wrote them.
+fn group_by_subtask(stdout: &str) -> String {
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort_by_key(|line| line.split_once("> ").map_or(0, |(prefix, _)| prefix.parse::<u32>().unwrap_or(0)));
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// The records printed, without subtask prefixes, sorted.
+fn records(stdout: &str) -> Vec<String> {
+    let mut records: Vec<String> = stdout
+        .lines()
+        .map(|line| match line.split_once("> ") {
+            Some((prefix, rest)) if prefix.parse::<u32>().is_ok() => rest.to_string(),
+            _ => line.to_string(),
+        })
+        .collect();
+    records.sort();
+    records
+}
+
+/// The summary's wall time, rate and peak memory vary from run to run.
+fn blank_timings(stderr: &str) -> String {
+    let mut out = String::new();
+    for line in stderr.lines() {
+        if line.trim_start().starts_with("peak memory:") {
+            continue;
+        }
+        let line = match (line.find(" s: "), line.rfind(", ")) {
+            (Some(seconds_end), Some(rate_start)) if line.ends_with("/s") && line.contains(" records in, ") => {
+                let seconds_start = line[..seconds_end].rfind(' ').map_or(0, |i| i + 1);
+                format!("{}_{}, _/s", &line[..seconds_start], &line[seconds_end..rate_start])
+            }
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }

@@ -38,6 +38,18 @@ pub fn hash_bool(value: bool) -> i64 {
     mix64(u64::from(value)) as i64
 }
 
+/// `hash(x)` of any value: what `hash` returns, and what `key_by`
+/// partitions by.
+pub fn hash_value(value: &crate::check::program::Value) -> i64 {
+    use crate::check::program::Value;
+    match value {
+        Value::Int(v) | Value::Timestamp(v) | Value::Duration(v) => hash_int(*v),
+        Value::Float(v) => hash_float(*v),
+        Value::Bool(v) => hash_bool(*v),
+        Value::Str(v) => hash_str(v),
+    }
+}
+
 /// FNV-1a over the UTF-8 bytes, then mixed.
 pub fn hash_str(value: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

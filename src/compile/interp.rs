@@ -141,7 +141,9 @@ fn compare(lhs: &Value, rhs: &Value) -> Option<Ordering> {
     }
 }
 
-fn call(function: Function, args: &[Value], span: Span) -> Result<Value, EvalError> {
+/// Applies a scalar function to evaluated arguments; aggregates reuse
+/// `min` and `max` through it.
+pub fn call(function: Function, args: &[Value], span: Span) -> Result<Value, EvalError> {
     use Value::{Bool as B, Duration as D, Float as F, Int as I, Str as S, Timestamp as T};
     Ok(match (function, args) {
         (Function::Float, [I(v)]) => F(*v as f64),
@@ -157,12 +159,7 @@ fn call(function: Function, args: &[Value], span: Span) -> Result<Value, EvalErr
         (Function::Min | Function::Max, [F(a), F(b)]) if a.is_nan() || b.is_nan() => F(f64::NAN),
         (Function::Min, [a, b]) => pick(a, b, Ordering::Less, span)?,
         (Function::Max, [a, b]) => pick(a, b, Ordering::Greater, span)?,
-        (Function::Hash, [value]) => I(match value {
-            I(v) | T(v) | D(v) => builtins::hash_int(*v),
-            F(v) => builtins::hash_float(*v),
-            B(v) => builtins::hash_bool(*v),
-            S(v) => builtins::hash_str(v),
-        }),
+        (Function::Hash, [value]) => I(builtins::hash_value(value)),
         (Function::Len, [S(v)]) => I(v.chars().count() as i64),
         (Function::Lower, [S(v)]) => S(Arc::from(v.to_lowercase())),
         (Function::Upper, [S(v)]) => S(Arc::from(v.to_uppercase())),

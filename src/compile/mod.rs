@@ -1,7 +1,14 @@
-//! Compiling a chain's per-record work. So far: the reference interpreter
-//! for expressions (`interp`) and the built-in functions whose results
-//! every backend must reproduce bit for bit (`builtins`). The chain
-//! lowering and the Cranelift backend come with the runtime and JIT issues.
+//! Compiling a chain's per-record work. `backend` is the seam: the runtime
+//! asks a `Backend` for projections, predicates, scalars and generators and
+//! runs them over whole batches. `interp` is the reference interpreter for
+//! expressions and `Interpreter` the backend built on it; `row` is the
+//! fixed-width row format and the `Batch` that carries rows; `builtins`
+//! holds the functions every backend must reproduce bit for bit.
 
+pub mod backend;
 pub mod builtins;
 pub mod interp;
+pub mod row;
+
+pub use backend::{Backend, Interpreter};
+pub use row::Batch;

@@ -92,6 +92,9 @@ codes! {
     NoPipeline => "no_pipeline", "a program with nothing to run";
     // Planning.
     NotParallel => "not_parallel", "`@parallelism` above 1 on a source or sink that runs as one subtask";
+    BadInput => "bad_input", "a line of a file or of standard input that is not a record of the source's schema";
+    EvalFailed => "eval_failed", "a record for which an expression cannot be computed, such as an int division by zero";
+    SinkFailed => "sink_failed", "a sink that cannot write its output";
     Internal => "internal", "a plan that breaks flowc's own rules: a bug in flowc, not in the file";
     // Warnings.
     UnusedStream => "unused_stream", "a source or `let` stream that nothing reads";

@@ -8,7 +8,7 @@
 pub mod ast;
 mod build;
 mod expected;
-mod literal;
+pub mod literal;
 mod parser;
 mod prescan;
 

@@ -13,6 +13,10 @@ use crate::check::{self, Program};
 use crate::diag::{render, Diagnostic, RenderOptions};
 use crate::plan::{self, explain, PhysicalPlan};
 
+mod run;
+
+pub use run::{peak_memory_bytes, RunArgs};
+
 /// Exit code when the file has errors.
 pub const EXIT_ERRORS: i32 = 1;
 /// Exit code when flowc could not do its work: bad flags, unreadable files.
@@ -57,6 +61,16 @@ pub enum Command {
         /// `text` for a terminal, `dot` for Graphviz, `json` for programs.
         #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
         format: ExplainFormat,
+    },
+    /// Run a .flow file to the end of its input (or Ctrl-C): `print` sinks
+    /// write to standard output; a summary of every task goes to standard error.
+    Run {
+        /// The .flow file.
+        file: PathBuf,
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[command(flatten)]
+        run: RunArgs,
     },
 }
 
@@ -105,6 +119,16 @@ pub fn main() -> i32 {
             Ok(text) => explain_text(&display_name(file), &text, plan, *format, render_options),
             Err(output) => output,
         },
+        Command::Run { file, plan, run } => {
+            // A run streams its output; it prints as it goes.
+            return match read_input(file) {
+                Ok(text) => run::run_text(&display_name(file), &text, plan, run, render_options),
+                Err(output) => {
+                    eprint!("{}", output.stderr);
+                    output.exit_code
+                }
+            };
+        }
     };
     print!("{}", output.stdout);
     eprint!("{}", output.stderr);

@@ -1,0 +1,221 @@
+//! `flowc run`: compiles a file, runs its plan, shows a progress line on a
+//! terminal, turns Ctrl-C into a clean stop, and prints the summary (or
+//! the one error that stopped the run) on standard error. Standard output
+//! carries only what `print` sinks write.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::compile::Interpreter;
+use crate::diag::{render, Diagnostic, RenderOptions};
+use crate::metrics::read;
+use crate::plan::{NodeKind, PhysicalPlan};
+use crate::runtime::{self, Progress, RunError, RunOptions, RunOutcome};
+
+use super::{compile, failed, plural, render_all, PlanArgs, EXIT_ERRORS};
+
+/// Flags of `flowc run` beyond the plan's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// Every sink discards its records: measure the pipeline, not the sinks (seed 000).
+    #[arg(long)]
+    pub discard_sinks: bool,
+    /// Generators ignore their `rate` and run as fast as they can.
+    #[arg(long)]
+    pub unthrottled: bool,
+    /// Print no summary and no progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs the program in `text`; returns the exit code.
+pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArgs, options: RenderOptions) -> i32 {
+    let compiled = match compile(text, plan_args) {
+        Ok(compiled) => compiled,
+        Err(output) => {
+            eprint!("{}", output.stderr);
+            return output.exit_code;
+        }
+    };
+    eprint!("{}", render_all(&compiled.diagnostics, file_name, text, options));
+    let (Some(_), Some(plan)) = (compiled.program, compiled.plan) else {
+        let mut output = super::Output::default();
+        failed(&mut output, file_name, &compiled.diagnostics);
+        eprint!("{}", output.stderr);
+        return output.exit_code;
+    };
+    let interrupts = Arc::new(AtomicUsize::new(0));
+    listen_for_ctrl_c(&interrupts);
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let run_options = RunOptions {
+        discard_sinks: args.discard_sinks,
+        unthrottled: args.unthrottled,
+        interrupts: Some(interrupts),
+        progress: show_progress.then(|| Box::new(print_progress) as Box<dyn FnMut(&Progress)>),
+        progress_interval: Some(Duration::from_millis(250)),
+    };
+    let outcome = runtime::run(&plan, &Interpreter, run_options);
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let _ = std::io::stdout().flush();
+    if let Some(error) = &outcome.error {
+        eprint!("{}", render(&run_diagnostic(error), file_name, text, options));
+        return EXIT_ERRORS;
+    }
+    if !args.quiet {
+        eprint!("{}", summary(&plan, &outcome, file_name));
+    }
+    0
+}
+
+/// SIGINT bumps a counter the run watches; a third press ends the process.
+fn listen_for_ctrl_c(interrupts: &Arc<AtomicUsize>) {
+    let counter = interrupts.clone();
+    // The handler only touches an atomic, and `exit` is async-signal-safe.
+    let registered = unsafe {
+        signal_hook::low_level::register(signal_hook::consts::SIGINT, move || {
+            if counter.fetch_add(1, Ordering::SeqCst) >= 2 {
+                signal_hook::low_level::exit(130);
+            }
+        })
+    };
+    if registered.is_err() {
+        eprintln!("warning: cannot catch Ctrl-C; it will end flowc at once");
+    }
+}
+
+fn print_progress(progress: &Progress) {
+    let seconds = progress.elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 { progress.source_records as f64 / seconds } else { 0.0 };
+    let state = if progress.draining { "  stopping: draining what is in flight (Ctrl-C again to stop now)" } else { "" };
+    eprint!(
+        "\r\x1b[2K  {seconds:.1} s  {} records in, {} out  ({}/s){state}",
+        group(progress.source_records),
+        group(progress.sink_records),
+        group(rate as u64)
+    );
+}
+
+/// What stopped the run, as a diagnostic pointing into the file.
+pub fn run_diagnostic(error: &RunError) -> Diagnostic {
+    let mut diagnostic = Diagnostic::error(error.code, error.message.clone()).maybe_help(error.help.clone());
+    if let Some(span) = error.span {
+        diagnostic = diagnostic.label(span, error.label.clone());
+    }
+    diagnostic
+}
+
+/// Records in and out of every task, the wall time and the rate.
+pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> String {
+    let metrics = &outcome.metrics;
+    let seconds = outcome.wall_time.as_secs_f64();
+    let mut source_records = 0;
+    let mut sink_records = 0;
+    let mut notes = Vec::new();
+    for operator in &plan.operators {
+        let total = |read_counter: fn(&crate::metrics::OperatorCounters) -> u64| {
+            metrics.operator_total(operator.id, read_counter)
+        };
+        match &plan.node(operator.id).kind {
+            NodeKind::Source(_) => source_records += total(|c| read(&c.records_out)),
+            NodeKind::Sink(_) => sink_records += total(|c| read(&c.records_in)),
+            _ => {}
+        }
+        let late = total(|c| read(&c.late));
+        if late > 0 {
+            notes.push(format!("{} dropped {} that came after their windows had fired", operator.name, plural(late as usize, "late record")));
+        }
+    }
+    for task in &plan.tasks {
+        let behind: u64 = metrics.task_total(task.id, |c| read(&c.lag_max));
+        if let NodeKind::Source(source) = &plan.node(task.head).kind {
+            if let crate::check::program::SourceConnector::Generate { rate_per_second: Some(rate), .. } = source.connector {
+                // A lag of a record or two is the rate's own granularity.
+                if behind > task.parallelism as u64 * 2 {
+                    notes.push(format!(
+                        "{} fell behind its producers' rate of {}/s by up to {} records (its lag)",
+                        task.name,
+                        group(rate as u64),
+                        group(behind)
+                    ));
+                }
+            }
+        }
+        let skipped = metrics.task_total(task.id, |c| read(&c.skipped));
+        if skipped > 0 {
+            notes.push(format!("{} skipped {} (on_error = skip)", task.name, plural(skipped as usize, "bad line")));
+        }
+    }
+    let rate = if seconds > 0.0 { source_records as f64 / seconds } else { 0.0 };
+    let mut text = String::new();
+    let ending = if outcome.interrupted { "stopped by Ctrl-C after" } else { "ran" };
+    text.push_str(&format!(
+        "\n{file_name}: {ending} {seconds:.2} s: {} records in, {} out, {}/s\n",
+        group(source_records),
+        group(sink_records),
+        group(rate as u64)
+    ));
+    let rows: Vec<[String; 4]> = plan
+        .tasks
+        .iter()
+        .map(|task| {
+            [
+                task.name.clone(),
+                task.parallelism.to_string(),
+                group(metrics.task_total(task.id, |c| read(&c.records_in))),
+                group(metrics.task_total(task.id, |c| read(&c.records_out))),
+            ]
+        })
+        .collect();
+    let headers = ["task", "subtasks", "records in", "records out"];
+    let widths: Vec<usize> =
+        (0..4).map(|column| rows.iter().map(|row| row[column].chars().count()).chain([headers[column].len()]).max().unwrap_or(0)).collect();
+    let line = |cells: [&str; 4]| {
+        format!(
+            "  {:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}\n",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        )
+    };
+    text.push_str(&line(headers));
+    for row in &rows {
+        text.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
+    }
+    for note in notes {
+        text.push_str(&format!("  note: {note}\n"));
+    }
+    if let Some(peak) = peak_memory_bytes() {
+        text.push_str(&format!("  peak memory: {:.1} MiB\n", peak as f64 / (1 << 20) as f64));
+    }
+    text
+}
+
+/// `1234567` as `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The process's peak resident memory (Linux's `VmHWM`), when known.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,262 @@
+//! One subtask's chain of operators: how a batch entering the head flows
+//! through the fused operators to the sinks and output edges of the task,
+//! how a watermark fires windows along the way, and how the end of input
+//! completes the sinks.
+//!
+//! Operators hand whole batches to each other, as Flink's chained operators
+//! hand records, without buffers or credit. The pacing operators
+//! (`throttle`, `sleep`, `work`) take one row at a time and pass each row
+//! on before the next, so the operators after them see a steady stream and
+//! `buffer_timeout` still flushes while they wait.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::compile::backend::{Predicate, Projection};
+use crate::compile::interp::EvalError;
+use crate::compile::row::Batch;
+use crate::check::types::RecordType;
+use crate::diag::{Code, Span};
+use crate::metrics::{OperatorCounters, TimeState};
+
+use super::channel::OutputGate;
+use super::control::{Ctx, RunError, Stopped};
+use super::sink::SinkWriter;
+use super::window::{AggregateOperator, WindowOperator};
+
+/// What one operator of a chain does with a batch.
+pub enum Step {
+    /// The task's source: its records enter here.
+    Source,
+    Map(Box<dyn Projection>),
+    Filter(Box<dyn Predicate>),
+    Window(WindowOperator),
+    Aggregate(AggregateOperator),
+    Pace(Pacer),
+    Sink(SinkWriter),
+}
+
+/// Where an operator's output goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Child {
+    /// Another operator of the chain, by index.
+    Chained(usize),
+    /// An output edge of the task, by index in `OutputGate::edges`.
+    Network(usize),
+}
+
+pub struct ChainOperator {
+    pub step: Step,
+    pub children: Vec<Child>,
+    pub counters: Arc<OperatorCounters>,
+    /// The operator in the `.flow` file, for errors.
+    pub span: Span,
+    pub name: String,
+    pub input: Arc<RecordType>,
+    /// Reused for the operator's output.
+    pub output: Batch,
+}
+
+/// `throttle`, `sleep` and `work`: each record takes `interval`.
+pub struct Pacer {
+    pub kind: PaceKind,
+    pub interval: Duration,
+    due: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceKind {
+    /// At most one record per interval: waits, using no CPU.
+    Throttle,
+    /// Blocks the thread for the interval.
+    Sleep,
+    /// Burns CPU for the interval.
+    Work,
+}
+
+impl Pacer {
+    pub fn new(kind: PaceKind, interval: Duration) -> Pacer {
+        Pacer { kind, interval, due: None }
+    }
+
+    /// When the record at hand may pass: one interval after the previous
+    /// one. A subtask that is more than an interval behind (after an idle
+    /// spell, or a sleep that overslept) passes it at once, so the average
+    /// rate is exact though a single sleep is not.
+    fn next_due(&mut self, now: Instant) -> Instant {
+        let due = match self.due {
+            Some(previous) if previous + self.interval > now => previous + self.interval,
+            _ => now,
+        };
+        self.due = Some(due);
+        due
+    }
+}
+
+pub struct Chain {
+    pub operators: Vec<ChainOperator>,
+}
+
+impl Chain {
+    /// Runs `input` through operator `index` and everything after it.
+    pub fn push(&mut self, index: usize, input: &Batch, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+        if input.is_empty() {
+            return Ok(());
+        }
+        OperatorCounters::add(&self.operators[index].counters.records_in, input.len());
+        let mut output = std::mem::take(&mut self.operators[index].output);
+        output.clear();
+        let operator = &mut self.operators[index];
+        let result = match &mut operator.step {
+            Step::Source => {
+                OperatorCounters::add(&operator.counters.records_out, input.len());
+                return self.deliver(index, input, outputs, ctx).map(|()| self.operators[index].output = output);
+            }
+            Step::Map(projection) => projection.run(input, &mut output),
+            Step::Filter(predicate) => {
+                let result = predicate.run(input, &mut output);
+                OperatorCounters::add(&operator.counters.filtered, input.len() - output.len());
+                result
+            }
+            Step::Window(window) => window.add(input).map(|late| OperatorCounters::add(&operator.counters.late, late)),
+            Step::Aggregate(aggregate) => aggregate.add(input, &mut output),
+            Step::Pace(_) => {
+                let result = self.pace(index, input, &mut output, outputs, ctx);
+                self.operators[index].output = output;
+                return result;
+            }
+            Step::Sink(sink) => {
+                let span = operator.span;
+                if let Err(error) = sink.write(input) {
+                    return Err(ctx.fail(sink_error(span, sink, &error)));
+                }
+                OperatorCounters::add(&operator.counters.records_out, input.len());
+                OperatorCounters::add(&ctx.counters.records_out, input.len());
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            return Err(ctx.fail(eval_error(&self.operators[index], error)));
+        }
+        OperatorCounters::add(&self.operators[index].counters.records_out, output.len());
+        let delivered = self.deliver(index, &output, outputs, ctx);
+        self.operators[index].output = output;
+        delivered
+    }
+
+    /// Passes rows one at a time, each after its interval.
+    fn pace(
+        &mut self,
+        index: usize,
+        input: &Batch,
+        single: &mut Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        let record = self.operators[index].input.clone();
+        for row in 0..input.len() {
+            let Step::Pace(pacer) = &mut self.operators[index].step else { unreachable!("pace on a pacing step") };
+            let (kind, due) = (pacer.kind, pacer.next_due(Instant::now()));
+            match kind {
+                PaceKind::Throttle | PaceKind::Sleep => outputs.sleep_until(due, ctx)?,
+                PaceKind::Work => {
+                    while Instant::now() < due {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+            single.clear();
+            single.push_row_of(input, row, &record);
+            OperatorCounters::add(&self.operators[index].counters.records_out, 1);
+            self.deliver(index, single, outputs, ctx)?;
+            outputs.flush_if_due(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, index: usize, batch: &Batch, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for child in 0..self.operators[index].children.len() {
+            match self.operators[index].children[child] {
+                Child::Chained(next) => self.push(next, batch, outputs, ctx)?,
+                Child::Network(edge) => outputs.write(edge, batch, ctx)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The watermark reached `watermark`: windows fire, in chain order.
+    pub fn advance_watermark(
+        &mut self,
+        index: usize,
+        watermark: i64,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        if matches!(self.operators[index].step, Step::Window(_)) {
+            let mut fired = std::mem::take(&mut self.operators[index].output);
+            fired.clear();
+            if let Step::Window(window) = &mut self.operators[index].step {
+                window.fire(watermark, &mut fired);
+            }
+            OperatorCounters::add(&self.operators[index].counters.records_out, fired.len());
+            let delivered = self.deliver(index, &fired, outputs, ctx);
+            self.operators[index].output = fired;
+            delivered?;
+        }
+        for child in 0..self.operators[index].children.len() {
+            if let Child::Chained(next) = self.operators[index].children[child] {
+                self.advance_watermark(next, watermark, outputs, ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a print sink holds lines not yet written.
+    pub fn has_buffered_output(&self) -> bool {
+        self.operators.iter().any(|operator| matches!(&operator.step, Step::Sink(sink) if sink.has_pending()))
+    }
+
+    /// Hands buffered sink output on (print sinks, when the subtask idles).
+    pub fn flush_sinks(&mut self, ctx: &mut Ctx) -> Result<(), Stopped> {
+        for operator in &mut self.operators {
+            let span = operator.span;
+            if let Step::Sink(sink) = &mut operator.step {
+                if let Err(error) = sink.flush() {
+                    return Err(ctx.fail(sink_error(span, sink, &error)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes every sink after the end of input.
+    pub fn finish_sinks(&mut self, ctx: &mut Ctx) -> Result<(), Stopped> {
+        let before = ctx.enter(TimeState::Busy);
+        for operator in &mut self.operators {
+            let span = operator.span;
+            if let Step::Sink(sink) = &mut operator.step {
+                if let Err(error) = sink.finish() {
+                    return Err(ctx.fail(sink_error(span, sink, &error)));
+                }
+            }
+        }
+        ctx.enter(before);
+        Ok(())
+    }
+}
+
+fn eval_error(operator: &ChainOperator, error: EvalError) -> RunError {
+    RunError::new(Code::EvalFailed, format!("{} in `{}`", error.message, operator.name), error.span, "here")
+        .help("guard the expression, for example with `if … then … else …` or a `filter` before it")
+}
+
+fn sink_error(span: Span, sink: &SinkWriter, error: &std::io::Error) -> RunError {
+    let message = match sink.target() {
+        Some(path) => format!("cannot write `{}`: {error}", path.display()),
+        None => format!("cannot write to standard output: {error}"),
+    };
+    RunError::new(Code::SinkFailed, message, span, "this sink")
+}

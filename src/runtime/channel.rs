@@ -1,0 +1,416 @@
+//! The sending half of the network: the messages a channel carries, and
+//! `OutputGate`, which turns a task's output rows into buffers and sends
+//! them only against credit.
+//!
+//! Each output edge of a task has a bounded pool of buffers
+//! (`channels × buffers_per_channel + floating_buffers`, Flink's largest
+//! output pool). A buffer is taken from the pool when a channel starts
+//! filling one, sealed when full, at `buffer_timeout`, or at the end, and
+//! queued on its channel; it goes out when the channel holds a credit, and
+//! then returns to the pool. When a channel needs a new buffer and the pool
+//! is empty, the subtask blocks until credit frees one: that time is
+//! backpressured time. Credits arrive as `CreditMessage`s on the subtask's
+//! own crossbeam channel, and are the only thing that lets buffers out.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::check::types::RecordType;
+use crate::compile::backend::Scalar;
+use crate::compile::builtins::hash_value;
+use crate::compile::row::{has_strings, Batch};
+use crate::diag::Code;
+use crate::metrics::{self, TimeState};
+
+use super::control::{Ctx, RunError, Stopped, POLL};
+
+/// A buffer on the wire: rows, then the sender's watermark after them.
+#[derive(Debug)]
+pub struct NetBuffer {
+    pub rows: Batch,
+    pub watermark: Option<i64>,
+}
+
+#[derive(Debug)]
+pub enum InputEvent {
+    /// A buffer, and how many more the sender has queued for this channel.
+    Data { buffer: NetBuffer, backlog: u32 },
+    /// The sender will send nothing more on this channel.
+    EndOfInput,
+}
+
+/// To a receiving subtask: `channel` is the index among its input channels.
+#[derive(Debug)]
+pub struct InputMessage {
+    pub channel: usize,
+    /// With `channel_latency`, when the message reaches the receiver.
+    pub deliver_at: Option<Instant>,
+    pub event: InputEvent,
+}
+
+/// To a sending subtask: `credits` more buffers on its output `channel`.
+#[derive(Debug)]
+pub struct CreditMessage {
+    pub channel: usize,
+    pub credits: u32,
+    pub deliver_at: Option<Instant>,
+}
+
+/// When a message sent now arrives.
+pub fn delivery_time(latency: Duration) -> Option<Instant> {
+    (!latency.is_zero()).then(|| Instant::now() + latency)
+}
+
+/// How an output edge picks the receiving channels of a row.
+pub enum Partitioner {
+    /// The edge has one channel per sending subtask.
+    Forward,
+    Hash(Box<dyn Scalar>),
+    Rebalance { next: usize },
+    Broadcast,
+}
+
+/// One output edge of a subtask: its channels and its buffer pool.
+pub struct OutputEdge {
+    pub record: Arc<RecordType>,
+    pub partitioner: Partitioner,
+    /// Indices into `OutputGate::channels`, in receiver order.
+    pub channels: Vec<usize>,
+    pub pool_size: usize,
+    pub pool_used: usize,
+}
+
+enum Queued {
+    Buffer(NetBuffer),
+    End,
+}
+
+/// One sender→receiver pair, seen from the sender.
+pub struct OutputChannel {
+    edge: usize,
+    receiver: Sender<InputMessage>,
+    /// This channel's index among the receiver's input channels.
+    remote_index: usize,
+    credit: u32,
+    partial: Option<Batch>,
+    queue: VecDeque<Queued>,
+    watermark_sent: i64,
+    /// Buffers that went out on this channel and still are not credited back: for tests.
+    pub buffers_sent: u64,
+}
+
+impl OutputChannel {
+    pub fn new(edge: usize, receiver: Sender<InputMessage>, remote_index: usize, initial_credit: u32) -> OutputChannel {
+        OutputChannel {
+            edge,
+            receiver,
+            remote_index,
+            credit: initial_credit,
+            partial: None,
+            queue: VecDeque::new(),
+            watermark_sent: i64::MIN,
+            buffers_sent: 0,
+        }
+    }
+}
+
+/// Everything a subtask sends.
+pub struct OutputGate {
+    pub edges: Vec<OutputEdge>,
+    pub channels: Vec<OutputChannel>,
+    credits: Option<Receiver<CreditMessage>>,
+    pending_credits: VecDeque<CreditMessage>,
+    buffer_size: usize,
+    flush_every_record: bool,
+    buffer_timeout: Duration,
+    /// When the `buffer_timeout` flush is next due.
+    next_flush: Instant,
+    latency: Duration,
+    /// The subtask's watermark, attached to every buffer sealed after it rises.
+    pub watermark: i64,
+}
+
+impl OutputGate {
+    pub fn new(
+        edges: Vec<OutputEdge>,
+        channels: Vec<OutputChannel>,
+        credits: Option<Receiver<CreditMessage>>,
+        buffer_size: usize,
+        buffer_timeout: Duration,
+        latency: Duration,
+    ) -> OutputGate {
+        OutputGate {
+            edges,
+            channels,
+            credits,
+            pending_credits: VecDeque::new(),
+            buffer_size,
+            flush_every_record: buffer_timeout.is_zero(),
+            buffer_timeout,
+            next_flush: Instant::now() + buffer_timeout,
+            latency,
+            watermark: i64::MIN,
+        }
+    }
+
+    pub fn credit_receiver(&self) -> Option<&Receiver<CreditMessage>> {
+        self.credits.as_ref()
+    }
+
+    /// Writes every row of `batch` to output `edge`, blocking while the
+    /// edge's pool is empty.
+    pub fn write(&mut self, edge: usize, batch: &Batch, ctx: &mut Ctx) -> Result<(), Stopped> {
+        let n_channels = self.edges[edge].channels.len();
+        for row in 0..batch.len() {
+            let target = match &mut self.edges[edge].partitioner {
+                Partitioner::Forward => Some(0),
+                Partitioner::Rebalance { next } => {
+                    let target = *next;
+                    *next = (target + 1) % n_channels;
+                    Some(target)
+                }
+                Partitioner::Broadcast => None,
+                Partitioner::Hash(key) => {
+                    let value = key.evaluate(batch, row).map_err(|error| {
+                        ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
+                    })?;
+                    Some((hash_value(&value) as u64 % n_channels as u64) as usize)
+                }
+            };
+            match target {
+                Some(target) => self.write_row(self.edges[edge].channels[target], batch, row, ctx)?,
+                None => {
+                    for target in 0..n_channels {
+                        self.write_row(self.edges[edge].channels[target], batch, row, ctx)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_row(&mut self, channel: usize, batch: &Batch, row: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
+        let edge = self.channels[channel].edge;
+        let record = self.edges[edge].record.clone();
+        let row_bytes =
+            if has_strings(&record) { Batch::row_bytes(batch, row, &record) } else { record.layout().width as usize };
+        if let Some(partial) = &self.channels[channel].partial {
+            if !partial.is_empty() && partial.bytes() + row_bytes > self.buffer_size {
+                self.seal(channel, ctx)?;
+            }
+        }
+        if self.channels[channel].partial.is_none() {
+            self.acquire_buffer(edge, ctx)?;
+            self.channels[channel].partial = Some(Batch::with_capacity(&record, self.buffer_size));
+        }
+        let partial = self.channels[channel].partial.as_mut().expect("a partial buffer was just ensured");
+        partial.push_row_of(batch, row, &record);
+        // A row larger than a whole buffer travels alone.
+        if self.flush_every_record || partial.bytes() >= self.buffer_size {
+            self.seal(channel, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a buffer from `edge`'s pool, waiting for credit while it is empty.
+    fn acquire_buffer(&mut self, edge: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
+        self.poll_credits(ctx)?;
+        if self.edges[edge].pool_used >= self.edges[edge].pool_size {
+            let before = ctx.enter(TimeState::Backpressured);
+            while self.edges[edge].pool_used >= self.edges[edge].pool_size {
+                self.wait_for_credit(Instant::now() + POLL, ctx)?;
+            }
+            ctx.enter(before);
+        }
+        self.edges[edge].pool_used += 1;
+        self.update_pool_gauge(ctx);
+        Ok(())
+    }
+
+    fn update_pool_gauge(&self, ctx: &Ctx) {
+        let used: usize = self.edges.iter().map(|edge| edge.pool_used).sum();
+        metrics::set(&ctx.counters.out_pool_used, used);
+    }
+
+    /// Queues `channel`'s partial buffer, with the watermark if it rose.
+    fn seal(&mut self, channel: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
+        let watermark = self.watermark;
+        let state = &mut self.channels[channel];
+        let Some(rows) = state.partial.take() else { return Ok(()) };
+        let watermark = (watermark > state.watermark_sent).then(|| {
+            state.watermark_sent = watermark;
+            watermark
+        });
+        state.queue.push_back(Queued::Buffer(NetBuffer { rows, watermark }));
+        self.send_queued(channel, ctx)
+    }
+
+    /// When the flush timer fires next.
+    pub fn next_flush(&self) -> Instant {
+        self.next_flush
+    }
+
+    /// Flushes if `buffer_timeout` has passed since the last flush: Flink's
+    /// output flusher, run by the subtask itself between records.
+    pub fn flush_if_due(&mut self, ctx: &mut Ctx) -> Result<(), Stopped> {
+        let now = Instant::now();
+        if now < self.next_flush {
+            return Ok(());
+        }
+        self.next_flush = now + self.buffer_timeout;
+        self.flush(ctx)
+    }
+
+    /// Seals every partial buffer, and sends the watermark on channels that
+    /// have no rows to carry it when a pool buffer is free for it: the
+    /// `buffer_timeout` flush.
+    pub fn flush(&mut self, ctx: &mut Ctx) -> Result<(), Stopped> {
+        self.poll_credits(ctx)?;
+        for channel in 0..self.channels.len() {
+            let state = &self.channels[channel];
+            let has_rows = state.partial.as_ref().is_some_and(|partial| !partial.is_empty());
+            let owes_watermark = state.partial.is_none() && self.watermark > state.watermark_sent;
+            let edge = state.edge;
+            if has_rows {
+                self.seal(channel, ctx)?;
+            } else if owes_watermark {
+                if self.edges[edge].pool_used < self.edges[edge].pool_size {
+                    self.edges[edge].pool_used += 1;
+                    self.channels[channel].partial = Some(Batch::new(&self.edges[edge].record));
+                    self.seal(channel, ctx)?;
+                }
+            }
+        }
+        self.update_pool_gauge(ctx);
+        Ok(())
+    }
+
+    /// Seals everything, ends every channel, and waits until all of it has
+    /// gone out.
+    pub fn finish(&mut self, ctx: &mut Ctx) -> Result<(), Stopped> {
+        // End of input raises the receiver's watermark for this channel to
+        // the end of time, so no watermark needs to travel with it.
+        for channel in 0..self.channels.len() {
+            self.seal(channel, ctx)?;
+            self.channels[channel].queue.push_back(Queued::End);
+            self.send_queued(channel, ctx)?;
+        }
+        let before = ctx.enter(TimeState::Backpressured);
+        while self.channels.iter().any(|channel| !channel.queue.is_empty()) {
+            self.wait_for_credit(Instant::now() + POLL, ctx)?;
+        }
+        ctx.enter(before);
+        Ok(())
+    }
+
+    /// Sends what `channel`'s credit allows.
+    fn send_queued(&mut self, channel: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
+        loop {
+            let state = &mut self.channels[channel];
+            let event = match state.queue.front() {
+                None => return Ok(()),
+                Some(Queued::Buffer(_)) if state.credit == 0 => return Ok(()),
+                Some(Queued::Buffer(_)) => {
+                    let Some(Queued::Buffer(buffer)) = state.queue.pop_front() else { unreachable!() };
+                    state.credit -= 1;
+                    state.buffers_sent += 1;
+                    let backlog = state.queue.iter().filter(|queued| matches!(queued, Queued::Buffer(_))).count();
+                    let edge = &mut self.edges[state.edge];
+                    edge.pool_used -= 1;
+                    let counters = &ctx.counters;
+                    metrics::OperatorCounters::add(&counters.records_out, buffer.rows.len());
+                    metrics::OperatorCounters::add(&counters.bytes_out, buffer.rows.bytes());
+                    metrics::OperatorCounters::add(&counters.buffers_out, 1);
+                    InputEvent::Data { buffer, backlog: backlog as u32 }
+                }
+                Some(Queued::End) => {
+                    state.queue.pop_front();
+                    InputEvent::EndOfInput
+                }
+            };
+            let message =
+                InputMessage { channel: state.remote_index, deliver_at: delivery_time(self.latency), event };
+            if state.receiver.send(message).is_err() {
+                return Err(ctx.lost_peer("a receiving subtask is gone before the end of its input"));
+            }
+            self.update_pool_gauge(ctx);
+        }
+    }
+
+    /// Applies the credits that have arrived, without waiting.
+    pub fn poll_credits(&mut self, ctx: &mut Ctx) -> Result<(), Stopped> {
+        if let Some(credits) = &self.credits {
+            self.pending_credits.extend(credits.try_iter());
+        }
+        self.apply_due_credits(ctx)
+    }
+
+    /// Takes one credit message that arrived while the subtask waited for something else.
+    pub fn accept_credit(&mut self, message: CreditMessage, ctx: &mut Ctx) -> Result<(), Stopped> {
+        self.pending_credits.push_back(message);
+        self.apply_due_credits(ctx)
+    }
+
+    fn apply_due_credits(&mut self, ctx: &mut Ctx) -> Result<(), Stopped> {
+        let now = Instant::now();
+        while let Some(message) = self.pending_credits.front() {
+            if message.deliver_at.is_some_and(|at| at > now) {
+                break;
+            }
+            let message = self.pending_credits.pop_front().expect("front exists");
+            self.channels[message.channel].credit += message.credits;
+            self.send_queued(message.channel, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// When the next delayed credit becomes usable.
+    pub fn next_credit_due(&self) -> Option<Instant> {
+        self.pending_credits.front().and_then(|message| message.deliver_at)
+    }
+
+    /// Waits for credit until `deadline` at most.
+    fn wait_for_credit(&mut self, deadline: Instant, ctx: &mut Ctx) -> Result<(), Stopped> {
+        ctx.control.check()?;
+        let deadline = self.next_credit_due().map_or(deadline, |due| due.min(deadline));
+        let Some(credits) = &self.credits else {
+            // Unreachable with credit-only waits, but never spin.
+            std::thread::sleep(POLL);
+            return Ok(());
+        };
+        match credits.recv_deadline(deadline) {
+            Ok(message) => self.accept_credit(message, ctx),
+            Err(RecvTimeoutError::Timeout) => self.apply_due_credits(ctx),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(ctx.lost_peer("every receiver of this subtask's output is gone before the end of its input"))
+            }
+        }
+    }
+
+    /// Sleeps until `until`, still sending buffers as credit arrives: pacing
+    /// operators and rate-limited sources wait here.
+    pub fn sleep_until(&mut self, until: Instant, ctx: &mut Ctx) -> Result<(), Stopped> {
+        loop {
+            ctx.control.check()?;
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            let deadline = until.min(now + POLL);
+            if self.credits.is_some() {
+                self.wait_for_credit(deadline, ctx)?;
+            } else {
+                std::thread::sleep(deadline - now);
+            }
+        }
+    }
+
+    /// Whether any partial buffer holds rows: the flush timer only runs then.
+    pub fn has_unflushed(&self) -> bool {
+        self.channels.iter().any(|channel| channel.partial.as_ref().is_some_and(|partial| !partial.is_empty()))
+            || self.channels.iter().any(|channel| self.watermark > channel.watermark_sent)
+    }
+}

@@ -1,0 +1,201 @@
+//! The local runtime: runs a `PhysicalPlan` as threads, one per subtask,
+//! connected by credit-based channels (see ARCHITECTURE.md, "Runtime").
+//!
+//! `run` wires the channels (`wiring.rs`), builds every subtask's chain
+//! with the compiled functions of a `Backend`, starts the threads, watches
+//! them (progress, Ctrl-C, the first error), and returns what they counted.
+//! The runtime prints nothing itself but the records of `print` sinks.
+
+mod chain;
+mod channel;
+mod control;
+pub mod credit;
+mod input;
+mod keyed;
+pub mod read;
+mod sink;
+mod source;
+mod window;
+mod wiring;
+mod worker;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::compile::Backend;
+use crate::diag::Code;
+use crate::metrics::{self, OperatorCounters, SubtaskCounters};
+use crate::plan::{OperatorId, PhysicalPlan, TaskId};
+
+pub use control::{RunControl, RunError};
+
+/// How to run a plan, beyond what the plan says.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Every sink becomes `discard` (throughput tests, seed 000).
+    pub discard_sinks: bool,
+    /// Generators ignore their `rate`.
+    pub unthrottled: bool,
+    /// Ctrl-C presses so far: the first stops the sources, the second everything.
+    pub interrupts: Option<Arc<AtomicUsize>>,
+    /// Called about every `progress_interval` while the run lasts.
+    pub progress: Option<Box<dyn FnMut(&Progress)>>,
+    pub progress_interval: Option<Duration>,
+}
+
+/// A look at a run in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub elapsed: Duration,
+    /// Records made or read by the sources so far.
+    pub source_records: u64,
+    pub sink_records: u64,
+    pub draining: bool,
+}
+
+/// Everything a run counted, by task, subtask and operator.
+pub struct RunMetrics {
+    /// `subtasks[task][subtask]`.
+    pub subtasks: Vec<Vec<Arc<SubtaskCounters>>>,
+    /// `operators[operator][subtask]`.
+    pub operators: Vec<Vec<Arc<OperatorCounters>>>,
+}
+
+/// How a run ended.
+pub struct RunOutcome {
+    pub wall_time: Duration,
+    pub metrics: RunMetrics,
+    /// Set when the run failed; the counters still hold what happened.
+    pub error: Option<RunError>,
+    /// Stopped by Ctrl-C (after draining, unless `error` says otherwise).
+    pub interrupted: bool,
+}
+
+/// Each subtask thread's stack: chains recurse once per fused operator.
+const STACK_SIZE: usize = 16 << 20;
+
+/// Runs `plan` to the end of its input, a failure, or Ctrl-C.
+pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) -> RunOutcome {
+    let control = RunControl::new();
+    let metrics = RunMetrics {
+        subtasks: plan
+            .tasks
+            .iter()
+            .map(|task| (0..task.parallelism).map(|_| Arc::new(SubtaskCounters::default())).collect())
+            .collect(),
+        operators: plan
+            .operators
+            .iter()
+            .map(|operator| (0..operator.parallelism).map(|_| Arc::new(OperatorCounters::default())).collect())
+            .collect(),
+    };
+    let start = Instant::now();
+    let subtasks = match wiring::build(plan, backend, &options, &metrics, &control) {
+        Ok(subtasks) => subtasks,
+        Err(error) => {
+            return RunOutcome { wall_time: start.elapsed(), metrics, error: Some(error), interrupted: false };
+        }
+    };
+    let (done_sender, done) = crossbeam_channel::unbounded::<()>();
+    let mut handles = Vec::new();
+    let mut spawn_error = None;
+    for (name, subtask) in subtasks {
+        let done_sender = done_sender.clone();
+        let control = control.clone();
+        let thread_name = name.clone();
+        let spawned = std::thread::Builder::new().name(thread_name).stack_size(STACK_SIZE).spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| subtask.run()));
+            if let Err(panic) = outcome {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| text.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                control.fail(RunError {
+                    code: Code::Internal,
+                    message: format!("subtask {name} panicked: {message}"),
+                    span: None,
+                    label: String::new(),
+                    help: Some("this is a bug in flowc; please report it with the .flow file".into()),
+                });
+            }
+            let _ = done_sender.send(());
+        });
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(error) => {
+                spawn_error = Some(error);
+                break;
+            }
+        }
+    }
+    drop(done_sender);
+    if let Some(error) = spawn_error {
+        control.fail(RunError {
+            code: Code::Internal,
+            message: format!("cannot start a thread: {error}"),
+            span: None,
+            label: String::new(),
+            help: Some("lower `parallelism`: every subtask is a thread".into()),
+        });
+    }
+    let interval = options.progress_interval.unwrap_or(Duration::from_millis(250));
+    let mut finished = 0;
+    let mut seen_interrupts = 0;
+    while finished < handles.len() {
+        match done.recv_timeout(interval.min(Duration::from_millis(50))) {
+            Ok(()) => finished += 1,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(interrupts) = &options.interrupts {
+            let pressed = interrupts.load(Ordering::SeqCst);
+            if pressed > seen_interrupts {
+                seen_interrupts = pressed;
+                control.stop_sources();
+                if pressed >= 2 {
+                    control.stop();
+                }
+            }
+        }
+        if let Some(progress) = &mut options.progress {
+            progress(&progress_of(plan, &metrics, start, control.sources_stopped()));
+        }
+    }
+    for handle in handles {
+        let _ = handle.join();
+    }
+    RunOutcome {
+        wall_time: start.elapsed(),
+        metrics,
+        error: control.take_error(),
+        interrupted: seen_interrupts > 0,
+    }
+}
+
+fn progress_of(plan: &PhysicalPlan, metrics: &RunMetrics, start: Instant, draining: bool) -> Progress {
+    let mut progress = Progress { elapsed: start.elapsed(), source_records: 0, sink_records: 0, draining };
+    for operator in &plan.operators {
+        let counters = &metrics.operators[operator.id];
+        let sum = |read: fn(&OperatorCounters) -> u64| counters.iter().map(|c| read(c)).sum::<u64>();
+        match plan.node(operator.id).kind {
+            crate::plan::NodeKind::Source(_) => progress.source_records += sum(|c| metrics::read(&c.records_out)),
+            crate::plan::NodeKind::Sink(_) => progress.sink_records += sum(|c| metrics::read(&c.records_in)),
+            _ => {}
+        }
+    }
+    progress
+}
+
+impl RunMetrics {
+    /// The sum over an operator's subtasks of one counter.
+    pub fn operator_total(&self, operator: OperatorId, read: impl Fn(&OperatorCounters) -> u64) -> u64 {
+        self.operators[operator].iter().map(|counters| read(counters)).sum()
+    }
+
+    /// The sum over a task's subtasks of one counter.
+    pub fn task_total(&self, task: TaskId, read: impl Fn(&SubtaskCounters) -> u64) -> u64 {
+        self.subtasks[task].iter().map(|counters| read(counters)).sum()
+    }
+}

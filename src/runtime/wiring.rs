@@ -1,0 +1,235 @@
+//! Turns a `PhysicalPlan` into subtasks ready to run: one crossbeam inbox
+//! per receiving subtask and one credit inbox per sending subtask, a channel
+//! for every sender→receiver subtask pair of every edge between tasks
+//! (forward: subtask i to subtask i; otherwise every pair), the gates'
+//! credit state, and each subtask's chain with its compiled functions,
+//! sources and sinks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::check::program::{SourceConnector, OperatorKind, SinkConnector};
+use crate::compile::row::Batch;
+use crate::compile::Backend;
+use crate::diag::Code;
+use crate::metrics::TimeAccount;
+use crate::plan::{NodeKind, Partitioning, PhysicalPlan};
+
+use super::chain::{Chain, ChainOperator, Child, PaceKind, Pacer, Step};
+use super::channel::{CreditMessage, InputMessage, OutputChannel, OutputEdge, OutputGate, Partitioner};
+use super::control::{Ctx, RunControl, RunError};
+use super::credit::GateCredits;
+use super::input::{InputChannel, InputGate};
+use super::keyed::AggregateArgs;
+use super::sink::SinkWriter;
+use super::source::SourceReader;
+use super::window::{AggregateOperator, WindowOperator};
+use super::worker::{Feed, Subtask};
+use super::{RunMetrics, RunOptions};
+
+/// The channels of one subtask, gathered before its `Subtask` is built.
+#[derive(Default)]
+struct Wiring {
+    inbox: Option<(Sender<InputMessage>, Receiver<InputMessage>)>,
+    credits: Option<(Sender<CreditMessage>, Receiver<CreditMessage>)>,
+    input_channels: Vec<InputChannel>,
+    gates: Vec<GateCredits>,
+    output_channels: Vec<OutputChannel>,
+    /// For each output edge of the task, its channels in receiver order.
+    edge_channels: Vec<Vec<usize>>,
+}
+
+pub fn build(
+    plan: &PhysicalPlan,
+    backend: &dyn Backend,
+    options: &RunOptions,
+    metrics: &RunMetrics,
+    control: &Arc<RunControl>,
+) -> Result<Vec<(String, Subtask)>, RunError> {
+    let config = &plan.config;
+    let exclusive = config.buffers_per_channel;
+    let mut wiring: Vec<Vec<Wiring>> = plan
+        .tasks
+        .iter()
+        .map(|task| {
+            (0..task.parallelism)
+                .map(|_| Wiring {
+                    inbox: (!task.inputs.is_empty()).then(crossbeam_channel::unbounded),
+                    credits: (!task.outputs.is_empty()).then(crossbeam_channel::unbounded),
+                    edge_channels: vec![Vec::new(); task.outputs.len()],
+                    ..Wiring::default()
+                })
+                .collect()
+        })
+        .collect();
+    for receiving_task in &plan.tasks {
+        for (gate, &edge_id) in receiving_task.inputs.iter().enumerate() {
+            let edge = &plan.edges[edge_id];
+            let sending_task = plan.operators[edge.from].task;
+            let edge_position = plan.tasks[sending_task].outputs.iter().position(|&e| e == edge_id).expect("edge of task");
+            for receiver in 0..receiving_task.parallelism as usize {
+                let senders: Vec<usize> = match edge.partitioning {
+                    Partitioning::Forward => vec![receiver],
+                    _ => (0..plan.tasks[sending_task].parallelism as usize).collect(),
+                };
+                wiring[receiving_task.id][receiver].gates.push(GateCredits::new(senders.len(), exclusive, config.floating_buffers));
+                for (index_in_gate, &sender) in senders.iter().enumerate() {
+                    let input_index = wiring[receiving_task.id][receiver].input_channels.len();
+                    let output_index = wiring[sending_task][sender].output_channels.len();
+                    let credit_to = wiring[sending_task][sender].credits.as_ref().expect("a sending task has a credit inbox").0.clone();
+                    let inbox = wiring[receiving_task.id][receiver].inbox.as_ref().expect("a receiving task has an inbox").0.clone();
+                    wiring[receiving_task.id][receiver].input_channels.push(InputChannel::new(gate, index_in_gate, credit_to, output_index));
+                    let sender_wiring = &mut wiring[sending_task][sender];
+                    sender_wiring.output_channels.push(OutputChannel::new(edge_position, inbox, input_index, exclusive));
+                    sender_wiring.edge_channels[edge_position].push(output_index);
+                }
+            }
+        }
+    }
+
+    let latency = Duration::from_nanos(config.channel_latency_nanos.max(0) as u64);
+    let buffer_timeout = Duration::from_nanos(config.buffer_timeout_nanos.max(0) as u64);
+    let mut subtasks = Vec::new();
+    for (task, task_wiring) in plan.tasks.iter().zip(wiring) {
+        for (index, subtask_wiring) in task_wiring.into_iter().enumerate() {
+            let subtask = index as u32;
+            let mut edges = Vec::new();
+            for (position, &edge_id) in task.outputs.iter().enumerate() {
+                let edge = &plan.edges[edge_id];
+                let channels = subtask_wiring.edge_channels[position].clone();
+                let partitioner = match &edge.partitioning {
+                    Partitioning::Forward => Partitioner::Forward,
+                    Partitioning::Hash(key) => Partitioner::Hash(backend.scalar(&key.expr, &edge.record)),
+                    Partitioning::Rebalance => Partitioner::Rebalance { next: index % channels.len().max(1) },
+                    Partitioning::Broadcast => Partitioner::Broadcast,
+                };
+                let pool_size = channels.len() * exclusive as usize + config.floating_buffers as usize;
+                edges.push(OutputEdge { record: edge.record.clone(), partitioner, channels, pool_size, pool_used: 0 });
+            }
+            let counters = metrics.subtasks[task.id][index].clone();
+            crate::metrics::set(&counters.out_pool_size, edges.iter().map(|edge| edge.pool_size).sum());
+            let outputs = OutputGate::new(
+                edges,
+                subtask_wiring.output_channels,
+                subtask_wiring.credits.map(|(_, receiver)| receiver),
+                config.buffer_size as usize,
+                buffer_timeout,
+                latency,
+            );
+            let chain = build_chain(plan, task, subtask, backend, options, metrics)?;
+            let head = plan.node(task.head);
+            let feed = match &head.kind {
+                NodeKind::Source(source) => {
+                    let reader = SourceReader::open(&source.connector, &source.record, backend, subtask, task.parallelism, options.unthrottled)
+                        .map_err(|message| RunError::new(Code::BadInput, message, source.name_span, "this source"))?;
+                    let width = source.record.layout().width.max(8) as usize;
+                    let batch_rows = (config.buffer_size as usize / width).clamp(1, 4096);
+                    let batch_rows = if matches!(source.connector, SourceConnector::Generate { .. }) { batch_rows } else { batch_rows.min(1024) };
+                    Feed::Source {
+                        reader,
+                        watermark: source.watermark.as_ref().map(|watermark| (watermark.field, watermark.delay_nanos)),
+                        batch_rows,
+                        span: source.name_span,
+                        record: source.record.clone(),
+                    }
+                }
+                _ => Feed::Inputs(InputGate::new(
+                    subtask_wiring.inbox.map(|(_, receiver)| receiver).expect("a task without a source has inputs"),
+                    outputs.credit_receiver().cloned(),
+                    subtask_wiring.input_channels,
+                    subtask_wiring.gates,
+                    latency,
+                )),
+            };
+            let ctx = Ctx { counters, time: TimeAccount::start(), control: control.clone() };
+            let name = format!("{} ({}/{})", task.name, index + 1, task.parallelism);
+            subtasks.push((name, Subtask { chain, outputs, feed, ctx }));
+        }
+    }
+    Ok(subtasks)
+}
+
+fn build_chain(
+    plan: &PhysicalPlan,
+    task: &crate::plan::physical::Task,
+    subtask: u32,
+    backend: &dyn Backend,
+    options: &RunOptions,
+    metrics: &RunMetrics,
+) -> Result<Chain, RunError> {
+    let local: HashMap<usize, usize> = task.operators.iter().enumerate().map(|(index, &op)| (op, index)).collect();
+    let mut operators = Vec::new();
+    for &operator_id in &task.operators {
+        let operator = &plan.operators[operator_id];
+        let node = plan.node(operator_id);
+        let input = operator.inputs.first().map(|&edge| plan.edges[edge].record.clone());
+        let output = operator.outputs.first().map(|&edge| plan.edges[edge].record.clone());
+        let step = match &node.kind {
+            NodeKind::Source(_) => Step::Source,
+            NodeKind::Sink(sink) => {
+                let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
+                let writer = SinkWriter::open(connector, &sink.input, subtask, operator.parallelism)
+                    .map_err(|message| RunError::new(Code::SinkFailed, message, node.span, "this sink"))?;
+                Step::Sink(writer)
+            }
+            NodeKind::Operator { kind, .. } => {
+                let input = input.clone().expect("an operator has an input");
+                let output = output.clone().unwrap_or_else(|| input.clone());
+                let args = |aggregates: &[crate::check::program::Aggregate]| AggregateArgs {
+                    aggregates: aggregates.to_vec(),
+                    args: aggregates.iter().map(|a| a.arg.as_ref().map(|arg| backend.scalar(arg, &input))).collect(),
+                };
+                match kind {
+                    OperatorKind::Map { fields } => Step::Map(backend.projection(fields, &input, &output)),
+                    OperatorKind::Filter { predicate } => Step::Filter(backend.predicate(predicate, &input)),
+                    OperatorKind::Window { kind, time_field, key, aggregates } => Step::Window(WindowOperator::new(
+                        *kind,
+                        *time_field,
+                        backend.scalar(&key.expr, &input),
+                        args(aggregates),
+                        input.clone(),
+                        output,
+                    )),
+                    OperatorKind::Aggregate { key, aggregates } => {
+                        Step::Aggregate(AggregateOperator::new(backend.scalar(&key.expr, &input), args(aggregates), output))
+                    }
+                    OperatorKind::Throttle { per_second } => {
+                        Step::Pace(Pacer::new(PaceKind::Throttle, Duration::from_secs_f64(1.0 / per_second)))
+                    }
+                    OperatorKind::Work { nanos } => Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64))),
+                    OperatorKind::Sleep { nanos } => Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64))),
+                    OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
+                        unreachable!("partitioners are edges in a physical plan")
+                    }
+                }
+            }
+            NodeKind::Union => unreachable!("unions are edges in a physical plan"),
+        };
+        let children = operator
+            .outputs
+            .iter()
+            .map(|&edge_id| {
+                let edge = &plan.edges[edge_id];
+                if edge.chained {
+                    Child::Chained(local[&edge.to])
+                } else {
+                    Child::Network(task.outputs.iter().position(|&e| e == edge_id).expect("an unchained edge leaves the task"))
+                }
+            })
+            .collect();
+        let record = input.clone().or(output.clone()).expect("an operator has an input or an output");
+        operators.push(ChainOperator {
+            step,
+            children,
+            counters: metrics.operators[operator_id][subtask as usize].clone(),
+            span: node.span,
+            name: operator.name.clone(),
+            input: record.clone(),
+            output: Batch::new(&output.unwrap_or(record)),
+        });
+    }
+    Ok(Chain { operators })
+}

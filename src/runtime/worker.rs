@@ -1,0 +1,151 @@
+//! One subtask, one thread: the loop that feeds its chain from its source or
+//! its input channels, moves watermarks, flushes on `buffer_timeout`, and at
+//! the end of input fires every window, completes the sinks and ends every
+//! output channel.
+
+use std::time::Instant;
+
+use crate::compile::row::Batch;
+use crate::diag::{Code, Span};
+use crate::metrics::{self, TimeState};
+
+use super::chain::Chain;
+use super::channel::OutputGate;
+use super::control::{Ctx, RunError, Stopped};
+use super::input::{InputGate, Received};
+use super::source::{ProduceError, Produced, SourceReader};
+
+/// Where a subtask's records come from.
+pub enum Feed {
+    Source {
+        reader: SourceReader,
+        /// `(field, delay)` of `@watermark`.
+        watermark: Option<(usize, i64)>,
+        /// Rows a source produces at a time: about one buffer's worth.
+        batch_rows: usize,
+        /// The source's place in the file, for errors.
+        span: Span,
+        record: std::sync::Arc<crate::check::types::RecordType>,
+    },
+    Inputs(InputGate),
+}
+
+pub struct Subtask {
+    pub chain: Chain,
+    pub outputs: OutputGate,
+    pub feed: Feed,
+    pub ctx: Ctx,
+}
+
+impl Subtask {
+    pub fn run(mut self) -> Result<(), Stopped> {
+        self.ctx.enter(TimeState::Busy);
+        let result = self.run_to_end_of_input().and_then(|()| self.finish());
+        // Charge the last stretch of time to the state it was in.
+        self.ctx.enter(TimeState::Idle);
+        result
+    }
+
+    fn run_to_end_of_input(&mut self) -> Result<(), Stopped> {
+        match &mut self.feed {
+            Feed::Source { .. } => self.run_source(),
+            Feed::Inputs(_) => self.run_inputs(),
+        }
+    }
+
+    fn run_source(&mut self) -> Result<(), Stopped> {
+        let Feed::Source { reader, watermark, batch_rows, span, record } = &mut self.feed else { unreachable!() };
+        let mut batch = Batch::new(record);
+        loop {
+            self.ctx.control.check()?;
+            if self.ctx.control.sources_stopped() {
+                return Ok(());
+            }
+            batch.clear();
+            // The lag is largest just before the source reads what is due.
+            let lag = reader.lag();
+            self.ctx.counters.lag_max.fetch_max(lag, std::sync::atomic::Ordering::Relaxed);
+            let produced = match reader.produce(&mut batch, *batch_rows) {
+                Ok(produced) => produced,
+                Err(ProduceError::Eval(error)) => {
+                    return Err(self.ctx.fail(RunError::new(
+                        Code::EvalFailed,
+                        error.message,
+                        error.span,
+                        "while generating a record",
+                    )))
+                }
+                Err(ProduceError::BadLine(bad)) => {
+                    return Err(self.ctx.fail(
+                        RunError::new(Code::BadInput, format!("{}: {}", bad.location, bad.message), *span, "read by this source")
+                            .help("fix the line, or skip bad lines with `on_error = skip`"),
+                    ))
+                }
+            };
+            metrics::set(&self.ctx.counters.lag, reader.lag() as usize);
+            metrics::set(&self.ctx.counters.skipped, reader.skipped() as usize);
+            match produced {
+                Produced::Records(n) => {
+                    metrics::OperatorCounters::add(&self.ctx.counters.records_in, n);
+                    self.chain.push(0, &batch, &mut self.outputs, &mut self.ctx)?;
+                    if let Some((field, delay)) = *watermark {
+                        let newest = (0..batch.len()).map(|row| batch.row(row, record).i64_at(field)).max();
+                        if let Some(newest) = newest {
+                            let watermark = newest.saturating_sub(delay);
+                            if watermark > self.outputs.watermark {
+                                self.chain.advance_watermark(0, watermark, &mut self.outputs, &mut self.ctx)?;
+                                self.outputs.watermark = watermark;
+                            }
+                        }
+                    }
+                }
+                Produced::WaitUntil(until) => {
+                    let until = if self.outputs.has_unflushed() { until.min(self.outputs.next_flush()) } else { until };
+                    let before = self.ctx.enter(TimeState::Idle);
+                    self.chain.flush_sinks(&mut self.ctx)?;
+                    let slept = self.outputs.sleep_until(until.max(Instant::now()), &mut self.ctx);
+                    self.ctx.enter(before);
+                    slept?;
+                }
+                Produced::Done => return Ok(()),
+            }
+            if Instant::now() >= self.outputs.next_flush() {
+                self.chain.flush_sinks(&mut self.ctx)?;
+                self.outputs.flush_if_due(&mut self.ctx)?;
+            }
+        }
+    }
+
+    fn run_inputs(&mut self) -> Result<(), Stopped> {
+        let Feed::Inputs(inputs) = &mut self.feed else { unreachable!() };
+        while !inputs.all_ended() {
+            let waiting_output = self.outputs.has_unflushed() || self.chain.has_buffered_output();
+            let deadline = waiting_output.then(|| self.outputs.next_flush());
+            let risen = match inputs.next(deadline, &mut self.outputs, &mut self.ctx)? {
+                Received::Data { channel, buffer } => {
+                    self.chain.push(0, &buffer.rows, &mut self.outputs, &mut self.ctx)?;
+                    // Processed: the buffer's memory goes back as credit.
+                    inputs.recycle(channel, &mut self.ctx);
+                    inputs.advance_watermark(channel, buffer.watermark)
+                }
+                Received::End { channel } => inputs.advance_watermark(channel, None),
+                Received::Timeout => None,
+            };
+            if let Some(watermark) = risen {
+                self.chain.advance_watermark(0, watermark, &mut self.outputs, &mut self.ctx)?;
+                self.outputs.watermark = watermark;
+            }
+            if Instant::now() >= self.outputs.next_flush() {
+                self.chain.flush_sinks(&mut self.ctx)?;
+                self.outputs.flush_if_due(&mut self.ctx)?;
+            }
+        }
+        self.chain.flush_sinks(&mut self.ctx)
+    }
+
+    fn finish(&mut self) -> Result<(), Stopped> {
+        self.chain.advance_watermark(0, i64::MAX, &mut self.outputs, &mut self.ctx)?;
+        self.chain.finish_sinks(&mut self.ctx)?;
+        self.outputs.finish(&mut self.ctx)
+    }
+}
