@@ -285,7 +285,12 @@ fn run_cases_match_their_golden_output() {
                 mismatches.push(format!(
                     "{}: --set parallelism=3 prints other records:\n{}",
                     case.display(),
-                    similar_asserts::SimpleDiff::from_str(&records(&run.stdout).join("\n"), &records(&parallel.stdout).join("\n"), "parallelism 1", "parallelism 3")
+                    similar_asserts::SimpleDiff::from_str(
+                        &records(&run.stdout).join("\n"),
+                        &records(&parallel.stdout).join("\n"),
+                        "parallelism 1",
+                        "parallelism 3"
+                    )
                 ));
             }
         }

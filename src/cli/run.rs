@@ -16,6 +16,9 @@ use crate::runtime::{self, Progress, RunError, RunOptions, RunOutcome};
 
 use super::{compile, failed, plural, render_all, PlanArgs, EXIT_ERRORS};
 
+/// Exit code after a second Ctrl-C, as a shell reports SIGINT.
+const EXIT_INTERRUPTED: i32 = 130;
+
 /// Flags of `flowc run` beyond the plan's.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunArgs {
@@ -68,6 +71,10 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
     if !args.quiet {
         eprint!("{}", summary(&plan, &outcome, file_name));
     }
+    if outcome.interrupts >= 2 {
+        eprintln!("stopped at once by a second Ctrl-C: records in flight were dropped and file sinks not written");
+        return EXIT_INTERRUPTED;
+    }
     0
 }
 
@@ -90,7 +97,8 @@ fn listen_for_ctrl_c(interrupts: &Arc<AtomicUsize>) {
 fn print_progress(progress: &Progress) {
     let seconds = progress.elapsed.as_secs_f64();
     let rate = if seconds > 0.0 { progress.source_records as f64 / seconds } else { 0.0 };
-    let state = if progress.draining { "  stopping: draining what is in flight (Ctrl-C again to stop now)" } else { "" };
+    let state =
+        if progress.draining { "  stopping: draining what is in flight (Ctrl-C again to stop now)" } else { "" };
     eprint!(
         "\r\x1b[2K  {seconds:.1} s  {} records in, {} out  ({}/s){state}",
         group(progress.source_records),
@@ -126,13 +134,19 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> St
         }
         let late = total(|c| read(&c.late));
         if late > 0 {
-            notes.push(format!("{} dropped {} that came after their windows had fired", operator.name, plural(late as usize, "late record")));
+            notes.push(format!(
+                "{} dropped {} that came after their windows had fired",
+                operator.name,
+                plural(late as usize, "late record")
+            ));
         }
     }
     for task in &plan.tasks {
         let behind: u64 = metrics.task_total(task.id, |c| read(&c.lag_max));
         if let NodeKind::Source(source) = &plan.node(task.head).kind {
-            if let crate::check::program::SourceConnector::Generate { rate_per_second: Some(rate), .. } = source.connector {
+            if let crate::check::program::SourceConnector::Generate { rate_per_second: Some(rate), .. } =
+                source.connector
+            {
                 // A lag of a record or two is the rate's own granularity.
                 if behind > task.parallelism as u64 * 2 {
                     notes.push(format!(
@@ -151,7 +165,7 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> St
     }
     let rate = if seconds > 0.0 { source_records as f64 / seconds } else { 0.0 };
     let mut text = String::new();
-    let ending = if outcome.interrupted { "stopped by Ctrl-C after" } else { "ran" };
+    let ending = if outcome.interrupts > 0 { "stopped by Ctrl-C after" } else { "ran" };
     text.push_str(&format!(
         "\n{file_name}: {ending} {seconds:.2} s: {} records in, {} out, {}/s\n",
         group(source_records),
@@ -171,8 +185,11 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> St
         })
         .collect();
     let headers = ["task", "subtasks", "records in", "records out"];
-    let widths: Vec<usize> =
-        (0..4).map(|column| rows.iter().map(|row| row[column].chars().count()).chain([headers[column].len()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..4)
+        .map(|column| {
+            rows.iter().map(|row| row[column].chars().count()).chain([headers[column].len()]).max().unwrap_or(0)
+        })
+        .collect();
     let line = |cells: [&str; 4]| {
         format!(
             "  {:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}\n",

@@ -20,8 +20,12 @@ pub trait Backend: Sync {
     /// `interpreter`, `jit`: shown in summaries and benchmarks.
     fn name(&self) -> &'static str;
     /// `map { … }`: `fields[i]` over an `input` row computes field `i` of the `output` row.
-    fn projection(&self, fields: &[TypedExpr], input: &Arc<RecordType>, output: &Arc<RecordType>)
-        -> Box<dyn Projection>;
+    fn projection(
+        &self,
+        fields: &[TypedExpr],
+        input: &Arc<RecordType>,
+        output: &Arc<RecordType>,
+    ) -> Box<dyn Projection>;
     /// `filter expr` over rows of `record`.
     fn predicate(&self, predicate: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Predicate>;
     /// One value per row: keys and aggregate arguments.

@@ -12,10 +12,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::check::types::RecordType;
 use crate::compile::backend::{Predicate, Projection};
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
-use crate::check::types::RecordType;
 use crate::diag::{Code, Span};
 use crate::metrics::{OperatorCounters, TimeState};
 
@@ -99,7 +99,13 @@ pub struct Chain {
 
 impl Chain {
     /// Runs `input` through operator `index` and everything after it.
-    pub fn push(&mut self, index: usize, input: &Batch, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+    pub fn push(
+        &mut self,
+        index: usize,
+        input: &Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
         if input.is_empty() {
             return Ok(());
         }

@@ -69,7 +69,9 @@ pub enum Partitioner {
     /// The edge has one channel per sending subtask.
     Forward,
     Hash(Box<dyn Scalar>),
-    Rebalance { next: usize },
+    Rebalance {
+        next: usize,
+    },
     Broadcast,
 }
 
@@ -98,8 +100,6 @@ pub struct OutputChannel {
     partial: Option<Batch>,
     queue: VecDeque<Queued>,
     watermark_sent: i64,
-    /// Buffers that went out on this channel and still are not credited back: for tests.
-    pub buffers_sent: u64,
 }
 
 impl OutputChannel {
@@ -112,7 +112,6 @@ impl OutputChannel {
             partial: None,
             queue: VecDeque::new(),
             watermark_sent: i64::MIN,
-            buffers_sent: 0,
         }
     }
 }
@@ -260,7 +259,9 @@ impl OutputGate {
         if now < self.next_flush {
             return Ok(());
         }
-        self.next_flush = now + self.buffer_timeout;
+        // With `buffer_timeout = 0` rows go out as they are written; the
+        // timer then only carries watermarks, and need not spin.
+        self.next_flush = now + self.buffer_timeout.max(Duration::from_millis(1));
         self.flush(ctx)
     }
 
@@ -316,7 +317,6 @@ impl OutputGate {
                 Some(Queued::Buffer(_)) => {
                     let Some(Queued::Buffer(buffer)) = state.queue.pop_front() else { unreachable!() };
                     state.credit -= 1;
-                    state.buffers_sent += 1;
                     let backlog = state.queue.iter().filter(|queued| matches!(queued, Queued::Buffer(_))).count();
                     let edge = &mut self.edges[state.edge];
                     edge.pool_used -= 1;
@@ -331,8 +331,7 @@ impl OutputGate {
                     InputEvent::EndOfInput
                 }
             };
-            let message =
-                InputMessage { channel: state.remote_index, deliver_at: delivery_time(self.latency), event };
+            let message = InputMessage { channel: state.remote_index, deliver_at: delivery_time(self.latency), event };
             if state.receiver.send(message).is_err() {
                 return Err(ctx.lost_peer("a receiving subtask is gone before the end of its input"));
             }

@@ -152,10 +152,7 @@ impl GateCredits {
     pub fn is_consistent(&self) -> bool {
         let held: u32 = self.channels.iter().map(|state| state.floating_held).sum();
         held + self.floating_free == self.floating_total
-            && self
-                .channels
-                .iter()
-                .all(|state| state.announced + state.in_use == self.exclusive + state.floating_held)
+            && self.channels.iter().all(|state| state.announced + state.in_use == self.exclusive + state.floating_held)
     }
 }
 

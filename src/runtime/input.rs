@@ -38,8 +38,13 @@ impl InputChannel {
 
 /// What `InputGate::next` found.
 pub enum Received {
-    Data { channel: usize, buffer: NetBuffer },
-    End { channel: usize },
+    Data {
+        channel: usize,
+        buffer: NetBuffer,
+    },
+    End {
+        channel: usize,
+    },
     /// The deadline passed first.
     Timeout,
 }
@@ -88,7 +93,12 @@ impl InputGate {
     }
 
     /// Waits for the next buffer or end of input, until `deadline` at most.
-    pub fn next(&mut self, deadline: Option<Instant>, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<Received, Stopped> {
+    pub fn next(
+        &mut self,
+        deadline: Option<Instant>,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<Received, Stopped> {
         let before = ctx.enter(TimeState::Idle);
         let received = self.wait(deadline, outputs, ctx);
         ctx.enter(before);
@@ -99,7 +109,12 @@ impl InputGate {
         Ok(received)
     }
 
-    fn wait(&mut self, deadline: Option<Instant>, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<Received, Stopped> {
+    fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<Received, Stopped> {
         loop {
             ctx.control.check()?;
             let now = Instant::now();
@@ -125,7 +140,11 @@ impl InputGate {
                     let due = self.in_flight.front().and_then(|message| message.deliver_at);
                     outputs.sleep_until(due.unwrap_or(now).min(wake), ctx)?;
                 }
-                Woken::Disconnected => return Err(ctx.lost_peer("every sender of this subtask's input is gone before the end of its input")),
+                Woken::Disconnected => {
+                    return Err(
+                        ctx.lost_peer("every sender of this subtask's input is gone before the end of its input")
+                    )
+                }
             }
         }
     }
@@ -195,7 +214,8 @@ impl InputGate {
                 .iter()
                 .find(|channel| channel.gate == gate && channel.index_in_gate == index)
                 .expect("every gate channel is an input channel");
-            let message = CreditMessage { channel: channel.remote_index, credits, deliver_at: delivery_time(self.latency) };
+            let message =
+                CreditMessage { channel: channel.remote_index, credits, deliver_at: delivery_time(self.latency) };
             // A sender that has ended needs no credit; its inbox may be gone.
             let _ = channel.credit_to.send(message);
         }

@@ -67,9 +67,18 @@ enum Accumulator {
     SumFloat(f64),
     SumDuration(i64),
     /// `min` or `max`: the first value wins ties, as in the scalar functions.
-    Pick { function: Function, value: Option<Value> },
-    AvgInt { sum: i128, n: i64 },
-    AvgFloat { sum: f64, n: i64 },
+    Pick {
+        function: Function,
+        value: Option<Value>,
+    },
+    AvgInt {
+        sum: i128,
+        n: i64,
+    },
+    AvgFloat {
+        sum: f64,
+        n: i64,
+    },
 }
 
 impl Accumulator {

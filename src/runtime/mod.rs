@@ -68,8 +68,8 @@ pub struct RunOutcome {
     pub metrics: RunMetrics,
     /// Set when the run failed; the counters still hold what happened.
     pub error: Option<RunError>,
-    /// Stopped by Ctrl-C (after draining, unless `error` says otherwise).
-    pub interrupted: bool,
+    /// Ctrl-C presses seen: 1 stopped the sources and drained, 2 stopped at once.
+    pub interrupts: usize,
 }
 
 /// Each subtask thread's stack: chains recurse once per fused operator.
@@ -94,7 +94,7 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
     let subtasks = match wiring::build(plan, backend, &options, &metrics, &control) {
         Ok(subtasks) => subtasks,
         Err(error) => {
-            return RunOutcome { wall_time: start.elapsed(), metrics, error: Some(error), interrupted: false };
+            return RunOutcome { wall_time: start.elapsed(), metrics, error: Some(error), interrupts: 0 };
         }
     };
     let (done_sender, done) = crossbeam_channel::unbounded::<()>();
@@ -166,12 +166,7 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
     for handle in handles {
         let _ = handle.join();
     }
-    RunOutcome {
-        wall_time: start.elapsed(),
-        metrics,
-        error: control.take_error(),
-        interrupted: seen_interrupts > 0,
-    }
+    RunOutcome { wall_time: start.elapsed(), metrics, error: control.take_error(), interrupts: seen_interrupts }
 }
 
 fn progress_of(plan: &PhysicalPlan, metrics: &RunMetrics, start: Instant, draining: bool) -> Progress {

@@ -71,7 +71,8 @@ impl CsvColumns {
             .zip(&self.columns)
             .map(|(field, &column)| {
                 let (text, at) = &fields[column];
-                parse_value(text, field.ty).map_err(|message| LineError::at(*at, format!("field `{}`: {message}", field.name)))
+                parse_value(text, field.ty)
+                    .map_err(|message| LineError::at(*at, format!("field `{}`: {message}", field.name)))
             })
             .collect()
     }
@@ -146,7 +147,10 @@ pub fn parse_json(line: &str, record: &RecordType) -> Result<Vec<Value>, LineErr
                 _ => None,
             };
             value.ok_or_else(|| {
-                LineError::at(column, format!("member `{}`: expected {}, found {member}", field.name, field.ty.with_article()))
+                LineError::at(
+                    column,
+                    format!("member `{}`: expected {}, found {member}", field.name, field.ty.with_article()),
+                )
             })
         })
         .collect()
@@ -207,7 +211,13 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     }
     let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut at = 19;

@@ -118,7 +118,9 @@ impl SinkWriter {
 
 fn push_print_value(out: &mut String, value: &Value) {
     match value {
-        Value::Str(text) if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control()) => {
+        Value::Str(text)
+            if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control()) =>
+        {
             out.push_str(&format!("{:?}", &**text));
         }
         other => out.push_str(&to_text(other)),
@@ -131,8 +133,13 @@ impl FileSink {
         let name = target.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         let temporary = target.with_file_name(format!(".{name}.flowc-{}.tmp", std::process::id()));
         let file = File::create(&temporary).map_err(|error| format!("cannot create `{path}`: {error}"))?;
-        let mut sink =
-            FileSink { record: record.clone(), format, target, temporary, writer: Some(BufWriter::with_capacity(64 << 10, file)) };
+        let mut sink = FileSink {
+            record: record.clone(),
+            format,
+            target,
+            temporary,
+            writer: Some(BufWriter::with_capacity(64 << 10, file)),
+        };
         if format == Format::Csv {
             let header: Vec<String> = record.field_names().map(csv_field).collect();
             let writer = sink.writer.as_mut().expect("just opened");

@@ -60,8 +60,7 @@ impl SourceReader {
         Ok(match connector {
             SourceConnector::Generate { count, rate_per_second, fields } => {
                 let (subtask, parallelism) = (u64::from(subtask), u64::from(parallelism));
-                let local_count =
-                    count.map(|count| count / parallelism + u64::from(subtask < count % parallelism));
+                let local_count = count.map(|count| count / parallelism + u64::from(subtask < count % parallelism));
                 SourceReader::Generate(GenerateSource {
                     generator: backend.generator(fields, record),
                     first_seq: subtask as i64,
@@ -189,7 +188,14 @@ pub struct LineSource {
 }
 
 impl LineSource {
-    fn new(input: LineInput, name: String, format: Format, on_error: OnError, header: bool, record: &Arc<RecordType>) -> Self {
+    fn new(
+        input: LineInput,
+        name: String,
+        format: Format,
+        on_error: OnError,
+        header: bool,
+        record: &Arc<RecordType>,
+    ) -> Self {
         let columns = (format == Format::Csv && !header).then(|| CsvColumns::in_schema_order(record));
         LineSource {
             input,

@@ -17,7 +17,7 @@ use crate::compile::backend::Scalar;
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 
-use super::keyed::{AggregateArgs, Accumulators, KeyValue};
+use super::keyed::{Accumulators, AggregateArgs, KeyValue};
 
 pub struct WindowOperator {
     pub kind: WindowKind,

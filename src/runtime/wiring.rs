@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::check::program::{SourceConnector, OperatorKind, SinkConnector};
+use crate::check::program::{OperatorKind, SinkConnector, SourceConnector};
 use crate::compile::row::Batch;
 use crate::compile::Backend;
 use crate::diag::Code;
@@ -69,21 +69,46 @@ pub fn build(
         for (gate, &edge_id) in receiving_task.inputs.iter().enumerate() {
             let edge = &plan.edges[edge_id];
             let sending_task = plan.operators[edge.from].task;
-            let edge_position = plan.tasks[sending_task].outputs.iter().position(|&e| e == edge_id).expect("edge of task");
+            let edge_position =
+                plan.tasks[sending_task].outputs.iter().position(|&e| e == edge_id).expect("edge of task");
             for receiver in 0..receiving_task.parallelism as usize {
                 let senders: Vec<usize> = match edge.partitioning {
                     Partitioning::Forward => vec![receiver],
                     _ => (0..plan.tasks[sending_task].parallelism as usize).collect(),
                 };
-                wiring[receiving_task.id][receiver].gates.push(GateCredits::new(senders.len(), exclusive, config.floating_buffers));
+                wiring[receiving_task.id][receiver].gates.push(GateCredits::new(
+                    senders.len(),
+                    exclusive,
+                    config.floating_buffers,
+                ));
                 for (index_in_gate, &sender) in senders.iter().enumerate() {
                     let input_index = wiring[receiving_task.id][receiver].input_channels.len();
                     let output_index = wiring[sending_task][sender].output_channels.len();
-                    let credit_to = wiring[sending_task][sender].credits.as_ref().expect("a sending task has a credit inbox").0.clone();
-                    let inbox = wiring[receiving_task.id][receiver].inbox.as_ref().expect("a receiving task has an inbox").0.clone();
-                    wiring[receiving_task.id][receiver].input_channels.push(InputChannel::new(gate, index_in_gate, credit_to, output_index));
+                    let credit_to = wiring[sending_task][sender]
+                        .credits
+                        .as_ref()
+                        .expect("a sending task has a credit inbox")
+                        .0
+                        .clone();
+                    let inbox = wiring[receiving_task.id][receiver]
+                        .inbox
+                        .as_ref()
+                        .expect("a receiving task has an inbox")
+                        .0
+                        .clone();
+                    wiring[receiving_task.id][receiver].input_channels.push(InputChannel::new(
+                        gate,
+                        index_in_gate,
+                        credit_to,
+                        output_index,
+                    ));
                     let sender_wiring = &mut wiring[sending_task][sender];
-                    sender_wiring.output_channels.push(OutputChannel::new(edge_position, inbox, input_index, exclusive));
+                    sender_wiring.output_channels.push(OutputChannel::new(
+                        edge_position,
+                        inbox,
+                        input_index,
+                        exclusive,
+                    ));
                     sender_wiring.edge_channels[edge_position].push(output_index);
                 }
             }
@@ -123,11 +148,22 @@ pub fn build(
             let head = plan.node(task.head);
             let feed = match &head.kind {
                 NodeKind::Source(source) => {
-                    let reader = SourceReader::open(&source.connector, &source.record, backend, subtask, task.parallelism, options.unthrottled)
-                        .map_err(|message| RunError::new(Code::BadInput, message, source.name_span, "this source"))?;
+                    let reader = SourceReader::open(
+                        &source.connector,
+                        &source.record,
+                        backend,
+                        subtask,
+                        task.parallelism,
+                        options.unthrottled,
+                    )
+                    .map_err(|message| RunError::new(Code::BadInput, message, source.name_span, "this source"))?;
                     let width = source.record.layout().width.max(8) as usize;
                     let batch_rows = (config.buffer_size as usize / width).clamp(1, 4096);
-                    let batch_rows = if matches!(source.connector, SourceConnector::Generate { .. }) { batch_rows } else { batch_rows.min(1024) };
+                    let batch_rows = if matches!(source.connector, SourceConnector::Generate { .. }) {
+                        batch_rows
+                    } else {
+                        batch_rows.min(1024)
+                    };
                     Feed::Source {
                         reader,
                         watermark: source.watermark.as_ref().map(|watermark| (watermark.field, watermark.delay_nanos)),
@@ -193,14 +229,20 @@ fn build_chain(
                         input.clone(),
                         output,
                     )),
-                    OperatorKind::Aggregate { key, aggregates } => {
-                        Step::Aggregate(AggregateOperator::new(backend.scalar(&key.expr, &input), args(aggregates), output))
-                    }
+                    OperatorKind::Aggregate { key, aggregates } => Step::Aggregate(AggregateOperator::new(
+                        backend.scalar(&key.expr, &input),
+                        args(aggregates),
+                        output,
+                    )),
                     OperatorKind::Throttle { per_second } => {
                         Step::Pace(Pacer::new(PaceKind::Throttle, Duration::from_secs_f64(1.0 / per_second)))
                     }
-                    OperatorKind::Work { nanos } => Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64))),
-                    OperatorKind::Sleep { nanos } => Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64))),
+                    OperatorKind::Work { nanos } => {
+                        Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64)))
+                    }
+                    OperatorKind::Sleep { nanos } => {
+                        Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64)))
+                    }
                     OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
                         unreachable!("partitioners are edges in a physical plan")
                     }
@@ -216,7 +258,9 @@ fn build_chain(
                 if edge.chained {
                     Child::Chained(local[&edge.to])
                 } else {
-                    Child::Network(task.outputs.iter().position(|&e| e == edge_id).expect("an unchained edge leaves the task"))
+                    Child::Network(
+                        task.outputs.iter().position(|&e| e == edge_id).expect("an unchained edge leaves the task"),
+                    )
                 }
             })
             .collect();

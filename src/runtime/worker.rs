@@ -77,8 +77,13 @@ impl Subtask {
                 }
                 Err(ProduceError::BadLine(bad)) => {
                     return Err(self.ctx.fail(
-                        RunError::new(Code::BadInput, format!("{}: {}", bad.location, bad.message), *span, "read by this source")
-                            .help("fix the line, or skip bad lines with `on_error = skip`"),
+                        RunError::new(
+                            Code::BadInput,
+                            format!("{}: {}", bad.location, bad.message),
+                            *span,
+                            "read by this source",
+                        )
+                        .help("fix the line, or skip bad lines with `on_error = skip`"),
                     ))
                 }
             };
