@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowc::check::program::{TypedExpr, Value};
+use flowc::check::program::TypedExpr;
 use flowc::check::types::RecordType;
 use flowc::compile::backend::{Backend, Generator, Predicate, Projection, Scalar};
 use flowc::compile::interp::EvalError;
@@ -264,7 +264,6 @@ fn a_panicking_subtask_fails_the_run_without_hanging() {
     let error = outcome.error.expect("the panic fails the run");
     assert_eq!(error.code, Code::Internal);
     assert!(error.message.contains("panicked: injected failure"), "{}", error.message);
-    let _ = Value::Int(0);
 }
 
 /// Peak memory of `flowc run` on a source far faster than its throttled
