@@ -163,6 +163,9 @@ impl OutputGate {
     /// edge's pool is empty.
     pub fn write(&mut self, edge: usize, batch: &Batch, ctx: &mut Ctx) -> Result<(), Stopped> {
         let n_channels = self.edges[edge].channels.len();
+        // One clone per batch, not per row: `write_row` needs `self` mutably.
+        let record = self.edges[edge].record.clone();
+        let has_strings = has_strings(&record);
         for row in 0..batch.len() {
             let target = match &mut self.edges[edge].partitioner {
                 Partitioner::Forward => Some(0),
@@ -180,10 +183,12 @@ impl OutputGate {
                 }
             };
             match target {
-                Some(target) => self.write_row(self.edges[edge].channels[target], batch, row, ctx)?,
+                Some(target) => {
+                    self.write_row(self.edges[edge].channels[target], batch, row, &record, has_strings, ctx)?
+                }
                 None => {
                     for target in 0..n_channels {
-                        self.write_row(self.edges[edge].channels[target], batch, row, ctx)?;
+                        self.write_row(self.edges[edge].channels[target], batch, row, &record, has_strings, ctx)?;
                     }
                 }
             }
@@ -191,11 +196,17 @@ impl OutputGate {
         Ok(())
     }
 
-    fn write_row(&mut self, channel: usize, batch: &Batch, row: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
+    fn write_row(
+        &mut self,
+        channel: usize,
+        batch: &Batch,
+        row: usize,
+        record: &RecordType,
+        has_strings: bool,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
         let edge = self.channels[channel].edge;
-        let record = self.edges[edge].record.clone();
-        let row_bytes =
-            if has_strings(&record) { Batch::row_bytes(batch, row, &record) } else { record.layout().width as usize };
+        let row_bytes = if has_strings { Batch::row_bytes(batch, row, record) } else { record.layout().width as usize };
         if let Some(partial) = &self.channels[channel].partial {
             if !partial.is_empty() && partial.bytes() + row_bytes > self.buffer_size {
                 self.seal(channel, ctx)?;
@@ -203,10 +214,10 @@ impl OutputGate {
         }
         if self.channels[channel].partial.is_none() {
             self.acquire_buffer(edge, ctx)?;
-            self.channels[channel].partial = Some(Batch::with_capacity(&record, self.buffer_size));
+            self.channels[channel].partial = Some(Batch::with_capacity(record, self.buffer_size));
         }
         let partial = self.channels[channel].partial.as_mut().expect("a partial buffer was just ensured");
-        partial.push_row_of(batch, row, &record);
+        partial.push_row_of(batch, row, record);
         // A row larger than a whole buffer travels alone.
         if self.flush_every_record || partial.bytes() >= self.buffer_size {
             self.seal(channel, ctx)?;

@@ -57,6 +57,8 @@ pub struct InputGate {
     in_flight: VecDeque<InputMessage>,
     channels: Vec<InputChannel>,
     gates: Vec<GateCredits>,
+    /// `gate_channels[gate][index_in_gate]`: the channel, for credit announcements.
+    gate_channels: Vec<Vec<usize>>,
     latency: Duration,
     n_ended: usize,
     /// The smallest watermark over all channels: the subtask's input watermark.
@@ -74,7 +76,16 @@ impl InputGate {
         gates: Vec<GateCredits>,
         latency: Duration,
     ) -> InputGate {
+        let mut gate_channels: Vec<Vec<usize>> = gates.iter().map(|_| Vec::new()).collect();
+        for (index, channel) in channels.iter().enumerate() {
+            let slots = &mut gate_channels[channel.gate];
+            if slots.len() <= channel.index_in_gate {
+                slots.resize(channel.index_in_gate + 1, usize::MAX);
+            }
+            slots[channel.index_in_gate] = index;
+        }
         InputGate {
+            gate_channels,
             inbox,
             credit_inbox,
             in_flight: VecDeque::new(),
@@ -209,11 +220,7 @@ impl InputGate {
 
     fn announce(&mut self, gate: usize, ctx: &mut Ctx) {
         for Announcement { channel: index, credits } in self.announcements.drain(..) {
-            let channel = self
-                .channels
-                .iter()
-                .find(|channel| channel.gate == gate && channel.index_in_gate == index)
-                .expect("every gate channel is an input channel");
+            let channel = &self.channels[self.gate_channels[gate][index]];
             let message =
                 CreditMessage { channel: channel.remote_index, credits, deliver_at: delivery_time(self.latency) };
             // A sender that has ended needs no credit; its inbox may be gone.
