@@ -3,8 +3,11 @@
 //! Rust loop doing the same work in the same run. The ratio is the figure
 //! that counts; the Cranelift issue will be measured against it.
 //!
+//! Last, the cost of per-operator time on the max-throughput example.
+//!
 //! `cargo bench --bench runtime` (release build). `FLOWC_BENCH_RECORDS`
-//! changes the record count (default 2,000,000).
+//! changes the record count (default 2,000,000), `FLOWC_BENCH_ROUNDS` the
+//! rounds of the overhead measurement (default 5).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -125,4 +128,37 @@ fn main() {
     }
     black_box(fired + open.len() as u64);
     report("key_by + tumbling window, parallelism 2", records, flowc, start.elapsed());
+
+    metrics_overhead();
+}
+
+/// What the report's metrics cost on `examples/max_throughput.flow`
+/// (unthrottled, sinks discarding): runs with them (per-operator time, key
+/// sketches, the 50 ms sampler) and without, alternated so drift in the
+/// machine hits both; the best of each is compared. The subtask counters
+/// are always on: they are the runtime's own.
+fn metrics_overhead() {
+    let text = std::fs::read_to_string("examples/max_throughput.flow").expect("run from the crate root");
+    let plan = plan_of(&text);
+    let rounds: usize = std::env::var("FLOWC_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let (mut with, mut without) = (Duration::MAX, Duration::MAX);
+    let mut records = 0;
+    for _ in 0..rounds {
+        for metrics in [true, false] {
+            let options =
+                RunOptions { unthrottled: true, discard_sinks: true, lean_metrics: !metrics, ..RunOptions::default() };
+            let outcome = run(&plan, &Interpreter, options);
+            assert!(outcome.error.is_none(), "{:?}", outcome.error);
+            records = outcome.recording.tasks[0].subtasks.iter().map(|s| s.totals.records_in).sum::<u64>();
+            let best = if metrics { &mut with } else { &mut without };
+            *best = (*best).min(outcome.wall_time);
+        }
+    }
+    let rate = |time: Duration| records as f64 / time.as_secs_f64();
+    println!(
+        "\nmax_throughput.flow, best of {rounds}: report metrics on {:>10.0} records/s, off {:>10.0} records/s, overhead {:+.1}%",
+        rate(with),
+        rate(without),
+        (with.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0
+    );
 }

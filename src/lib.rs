@@ -10,5 +10,6 @@ pub mod compile;
 pub mod diag;
 pub mod metrics;
 pub mod plan;
+pub mod report;
 pub mod runtime;
 pub mod syntax;

@@ -123,3 +123,53 @@ fn explain_of_a_broken_file_exits_one_with_its_diagnostics() {
     assert!(out.stdout.is_empty());
     assert!(text(&out.stderr).contains("flow::unknown_field"));
 }
+
+#[test]
+fn the_json_report_goes_to_stdout_and_saved_metrics_explain_again() {
+    let dir = std::env::temp_dir().join(format!("flowc-cli-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let metrics = dir.join("m.json");
+    let flow = "schema R { id: int }\nsource r: R = generate(rate = 5k/s, count = 1000) { id = seq }\nr | map { id } | sink discard\n";
+    let flow_path = dir.join("p.flow");
+    std::fs::write(&flow_path, flow).unwrap();
+    let flow_arg = flow_path.to_str().unwrap();
+    let out = flowc(
+        &["run", flow_arg, "-q", "--explain-backpressure=json", "--save-metrics", metrics.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
+    assert_eq!(report["verdict"]["cause"], "no_bottleneck");
+    let again = flowc(&["report", flow_arg, "--metrics", metrics.to_str().unwrap()], None, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("verdict: no bottleneck"), "{}", text(&again.stdout));
+    // Metrics of another plan are refused, not misread.
+    let other =
+        flowc(&["report", flow_arg, "--set", "parallelism=2", "--metrics", metrics.to_str().unwrap()], None, &[]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(text(&other.stderr).contains("the metrics are of another plan"), "{}", text(&other.stderr));
+    let garbage = flowc(&["report", flow_arg, "--metrics", flow_arg], None, &[]);
+    assert_eq!(garbage.status.code(), Some(2));
+    assert!(text(&garbage.stderr).contains("not a flowc metrics recording"), "{}", text(&garbage.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_report_format_exits_two() {
+    let out = flowc(&["run", "examples/quickstart.flow", "--explain-backpressure=pdf"], None, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("possible values: text, json, html"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_parallelism_sweep_prints_the_throughput_of_each_setting() {
+    let flow = "schema R { id: int }\nsource r: R = generate(count = 20k) { id = seq }\nr | rebalance | map { id } | sink print\n";
+    let out = flowc(&["run", "-", "--sweep-parallelism", "1,2"], Some(flow.as_bytes()), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("maximum throughput of <stdin>"), "{stderr}");
+    assert!(stderr.lines().any(|line| line.trim_start().starts_with("1 ")), "{stderr}");
+    assert!(stderr.lines().any(|line| line.trim_start().starts_with("2 ")), "{stderr}");
+    assert!(out.stdout.is_empty(), "sinks discard during a sweep");
+}

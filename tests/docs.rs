@@ -169,3 +169,27 @@ fn the_readme_plan_excerpt_is_current() {
         .map(|entry| fs::read_to_string(entry.unwrap().path().join("explain.txt")).unwrap_or_default());
     assert!(plans.into_iter().any(|plan| plan.contains(&excerpt)), "README excerpt is stale:\n{excerpt}");
 }
+
+/// Every object key of the golden JSON reports is named in docs/report-json.md.
+#[test]
+fn the_json_report_documents_every_field() {
+    let doc = fs::read_to_string(root().join("docs/report-json.md")).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    for case in fs::read_dir(root().join("tests/golden/report")).unwrap() {
+        let text = fs::read_to_string(case.unwrap().path().join("report.json")).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut stack = vec![&value];
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => {
+                    keys.extend(map.keys().cloned());
+                    stack.extend(map.values());
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+    }
+    let missing: Vec<&String> = keys.iter().filter(|key| !doc.contains(&format!("`{key}`"))).collect();
+    assert!(missing.is_empty(), "docs/report-json.md does not name {missing:?}");
+}

@@ -13,6 +13,7 @@ use crate::check::{self, Program};
 use crate::diag::{render, Diagnostic, RenderOptions};
 use crate::plan::{self, explain, PhysicalPlan};
 
+mod report;
 mod run;
 
 pub use run::{peak_memory_bytes, RunArgs};
@@ -72,6 +73,19 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Explain the backpressure of an earlier run from its saved metrics
+    /// (`flowc run FILE --save-metrics M.json`).
+    Report {
+        /// The .flow file that ran.
+        file: PathBuf,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The metrics `--save-metrics` wrote.
+        #[arg(long, value_name = "FILE")]
+        metrics: PathBuf,
+        #[arg(long, value_enum, default_value_t = run::ReportFormat::Text)]
+        format: run::ReportFormat,
+    },
 }
 
 /// Flags that change the plan of a file without editing it.
@@ -118,6 +132,12 @@ pub fn main() -> i32 {
         Command::Explain { file, plan, format } => match read_input(file) {
             Ok(text) => explain_text(&display_name(file), &text, plan, *format, render_options),
             Err(output) => output,
+        },
+        Command::Report { file, plan, metrics, format } => match (read_input(file), read_input(metrics)) {
+            (Ok(text), Ok(recording)) => {
+                report::report_text(&display_name(file), &text, plan, &recording, *format, render_options)
+            }
+            (Err(output), _) | (_, Err(output)) => output,
         },
         Command::Run { file, plan, run } => {
             // A run streams its output; it prints as it goes.

@@ -31,6 +31,30 @@ pub struct RunArgs {
     /// Print no summary and no progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// After the run, explain its backpressure: the task table, the
+    /// bottleneck, why, and what to change. `json` writes the typed report
+    /// to standard output, `html` one self-contained page.
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    pub explain_backpressure: Option<ReportFormat>,
+    /// Write the report to this file; its format follows the extension
+    /// (`.html`, `.json`, anything else text).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Write the sampled metrics of the run as JSON, to explain later with
+    /// `flowc report FILE.flow --metrics FILE.json`.
+    #[arg(long, value_name = "FILE")]
+    pub save_metrics: Option<std::path::PathBuf>,
+    /// Run once per parallelism in the list (`1,2,4`) with discarding sinks
+    /// and unthrottled sources, and print each one's maximum throughput.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub sweep_parallelism: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Html,
 }
 
 /// Runs the program in `text`; returns the exit code.
@@ -49,18 +73,30 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         eprint!("{}", output.stderr);
         return output.exit_code;
     };
+    if !args.sweep_parallelism.is_empty() {
+        return super::report::sweep(file_name, text, plan_args, &args.sweep_parallelism);
+    }
     let interrupts = Arc::new(AtomicUsize::new(0));
     listen_for_ctrl_c(&interrupts);
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let live_table = show_progress && args.explain_backpressure.is_some();
+    let mut live = super::report::LiveView::new(&plan);
+    let progress: Box<dyn FnMut(&Progress)> =
+        if live_table { Box::new(move |progress| live.show(progress)) } else { Box::new(print_progress) };
     let run_options = RunOptions {
         discard_sinks: args.discard_sinks,
         unthrottled: args.unthrottled,
         interrupts: Some(interrupts),
-        progress: show_progress.then(|| Box::new(print_progress) as Box<dyn FnMut(&Progress)>),
+        progress: show_progress.then_some(progress),
         progress_interval: Some(Duration::from_millis(250)),
+        sample_interval: None,
+        lean_metrics: false,
     };
     let outcome = runtime::run(&plan, &Interpreter, run_options);
     if show_progress {
+        if live_table {
+            super::report::LiveView::clear(&plan);
+        }
         eprint!("\r\x1b[2K");
     }
     let _ = std::io::stdout().flush();
@@ -70,6 +106,18 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
     }
     if !args.quiet {
         eprint!("{}", summary(&plan, &outcome, file_name));
+    }
+    if let Some(path) = &args.save_metrics {
+        if let Err(error) = std::fs::write(path, outcome.recording.to_json()) {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return EXIT_ERRORS;
+        }
+    }
+    if args.explain_backpressure.is_some() || args.report.is_some() {
+        let code = super::report::write_report(&plan, &outcome.recording, file_name, text, args);
+        if code != 0 {
+            return code;
+        }
     }
     if outcome.interrupts >= 2 {
         eprintln!("stopped at once by a second Ctrl-C: records in flight were dropped and file sinks not written");

@@ -1,10 +1,17 @@
 //! What every subtask counts while it runs: records and bytes in and out,
-//! where its time went (busy, idle, backpressured), its buffer pools, and a
-//! source's lag. The runtime writes these counters with relaxed atomics; the
-//! run summary, the sampler and the report read them from other threads.
-//! Nothing here knows about threads or channels.
+//! where its time went (busy, idle, backpressured) and to which fused
+//! operator, its buffer pools, its thread's CPU time, and a source's lag.
+//! The runtime writes these counters with relaxed atomics; the sampler
+//! (`sampler.rs`) reads them from another thread into a `Recording`, which
+//! is all the report ever sees. Nothing here knows about channels.
+
+pub mod cpu;
+pub mod recording;
+pub mod sampler;
+pub mod sketch;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Counters of one subtask (one thread).
@@ -36,6 +43,20 @@ pub struct SubtaskCounters {
     pub skipped: AtomicU64,
     /// A buffer that arrived on a channel without credit: must stay 0.
     pub credit_violations: AtomicU64,
+    /// The state the subtask is in now and the chain operator it works for,
+    /// packed by `pack_live`, and since when (`epoch_nanos`): the sampler
+    /// adds the running stretch, so a subtask busy for seconds on end still
+    /// shows as busy in every sample.
+    pub live: AtomicU64,
+    pub live_since: AtomicU64,
+    /// A generator with a rate: when it started (`epoch_nanos`), its rate in
+    /// records per 1000 s, and how many records it makes in all, so the
+    /// sampler can compute its lag at any instant, even while it is blocked.
+    pub schedule_start: AtomicU64,
+    pub schedule_rate_milli: AtomicU64,
+    pub schedule_limit: AtomicU64,
+    /// The thread's CPU clock while it runs (see `cpu.rs`), and its CPU time when it ended.
+    pub cpu: cpu::ThreadCpu,
 }
 
 /// Counters of one operator in one subtask.
@@ -47,11 +68,35 @@ pub struct OperatorCounters {
     pub filtered: AtomicU64,
     /// Records a window dropped because every window they belong to had fired.
     pub late: AtomicU64,
+    /// Busy time of the subtask spent in this operator's own work (its
+    /// successors in the chain excluded), writing its output included.
+    pub busy_nanos: AtomicU64,
 }
 
 impl OperatorCounters {
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Relaxed);
+    }
+}
+
+impl SubtaskCounters {
+    /// Publishes a generator's schedule (see `schedule_start`).
+    pub fn publish_schedule(&self, start: Instant, per_second: f64, limit: u64) {
+        self.schedule_start.store(epoch_nanos(start), Relaxed);
+        self.schedule_limit.store(limit, Relaxed);
+        self.schedule_rate_milli.store((per_second * 1000.0).round().max(1.0) as u64, Relaxed);
+    }
+
+    /// Records a generator with a rate had made by `now_nanos` and this
+    /// subtask has not read: 0 for other sources and tasks.
+    pub fn lag_at(&self, now_nanos: u64) -> u64 {
+        let rate_milli = read(&self.schedule_rate_milli);
+        if rate_milli == 0 {
+            return 0;
+        }
+        let elapsed = now_nanos.saturating_sub(read(&self.schedule_start)) as u128;
+        let due = (elapsed * rate_milli as u128 / 1_000_000_000_000) as u64 + 1;
+        due.min(read(&self.schedule_limit)).saturating_sub(read(&self.records_in))
     }
 }
 
@@ -68,30 +113,103 @@ pub enum TimeState {
     Backpressured,
 }
 
-/// Adds the time since the last switch to the state the subtask was in.
+impl TimeState {
+    fn from_bits(bits: u64) -> TimeState {
+        match bits & 0b11 {
+            0 => TimeState::Busy,
+            1 => TimeState::Idle,
+            _ => TimeState::Backpressured,
+        }
+    }
+
+    fn bits(self) -> u64 {
+        match self {
+            TimeState::Busy => 0,
+            TimeState::Idle => 1,
+            TimeState::Backpressured => 2,
+        }
+    }
+}
+
+fn pack_live(state: TimeState, operator: usize) -> u64 {
+    (operator as u64) << 2 | state.bits()
+}
+
+/// What `SubtaskCounters::live` says: the state and the chain operator.
+pub fn unpack_live(live: u64) -> (TimeState, usize) {
+    (TimeState::from_bits(live), (live >> 2) as usize)
+}
+
+/// Nanoseconds since the first time anything asked: one clock for the
+/// runtime's threads and the sampler.
+pub fn epoch_nanos(at: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    saturating_nanos(at.saturating_duration_since(epoch))
+}
+
+/// Adds the time since the last switch to the state the subtask was in,
+/// and, while busy, to the chain operator at work.
 pub struct TimeAccount {
     state: TimeState,
+    operator: usize,
     since: Instant,
+    counters: Arc<SubtaskCounters>,
+    /// The chain's operators, in chain order; empty when per-operator time
+    /// is off (to measure what it costs).
+    operators: Vec<Arc<OperatorCounters>>,
 }
 
 impl TimeAccount {
-    pub fn start() -> TimeAccount {
-        TimeAccount { state: TimeState::Busy, since: Instant::now() }
+    pub fn start(counters: Arc<SubtaskCounters>, operators: Vec<Arc<OperatorCounters>>) -> TimeAccount {
+        let account = TimeAccount { state: TimeState::Busy, operator: 0, since: Instant::now(), counters, operators };
+        account.publish();
+        account
     }
 
     /// Enters `state`, charging the time so far to the previous one, and
     /// returns the previous state so a wait can restore it.
-    pub fn switch(&mut self, state: TimeState, counters: &SubtaskCounters) -> TimeState {
+    pub fn switch(&mut self, state: TimeState) -> TimeState {
+        self.charge();
+        let previous = std::mem::replace(&mut self.state, state);
+        self.publish();
+        previous
+    }
+
+    /// Works for chain operator `operator` from now on; returns the one
+    /// before, to restore when its work is done.
+    pub fn enter_operator(&mut self, operator: usize) -> usize {
+        if operator == self.operator || self.operators.is_empty() {
+            return operator;
+        }
+        self.charge();
+        let previous = std::mem::replace(&mut self.operator, operator);
+        self.publish();
+        previous
+    }
+
+    fn charge(&mut self) {
         let now = Instant::now();
-        let elapsed = now.duration_since(self.since);
+        let elapsed = saturating_nanos(now.duration_since(self.since));
         let counter = match self.state {
-            TimeState::Busy => &counters.busy_nanos,
-            TimeState::Idle => &counters.idle_nanos,
-            TimeState::Backpressured => &counters.backpressured_nanos,
+            TimeState::Busy => &self.counters.busy_nanos,
+            TimeState::Idle => &self.counters.idle_nanos,
+            TimeState::Backpressured => &self.counters.backpressured_nanos,
         };
-        counter.fetch_add(saturating_nanos(elapsed), Relaxed);
+        counter.fetch_add(elapsed, Relaxed);
+        if self.state == TimeState::Busy {
+            if let Some(operator) = self.operators.get(self.operator) {
+                operator.busy_nanos.fetch_add(elapsed, Relaxed);
+            }
+        }
         self.since = now;
-        std::mem::replace(&mut self.state, state)
+    }
+
+    fn publish(&self) {
+        // `since` first: a sampler that sees the new state must not add the
+        // old stretch to it twice; at worst it misses a few nanoseconds.
+        self.counters.live_since.store(epoch_nanos(self.since), Relaxed);
+        self.counters.live.store(pack_live(self.state, self.operator), Relaxed);
     }
 }
 

@@ -98,7 +98,9 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// Runs `input` through operator `index` and everything after it.
+    /// Runs `input` through operator `index` and everything after it. The
+    /// busy time until the batch moves on is the operator's own (per batch,
+    /// not per record, so the clock costs little).
     pub fn push(
         &mut self,
         index: usize,
@@ -109,6 +111,19 @@ impl Chain {
         if input.is_empty() {
             return Ok(());
         }
+        let caller = ctx.enter_operator(index);
+        let result = self.push_here(index, input, outputs, ctx);
+        ctx.enter_operator(caller);
+        result
+    }
+
+    fn push_here(
+        &mut self,
+        index: usize,
+        input: &Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
         OperatorCounters::add(&self.operators[index].counters.records_in, input.len());
         let mut output = std::mem::take(&mut self.operators[index].output);
         output.clear();
@@ -202,6 +217,27 @@ impl Chain {
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
         if matches!(self.operators[index].step, Step::Window(_)) {
+            let caller = ctx.enter_operator(index);
+            let fired = self.fire_windows(index, watermark, outputs, ctx);
+            ctx.enter_operator(caller);
+            fired?;
+        }
+        for child in 0..self.operators[index].children.len() {
+            if let Child::Chained(next) = self.operators[index].children[child] {
+                self.advance_watermark(next, watermark, outputs, ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fire_windows(
+        &mut self,
+        index: usize,
+        watermark: i64,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        {
             let mut fired = std::mem::take(&mut self.operators[index].output);
             fired.clear();
             if let Step::Window(window) = &mut self.operators[index].step {
@@ -210,14 +246,8 @@ impl Chain {
             OperatorCounters::add(&self.operators[index].counters.records_out, fired.len());
             let delivered = self.deliver(index, &fired, outputs, ctx);
             self.operators[index].output = fired;
-            delivered?;
+            delivered
         }
-        for child in 0..self.operators[index].children.len() {
-            if let Child::Chained(next) = self.operators[index].children[child] {
-                self.advance_watermark(next, watermark, outputs, ctx)?;
-            }
-        }
-        Ok(())
     }
 
     /// Whether a print sink holds lines not yet written.

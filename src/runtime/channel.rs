@@ -13,7 +13,7 @@
 //! own crossbeam channel, and are the only thing that lets buffers out.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -23,6 +23,7 @@ use crate::compile::backend::Scalar;
 use crate::compile::builtins::hash_value;
 use crate::compile::row::{has_strings, Batch};
 use crate::diag::Code;
+use crate::metrics::sketch::KeySketch;
 use crate::metrics::{self, TimeState};
 
 use super::control::{Ctx, RunError, Stopped, POLL};
@@ -68,7 +69,13 @@ pub fn delivery_time(latency: Duration) -> Option<Instant> {
 pub enum Partitioner {
     /// The edge has one channel per sending subtask.
     Forward,
-    Hash(Box<dyn Scalar>),
+    Hash {
+        key: Box<dyn Scalar>,
+        /// The heaviest keys this sender has sent, published now and then
+        /// for the report.
+        sketch: Option<KeySketch>,
+        published: Arc<Mutex<KeySketch>>,
+    },
     Rebalance {
         next: usize,
     },
@@ -130,7 +137,11 @@ pub struct OutputGate {
     latency: Duration,
     /// The subtask's watermark, attached to every buffer sealed after it rises.
     pub watermark: i64,
+    next_sketch_publish: Instant,
 }
+
+/// How often a sender hands its key sketches over while it runs.
+const SKETCH_PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
 impl OutputGate {
     pub fn new(
@@ -152,6 +163,7 @@ impl OutputGate {
             next_flush: Instant::now() + buffer_timeout,
             latency,
             watermark: i64::MIN,
+            next_sketch_publish: Instant::now() + SKETCH_PUBLISH_INTERVAL,
         }
     }
 
@@ -175,11 +187,15 @@ impl OutputGate {
                     Some(target)
                 }
                 Partitioner::Broadcast => None,
-                Partitioner::Hash(key) => {
+                Partitioner::Hash { key, sketch, .. } => {
                     let value = key.evaluate(batch, row).map_err(|error| {
                         ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
                     })?;
-                    Some((hash_value(&value) as u64 % n_channels as u64) as usize)
+                    let hash = hash_value(&value) as u64;
+                    if let Some(sketch) = sketch {
+                        sketch.offer(hash, || key_text(&value));
+                    }
+                    Some((hash % n_channels as u64) as usize)
                 }
             };
             match target {
@@ -273,6 +289,10 @@ impl OutputGate {
         // With `buffer_timeout = 0` rows go out as they are written; the
         // timer then only carries watermarks, and need not spin.
         self.next_flush = now + self.buffer_timeout.max(Duration::from_millis(1));
+        if now >= self.next_sketch_publish {
+            self.next_sketch_publish = now + SKETCH_PUBLISH_INTERVAL;
+            self.publish_key_sketches();
+        }
         self.flush(ctx)
     }
 
@@ -418,9 +438,26 @@ impl OutputGate {
         }
     }
 
+    /// Hands the key sketches of hash edges to the report's side.
+    pub fn publish_key_sketches(&self) {
+        for edge in &self.edges {
+            if let Partitioner::Hash { sketch: Some(sketch), published, .. } = &edge.partitioner {
+                *published.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = sketch.clone();
+            }
+        }
+    }
+
     /// Whether any partial buffer holds rows: the flush timer only runs then.
     pub fn has_unflushed(&self) -> bool {
         self.channels.iter().any(|channel| channel.partial.as_ref().is_some_and(|partial| !partial.is_empty()))
             || self.channels.iter().any(|channel| self.watermark > channel.watermark_sent)
+    }
+}
+
+/// A key as the `.flow` file writes it, for the report's hot keys.
+fn key_text(value: &crate::check::program::Value) -> String {
+    match value {
+        crate::check::program::Value::Str(text) => format!("{text:?}"),
+        other => crate::compile::interp::to_text(other),
     }
 }

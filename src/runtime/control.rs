@@ -104,7 +104,12 @@ pub struct Ctx {
 impl Ctx {
     /// Charges time from now on to `state`; returns the state before.
     pub fn enter(&mut self, state: TimeState) -> TimeState {
-        self.time.switch(state, &self.counters)
+        self.time.switch(state)
+    }
+
+    /// Charges busy time from now on to chain operator `operator`; returns the one before.
+    pub fn enter_operator(&mut self, operator: usize) -> usize {
+        self.time.enter_operator(operator)
     }
 
     /// A neighbouring subtask vanished. It stopped because the run is

@@ -20,11 +20,14 @@ mod wiring;
 mod worker;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::compile::Backend;
 use crate::diag::Code;
+use crate::metrics::recording::{Interval, Recording};
+use crate::metrics::sampler::{SampledKeyEdge, SampledSubtask, SampledTask, Sampler};
+use crate::metrics::sketch::KeySketch;
 use crate::metrics::{self, OperatorCounters, SubtaskCounters};
 use crate::plan::{OperatorId, PhysicalPlan, TaskId};
 
@@ -42,16 +45,37 @@ pub struct RunOptions {
     /// Called about every `progress_interval` while the run lasts.
     pub progress: Option<Box<dyn FnMut(&Progress)>>,
     pub progress_interval: Option<Duration>,
+    /// How often the sampler reads the counters; 50 ms when unset.
+    pub sample_interval: Option<Duration>,
+    /// Only the runtime's own counters: no per-operator time (two clock
+    /// reads per operator and batch), no key sketches, no time series.
+    /// Benchmarks use it to measure what the report's metrics cost.
+    pub lean_metrics: bool,
 }
 
 /// A look at a run in progress.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Progress {
     pub elapsed: Duration,
     /// Records made or read by the sources so far.
     pub source_records: u64,
     pub sink_records: u64,
     pub draining: bool,
+    /// Each task's latest sample, in plan order.
+    pub tasks: Vec<LiveTask>,
+}
+
+/// A task in the latest sample: times in ms per second, the worst subtask's
+/// backpressure, pool usages as fractions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTask {
+    pub busy: f64,
+    pub backpressured: f64,
+    pub idle: f64,
+    pub max_backpressured: f64,
+    pub records_in_per_second: f64,
+    pub out_pool_usage: f64,
+    pub in_pool_usage: f64,
 }
 
 /// Everything a run counted, by task, subtask and operator.
@@ -60,12 +84,16 @@ pub struct RunMetrics {
     pub subtasks: Vec<Vec<Arc<SubtaskCounters>>>,
     /// `operators[operator][subtask]`.
     pub operators: Vec<Vec<Arc<OperatorCounters>>>,
+    /// `key_sketches[edge][sending subtask]`: empty unless the edge is hash-partitioned.
+    pub key_sketches: Vec<Vec<Arc<Mutex<KeySketch>>>>,
 }
 
 /// How a run ended.
 pub struct RunOutcome {
     pub wall_time: Duration,
     pub metrics: RunMetrics,
+    /// The sampled time series and totals: what the report reads.
+    pub recording: Recording,
     /// Set when the run failed; the counters still hold what happened.
     pub error: Option<RunError>,
     /// Ctrl-C presses seen: 1 stopped the sources and drained, 2 stopped at once.
@@ -89,14 +117,30 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
             .iter()
             .map(|operator| (0..operator.parallelism).map(|_| Arc::new(OperatorCounters::default())).collect())
             .collect(),
+        key_sketches: plan
+            .edges
+            .iter()
+            .map(|edge| match edge.partitioning {
+                crate::plan::Partitioning::Hash(_) => {
+                    (0..plan.operators[edge.from].parallelism).map(|_| Arc::default()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect(),
+    };
+    let sample_interval = match options.lean_metrics {
+        true => Duration::from_secs(24 * 3600),
+        false => options.sample_interval.unwrap_or(Duration::from_millis(50)),
     };
     let start = Instant::now();
     let subtasks = match wiring::build(plan, backend, &options, &metrics, &control) {
         Ok(subtasks) => subtasks,
         Err(error) => {
-            return RunOutcome { wall_time: start.elapsed(), metrics, error: Some(error), interrupts: 0 };
+            let recording = sampler_of(plan, &metrics, sample_interval, start).recording(Instant::now());
+            return RunOutcome { wall_time: start.elapsed(), metrics, recording, error: Some(error), interrupts: 0 };
         }
     };
+    let mut sampler = sampler_of(plan, &metrics, sample_interval, start);
     let (done_sender, done) = crossbeam_channel::unbounded::<()>();
     let mut handles = Vec::new();
     let mut spawn_error = None;
@@ -140,14 +184,19 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
             help: Some("lower `parallelism`: every subtask is a thread".into()),
         });
     }
-    let interval = options.progress_interval.unwrap_or(Duration::from_millis(250));
+    let progress_interval = options.progress_interval.unwrap_or(Duration::from_millis(250));
+    let mut next_progress = start + progress_interval;
     let mut finished = 0;
     let mut seen_interrupts = 0;
     while finished < handles.len() {
-        match done.recv_timeout(interval.min(Duration::from_millis(50))) {
+        match done.recv_deadline(sampler.next_due().min(next_progress)) {
             Ok(()) => finished += 1,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        if now >= sampler.next_due() {
+            sampler.sample(now);
         }
         if let Some(interrupts) = &options.interrupts {
             let pressed = interrupts.load(Ordering::SeqCst);
@@ -159,18 +208,61 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
                 }
             }
         }
-        if let Some(progress) = &mut options.progress {
-            progress(&progress_of(plan, &metrics, start, control.sources_stopped()));
+        if now >= next_progress {
+            next_progress = now + progress_interval;
+            if let Some(progress) = &mut options.progress {
+                progress(&progress_of(plan, &metrics, &sampler, start, control.sources_stopped()));
+            }
         }
     }
     for handle in handles {
         let _ = handle.join();
     }
-    RunOutcome { wall_time: start.elapsed(), metrics, error: control.take_error(), interrupts: seen_interrupts }
+    let end = Instant::now();
+    sampler.sample(end);
+    RunOutcome {
+        wall_time: end.duration_since(start),
+        metrics,
+        recording: sampler.recording(end),
+        error: control.take_error(),
+        interrupts: seen_interrupts,
+    }
 }
 
-fn progress_of(plan: &PhysicalPlan, metrics: &RunMetrics, start: Instant, draining: bool) -> Progress {
-    let mut progress = Progress { elapsed: start.elapsed(), source_records: 0, sink_records: 0, draining };
+fn sampler_of(plan: &PhysicalPlan, metrics: &RunMetrics, interval: Duration, start: Instant) -> Sampler {
+    let tasks = plan
+        .tasks
+        .iter()
+        .map(|task| SampledTask {
+            name: task.name.clone(),
+            subtasks: (0..task.parallelism as usize)
+                .map(|subtask| SampledSubtask {
+                    counters: metrics.subtasks[task.id][subtask].clone(),
+                    operators: task.operators.iter().map(|&op| metrics.operators[op][subtask].clone()).collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    let key_edges = metrics
+        .key_sketches
+        .iter()
+        .enumerate()
+        .filter(|(_, sketches)| !sketches.is_empty())
+        .map(|(edge, sketches)| SampledKeyEdge { edge, sketches: sketches.clone() })
+        .collect();
+    Sampler::new(tasks, key_edges, interval, start)
+}
+
+fn progress_of(
+    plan: &PhysicalPlan,
+    metrics: &RunMetrics,
+    sampler: &Sampler,
+    start: Instant,
+    draining: bool,
+) -> Progress {
+    // About the last half second.
+    let tasks = sampler.recent(10).iter().map(|subtasks| live_task(subtasks)).collect();
+    let mut progress = Progress { elapsed: start.elapsed(), source_records: 0, sink_records: 0, draining, tasks };
     for operator in &plan.operators {
         let counters = &metrics.operators[operator.id];
         let sum = |read: fn(&OperatorCounters) -> u64| counters.iter().map(|c| read(c)).sum::<u64>();
@@ -181,6 +273,21 @@ fn progress_of(plan: &PhysicalPlan, metrics: &RunMetrics, start: Instant, draini
         }
     }
     progress
+}
+
+fn live_task(subtasks: &[Option<Interval>]) -> LiveTask {
+    let intervals: Vec<&Interval> = subtasks.iter().flatten().collect();
+    let n = intervals.len().max(1) as f64;
+    let mean = |value: &dyn Fn(&Interval) -> f64| intervals.iter().map(|i| value(i)).sum::<f64>() / n;
+    LiveTask {
+        busy: mean(&|i| i.per_second(i.busy_ms)),
+        backpressured: mean(&|i| i.per_second(i.backpressured_ms)),
+        idle: mean(&|i| i.per_second(i.idle_ms)),
+        max_backpressured: intervals.iter().map(|i| i.per_second(i.backpressured_ms)).fold(0.0, f64::max),
+        records_in_per_second: intervals.iter().map(|i| i.records_in as f64 * 1000.0 / i.length_ms.max(1e-9)).sum(),
+        out_pool_usage: mean(&|i| i.out_pool_usage),
+        in_pool_usage: mean(&|i| i.in_pool_usage),
+    }
 }
 
 impl RunMetrics {

@@ -102,6 +102,16 @@ impl SourceReader {
         }
     }
 
+    /// A generator with a rate, once started: when, its rate, its record count.
+    pub fn schedule(&self) -> Option<(Instant, f64, u64)> {
+        match self {
+            SourceReader::Generate(source) => {
+                Some((source.start?, source.rate?, source.local_count.unwrap_or(u64::MAX)))
+            }
+            SourceReader::Lines(_) => None,
+        }
+    }
+
     pub fn skipped(&self) -> u64 {
         match self {
             SourceReader::Lines(source) => source.skipped,

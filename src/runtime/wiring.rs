@@ -15,6 +15,7 @@ use crate::check::program::{OperatorKind, SinkConnector, SourceConnector};
 use crate::compile::row::Batch;
 use crate::compile::Backend;
 use crate::diag::Code;
+use crate::metrics::sketch::KeySketch;
 use crate::metrics::TimeAccount;
 use crate::plan::{NodeKind, Partitioning, PhysicalPlan};
 
@@ -127,7 +128,11 @@ pub fn build(
                 let channels = subtask_wiring.edge_channels[position].clone();
                 let partitioner = match &edge.partitioning {
                     Partitioning::Forward => Partitioner::Forward,
-                    Partitioning::Hash(key) => Partitioner::Hash(backend.scalar(&key.expr, &edge.record)),
+                    Partitioning::Hash(key) => Partitioner::Hash {
+                        key: backend.scalar(&key.expr, &edge.record),
+                        sketch: (!options.lean_metrics).then(KeySketch::default),
+                        published: metrics.key_sketches[edge_id][index].clone(),
+                    },
                     Partitioning::Rebalance => Partitioner::Rebalance { next: index % channels.len().max(1) },
                     Partitioning::Broadcast => Partitioner::Broadcast,
                 };
@@ -180,7 +185,13 @@ pub fn build(
                     latency,
                 )),
             };
-            let ctx = Ctx { counters, time: TimeAccount::start(), control: control.clone() };
+            let chain_counters = if options.lean_metrics {
+                Vec::new()
+            } else {
+                chain.operators.iter().map(|operator| operator.counters.clone()).collect()
+            };
+            let time = TimeAccount::start(counters.clone(), chain_counters);
+            let ctx = Ctx { counters, time, control: control.clone() };
             let name = format!("{} ({}/{})", task.name, index + 1, task.parallelism);
             subtasks.push((name, Subtask { chain, outputs, feed, ctx }));
         }

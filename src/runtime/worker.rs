@@ -39,10 +39,13 @@ pub struct Subtask {
 
 impl Subtask {
     pub fn run(mut self) -> Result<(), Stopped> {
+        self.ctx.counters.cpu.register_current_thread();
         self.ctx.enter(TimeState::Busy);
         let result = self.run_to_end_of_input().and_then(|()| self.finish());
         // Charge the last stretch of time to the state it was in.
         self.ctx.enter(TimeState::Idle);
+        self.outputs.publish_key_sketches();
+        self.ctx.counters.cpu.finish_current_thread();
         result
     }
 
@@ -56,6 +59,7 @@ impl Subtask {
     fn run_source(&mut self) -> Result<(), Stopped> {
         let Feed::Source { reader, watermark, batch_rows, span, record } = &mut self.feed else { unreachable!() };
         let mut batch = Batch::new(record);
+        let mut schedule_published = false;
         loop {
             self.ctx.control.check()?;
             if self.ctx.control.sources_stopped() {
@@ -88,6 +92,12 @@ impl Subtask {
                 }
             };
             metrics::set(&self.ctx.counters.lag, reader.lag() as usize);
+            if !schedule_published {
+                if let Some((start, per_second, limit)) = reader.schedule() {
+                    self.ctx.counters.publish_schedule(start, per_second, limit);
+                    schedule_published = true;
+                }
+            }
             metrics::set(&self.ctx.counters.skipped, reader.skipped() as usize);
             match produced {
                 Produced::Records(n) => {

@@ -1,0 +1,152 @@
+//! The heaviest keys on a `key_by` edge, counted with the Space-Saving
+//! sketch (Metwally, Agrawal, El Abbadi 2005) in a few dozen counters: a key
+//! that carries more than `1 / CAPACITY` of the records is always among
+//! them, and its count is over by at most the `error` beside it. Each
+//! sending subtask keeps one sketch per hash edge and samples one record in
+//! `SAMPLE_EVERY` at random (a fixed stride would alias with periodic keys
+//! such as `seq % 4`), so the cost on the hot path is a compare loop over
+//! `CAPACITY` hashes now and then; the sketches of a run are merged.
+
+use serde::{Deserialize, Serialize};
+
+/// Counters per sketch: keys above 1/32 of the traffic are always found.
+pub const CAPACITY: usize = 32;
+/// One record in this many is counted, on average.
+pub const SAMPLE_EVERY: u64 = 4;
+
+#[derive(Debug, Clone)]
+struct Counter {
+    hash: u64,
+    key: String,
+    count: u64,
+    error: u64,
+}
+
+/// One sender's view of one hash edge.
+#[derive(Debug, Clone, Default)]
+pub struct KeySketch {
+    counters: Vec<Counter>,
+    /// Records counted (sampled).
+    counted: u64,
+    seen: u64,
+    /// A linear congruential generator's state, for sampling.
+    dice: u64,
+}
+
+/// A key and how many of the sampled records carried it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyCount {
+    /// The key as the `.flow` file would write it: `7`, `"gold"`.
+    pub key: String,
+    /// Records with this key, scaled back up from the sample.
+    pub records: u64,
+    /// How much `records` may overstate.
+    pub error: u64,
+}
+
+/// The heaviest keys of an edge, over all its senders.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeavyKeys {
+    /// Records that crossed the edge, scaled back up from the sample.
+    pub records: u64,
+    /// Heaviest first.
+    pub keys: Vec<KeyCount>,
+}
+
+impl KeySketch {
+    /// Offers one record's key; `hash` is the partitioning hash of the
+    /// key, and `key` writes it as the `.flow` file would (called only when
+    /// the key takes a counter).
+    #[inline]
+    pub fn offer(&mut self, hash: u64, key: impl FnOnce() -> String) {
+        self.seen += 1;
+        // Knuth's MMIX constants; an LCG's high bits are its random ones.
+        self.dice = self.dice.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        if (self.dice >> 32) % SAMPLE_EVERY != 0 {
+            return;
+        }
+        self.counted += 1;
+        if let Some(counter) = self.counters.iter_mut().find(|counter| counter.hash == hash) {
+            counter.count += 1;
+            return;
+        }
+        if self.counters.len() < CAPACITY {
+            self.counters.push(Counter { hash, key: key(), count: 1, error: 0 });
+            return;
+        }
+        let smallest = self.counters.iter_mut().min_by_key(|counter| counter.count).expect("the sketch is full");
+        *smallest = Counter { hash, key: key(), count: smallest.count + 1, error: smallest.count };
+    }
+
+    /// Adds `other`'s counts into `self` (another sender of the same edge).
+    pub fn merge(&mut self, other: &KeySketch) {
+        self.counted += other.counted;
+        self.seen += other.seen;
+        for counter in &other.counters {
+            match self.counters.iter_mut().find(|mine| mine.hash == counter.hash) {
+                Some(mine) => {
+                    mine.count += counter.count;
+                    mine.error += counter.error;
+                }
+                None => self.counters.push(counter.clone()),
+            }
+        }
+    }
+
+    /// The heaviest keys, at most `limit`, scaled to all records seen.
+    pub fn heavy_keys(&self, limit: usize) -> HeavyKeys {
+        let mut counters: Vec<&Counter> = self.counters.iter().collect();
+        counters.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.hash.cmp(&b.hash)));
+        let scale = |count: u64| {
+            (u128::from(count) * u128::from(self.seen)).checked_div(u128::from(self.counted)).unwrap_or(0) as u64
+        };
+        HeavyKeys {
+            records: self.seen,
+            keys: counters
+                .into_iter()
+                .take(limit)
+                .map(|counter| KeyCount {
+                    key: counter.key.clone(),
+                    records: scale(counter.count),
+                    error: scale(counter.error),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_with_most_of_the_records_comes_first_with_about_its_count() {
+        let mut sketch = KeySketch::default();
+        for seq in 0..100_000u64 {
+            let key = if seq % 10 < 8 { 7 } else { seq as i64 % 1_000 + 1_000 };
+            sketch.offer(key as u64 * 0x9e37_79b9, || key.to_string());
+        }
+        let heavy = sketch.heavy_keys(3);
+        assert_eq!(heavy.records, 100_000);
+        assert_eq!(heavy.keys[0].key, "7");
+        let share = heavy.keys[0].records as f64 / heavy.records as f64;
+        assert!((0.78..=0.82).contains(&share), "share {share}");
+    }
+
+    #[test]
+    fn merged_sketches_add_their_counts() {
+        let (mut a, mut b) = (KeySketch::default(), KeySketch::default());
+        for _ in 0..400 {
+            a.offer(1, || "\"gold\"".into());
+            b.offer(1, || "\"gold\"".into());
+            b.offer(2, || "2".into());
+        }
+        a.merge(&b);
+        let heavy = a.heavy_keys(5);
+        assert_eq!(heavy.records, 1_200);
+        assert_eq!(heavy.keys[0].key, "\"gold\"");
+        assert!((650..=950).contains(&heavy.keys[0].records), "{heavy:?}");
+        assert_eq!(heavy.keys[0].error, 0);
+        assert_eq!(heavy.keys[1].key, "2");
+    }
+}

@@ -1,0 +1,543 @@
+//! From a plan and its recording to a `Report`: statuses, the bottleneck,
+//! its cause and the evidence, source lag and hot keys. The thresholds are
+//! the seeds': OK ≤ 10% < LOW ≤ 50% < HIGH backpressured; a bottleneck is
+//! "typically near 1000 ms/s busy"; CPU close to busy is CPU-bound work,
+//! busy with little CPU is waiting on something else.
+
+use crate::diag::{line_number, Span};
+use crate::metrics::recording::Recording;
+use crate::plan::{NodeKind, Partitioning, PhysicalPlan};
+
+use super::stats::{max, mean, Stats, TaskStats};
+use super::{
+    advice, timeline, Bottleneck, Cause, EdgeKeys, HotKey, OperatorReport, Report, SourceLag, Status, SubtaskReport,
+    TaskReport, Verdict, SCHEMA_VERSION,
+};
+
+/// Backpressured more than this: the task waits for a slower one downstream.
+pub const BACKPRESSURED: f64 = 0.10;
+/// Busy at least this much, without backpressure: the task limits the pipeline.
+pub const SATURATED: f64 = 0.70;
+/// CPU time over busy time from which busy work counts as CPU-bound.
+pub const CPU_BOUND: f64 = 0.60;
+/// The same when every core of the machine is busy.
+pub const CPU_BOUND_ON_A_FULL_MACHINE: f64 = 0.30;
+/// The hottest subtask receives this many times the mean: skew.
+pub const SKEWED: f64 = 1.5;
+
+/// The facts about one task that locate a bottleneck, for the whole run
+/// or one step of the timeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskSummary {
+    pub max_backpressured: f64,
+    pub max_busy: f64,
+    pub ran: bool,
+}
+
+impl TaskSummary {
+    pub fn of(subtasks: &[Stats]) -> TaskSummary {
+        TaskSummary {
+            max_backpressured: max(subtasks, Stats::backpressured_ratio),
+            max_busy: max(subtasks, Stats::busy_ratio),
+            ran: subtasks.iter().any(Stats::ran),
+        }
+    }
+
+    fn backpressured(&self) -> bool {
+        self.ran && self.max_backpressured > BACKPRESSURED
+    }
+}
+
+/// The task that limits the pipeline: the first one after the last
+/// backpressured one (the busiest, if several qualify), or, with no
+/// backpressure anywhere, a task busy most of the time. `None` when every
+/// task keeps up.
+pub fn find_bottleneck(plan: &PhysicalPlan, tasks: &[TaskSummary]) -> Option<usize> {
+    let upstream_backpressured =
+        |task: usize| upstream_tasks(plan, task).into_iter().any(|upstream| tasks[upstream].backpressured());
+    let busiest = |candidates: Vec<usize>| {
+        candidates.into_iter().max_by(|&a, &b| tasks[a].max_busy.total_cmp(&tasks[b].max_busy).then(b.cmp(&a)))
+    };
+    let after_backpressure: Vec<usize> = (0..tasks.len())
+        .filter(|&task| tasks[task].ran && !tasks[task].backpressured() && upstream_backpressured(task))
+        .collect();
+    if !after_backpressure.is_empty() {
+        return busiest(after_backpressure);
+    }
+    if tasks.iter().any(TaskSummary::backpressured) {
+        // Backpressure with nobody downstream unblocked: take the busiest task downstream of it.
+        return busiest((0..tasks.len()).filter(|&task| tasks[task].ran && upstream_backpressured(task)).collect());
+    }
+    busiest((0..tasks.len()).filter(|&task| tasks[task].ran && tasks[task].max_busy >= SATURATED).collect())
+}
+
+/// Tasks that send to `task`.
+pub fn upstream_tasks(plan: &PhysicalPlan, task: usize) -> Vec<usize> {
+    let mut upstream: Vec<usize> =
+        plan.tasks[task].inputs.iter().map(|&edge| plan.operators[plan.edges[edge].from].task).collect();
+    upstream.sort_unstable();
+    upstream.dedup();
+    upstream
+}
+
+/// Builds the report of a run of `plan` from its `recording`. `text` is the
+/// `.flow` file, for line numbers; `cores` the machine's.
+pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &str, cores: u32) -> Report {
+    let (from_ms, to_ms) = analysed_stretch(plan, recording);
+    let stats: Vec<TaskStats> = recording
+        .tasks
+        .iter()
+        .map(|task| task.subtasks.iter().map(|subtask| Stats::over(&subtask.intervals, from_ms, to_ms)).collect())
+        .collect();
+    let summaries: Vec<TaskSummary> = stats.iter().map(|subtasks| TaskSummary::of(subtasks)).collect();
+    let line = |span: Span| line_number(text, span.start);
+    let mut tasks: Vec<TaskReport> =
+        stats.iter().enumerate().map(|(task, subtasks)| task_report(plan, recording, task, subtasks, &line)).collect();
+    let moving = timeline::moving_bottleneck(plan, recording, from_ms, to_ms);
+    // When the bottleneck takes turns, the run-wide averages blur the
+    // turns together; the task that holds it longest is the one to name.
+    let bottleneck_task = match &moving {
+        Some(moving) => Some(moving.tasks[0]),
+        None => find_bottleneck(plan, &summaries),
+    };
+    let hot_keys = hot_keys(plan, recording, text, &line);
+    let (bottleneck, mut verdict) = match bottleneck_task {
+        Some(task) => {
+            tasks[task].is_bottleneck = true;
+            diagnose(plan, cores, &tasks, &stats, task, &hot_keys, &line)
+        }
+        None => (None, no_bottleneck(&tasks)),
+    };
+    if let Some(moving) = &moving {
+        let turns: Vec<String> = moving
+            .task_names
+            .iter()
+            .zip(&moving.shares)
+            .map(|(name, share)| format!("`{name}` ({})", percent(*share)))
+            .collect();
+        verdict.summary = format!(
+            "the bottleneck moves between {}{}; most of the time {}",
+            turns.join(" and "),
+            moving.period_ms.map(|period| format!(", turning every {:.1} s", period / 1000.0)).unwrap_or_default(),
+            verdict.summary
+        );
+    }
+    let cpu_used: f64 = tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
+    if cpu_used >= 0.9 * f64::from(cores) {
+        verdict.evidence.push(format!(
+            "the run keeps {cpu_used:.1} of the machine's {cores} cores busy: the machine itself is near its limit"
+        ));
+    }
+    let sources = source_lags(plan, recording, &line);
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        file: file.to_string(),
+        duration_ms: recording.duration_ms,
+        analysed_from_ms: from_ms,
+        analysed_to_ms: to_ms,
+        cores,
+        tasks,
+        bottleneck,
+        verdict,
+        moving,
+        sources,
+        hot_keys,
+        advice: Vec::new(),
+    };
+    report.advice = advice::advise(plan, &report, text);
+    report
+}
+
+/// While the sources produce: the drain after them says little about the
+/// steady state. The whole run when that stretch is too short to judge.
+fn analysed_stretch(plan: &PhysicalPlan, recording: &Recording) -> (f64, f64) {
+    // Every interval starts before the end of the run.
+    let whole = (0.0, recording.duration_ms);
+    let mut producing_until: f64 = 0.0;
+    for task in &plan.tasks {
+        if !matches!(plan.node(task.head).kind, NodeKind::Source(_)) {
+            continue;
+        }
+        for subtask in &recording.tasks[task.id].subtasks {
+            for interval in subtask.intervals.iter().filter(|interval| interval.records_in > 0) {
+                producing_until = producing_until.max(interval.start_ms + interval.length_ms);
+            }
+        }
+    }
+    if producing_until < 4.0 * recording.sample_interval_ms || producing_until >= recording.duration_ms - 1.0 {
+        whole
+    } else {
+        (0.0, producing_until)
+    }
+}
+
+fn task_report(
+    plan: &PhysicalPlan,
+    recording: &Recording,
+    task: usize,
+    subtasks: &[Stats],
+    line: &dyn Fn(Span) -> usize,
+) -> TaskReport {
+    let plan_task = &plan.tasks[task];
+    let sum = |value: fn(&Stats) -> f64| subtasks.iter().map(value).sum::<f64>();
+    let cpu_known = subtasks.iter().all(|s| s.cpu_ms.is_some());
+    let total_busy: f64 = sum(|s| s.busy_ms);
+    let n_operators = plan_task.operators.len();
+    let operator_busy: Vec<f64> = (0..n_operators)
+        .map(|i| subtasks.iter().map(|s| s.operator_busy_ms.get(i).copied().unwrap_or(0.0)).sum())
+        .collect();
+    let operator_total: f64 = operator_busy.iter().sum::<f64>().max(total_busy);
+    let totals = &recording.tasks[task].subtasks;
+    let mean_length = mean(subtasks, |s| s.length_ms).max(1e-9);
+    TaskReport {
+        id: task,
+        name: plan_task.name.clone(),
+        parallelism: plan_task.parallelism,
+        status: Status::of(max(subtasks, Stats::backpressured_ratio)),
+        max_backpressured_ratio: max(subtasks, Stats::backpressured_ratio),
+        max_busy_ratio: max(subtasks, Stats::busy_ratio),
+        busy_ratio: mean(subtasks, Stats::busy_ratio),
+        backpressured_ratio: mean(subtasks, Stats::backpressured_ratio),
+        idle_ratio: mean(subtasks, Stats::idle_ratio),
+        cpu_ratio: cpu_known.then(|| mean(subtasks, |s| s.cpu_ratio().unwrap_or(0.0))),
+        records_in_per_second: subtasks.iter().map(|s| s.rate(s.records_in)).sum(),
+        records_out_per_second: subtasks.iter().map(|s| s.rate(s.records_out)).sum(),
+        bytes_out_per_second: subtasks.iter().map(|s| s.rate(s.bytes_out)).sum(),
+        records_in_total: totals.iter().map(|t| t.totals.records_in).sum(),
+        in_pool_usage: mean(subtasks, |s| s.in_pool_usage),
+        exclusive_buffers_usage: mean(subtasks, |s| s.exclusive_usage),
+        floating_buffers_usage: mean(subtasks, |s| s.floating_usage),
+        out_pool_usage: mean(subtasks, |s| s.out_pool_usage),
+        is_bottleneck: false,
+        downstream: {
+            let mut downstream: Vec<usize> =
+                plan_task.outputs.iter().map(|&edge| plan.operators[plan.edges[edge].to].task).collect();
+            downstream.sort_unstable();
+            downstream.dedup();
+            downstream
+        },
+        subtasks: subtasks
+            .iter()
+            .enumerate()
+            .map(|(index, s)| SubtaskReport {
+                index: index as u32,
+                status: Status::of(s.backpressured_ratio()),
+                busy_ratio: s.busy_ratio(),
+                backpressured_ratio: s.backpressured_ratio(),
+                idle_ratio: s.idle_ratio(),
+                cpu_ratio: s.cpu_ratio(),
+                records_in: s.records_in,
+                records_out: s.records_out,
+                in_pool_usage: s.in_pool_usage,
+                out_pool_usage: s.out_pool_usage,
+            })
+            .collect(),
+        operators: plan_task
+            .operators
+            .iter()
+            .enumerate()
+            .map(|(position, &operator)| OperatorReport {
+                id: operator,
+                name: plan.operators[operator].name.clone(),
+                line: line(plan.node(operator).span),
+                busy_share: if operator_total > 0.0 { operator_busy[position] / operator_total } else { 0.0 },
+                busy_ms_per_second: operator_busy[position] * 1000.0 / mean_length / subtasks.len().max(1) as f64,
+                records_in: totals
+                    .iter()
+                    .map(|t| t.totals.operator_records_in.get(position).copied().unwrap_or(0))
+                    .sum(),
+                records_out: totals
+                    .iter()
+                    .map(|t| t.totals.operator_records_out.get(position).copied().unwrap_or(0))
+                    .sum(),
+            })
+            .collect(),
+        timeline: timeline::task_timeline(&recording.tasks[task]),
+    }
+}
+
+/// Why `task` limits the pipeline, with the numbers that say so.
+fn diagnose(
+    plan: &PhysicalPlan,
+    cores: u32,
+    tasks: &[TaskReport],
+    stats: &[TaskStats],
+    task: usize,
+    hot_keys: &[EdgeKeys],
+    line: &dyn Fn(Span) -> usize,
+) -> (Option<Bottleneck>, Verdict) {
+    let report = &tasks[task];
+    let subtasks = &stats[task];
+    let mut evidence = Vec::new();
+    let backpressured: Vec<&TaskReport> =
+        tasks.iter().filter(|t| t.id != task && t.max_backpressured_ratio > BACKPRESSURED).collect();
+    for upstream in &backpressured {
+        evidence.push(format!(
+            "`{}` is backpressured {} of the time ({}), its output pool {} used",
+            upstream.name,
+            percent(upstream.max_backpressured_ratio),
+            upstream.status.label(),
+            percent(upstream.out_pool_usage)
+        ));
+    }
+    let senders: Vec<&TaskReport> = upstream_tasks(plan, task)
+        .into_iter()
+        .map(|t| &tasks[t])
+        .filter(|t| t.max_backpressured_ratio > BACKPRESSURED)
+        .collect();
+
+    // The credit round trip: senders blocked on full output pools while the
+    // receiver has little to do and its input pool stays nearly empty.
+    if report.max_busy_ratio < 0.5 && report.in_pool_usage < 0.5 && senders.iter().any(|s| s.out_pool_usage >= 0.5) {
+        let sender = senders.iter().max_by(|a, b| a.out_pool_usage.total_cmp(&b.out_pool_usage)).expect("one sender");
+        let config = &plan.config;
+        evidence.push(format!(
+            "`{}` is busy only {} and its input pool is {} used: buffers arrive too slowly, not too fast",
+            report.name,
+            percent(report.max_busy_ratio),
+            percent(report.in_pool_usage)
+        ));
+        evidence.push(format!(
+            "each buffer and each credit takes {} to cross (channel_latency); each channel has {} exclusive buffer(s) and its gate {} floating",
+            crate::check::format_duration(config.channel_latency_nanos),
+            config.buffers_per_channel,
+            config.floating_buffers
+        ));
+        let bottleneck = Bottleneck {
+            task,
+            task_name: report.name.clone(),
+            operator: None,
+            operator_name: None,
+            line: None,
+            from_task: Some(sender.id),
+            subtask: None,
+        };
+        let summary = format!(
+            "the channels from `{}` to `{}` are the bottleneck: the credit round trip, not an operator, limits throughput",
+            sender.name, report.name
+        );
+        return (Some(bottleneck), Verdict { cause: Cause::CreditRoundTrip, summary, evidence });
+    }
+
+    // Skew: one subtask takes most records and is saturated, its siblings idle.
+    let mean_in = mean(subtasks, |s| s.records_in as f64);
+    let (hot_index, hot) = subtasks
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.records_in.cmp(&b.1.records_in).then(b.0.cmp(&a.0)))
+        .expect("a task has subtasks");
+    let siblings_busy = mean(
+        &subtasks.iter().enumerate().filter(|(i, _)| *i != hot_index).map(|(_, s)| s.clone()).collect::<Vec<_>>(),
+        Stats::busy_ratio,
+    );
+    let skewed = subtasks.len() > 1
+        && mean_in > 0.0
+        && hot.records_in as f64 >= SKEWED * mean_in
+        && hot.busy_ratio() >= SATURATED
+        && siblings_busy < 0.5 * hot.busy_ratio();
+    let hot_subtask = skewed.then_some(hot_index as u32);
+    let (operator_position, operator_share) = slowest_operator(report, if skewed { Some(hot) } else { None });
+    let operator = plan.tasks[task].operators[operator_position];
+    let operator_name = plan.operators[operator].name.clone();
+    let operator_line = line(plan.node(operator).span);
+    let bottleneck = Bottleneck {
+        task,
+        task_name: report.name.clone(),
+        operator: Some(operator),
+        operator_name: Some(operator_name.clone()),
+        line: Some(operator_line),
+        from_task: None,
+        subtask: hot_subtask,
+    };
+    let in_task = if plan.tasks[task].operators.len() > 1 { format!(" in `{}`", report.name) } else { String::new() };
+    let total_in: u64 = subtasks.iter().map(|s| s.records_in).sum();
+    if skewed {
+        evidence.push(format!(
+            "subtask {} of {} received {} of the records ({} of {}) and is busy {}; its siblings are busy {} on average",
+            hot_index + 1,
+            subtasks.len(),
+            percent(hot.records_in as f64 / total_in.max(1) as f64),
+            group(hot.records_in),
+            group(total_in),
+            percent(hot.busy_ratio()),
+            percent(siblings_busy)
+        ));
+        if let Some(edge) = hot_keys.iter().find(|edge| edge.to_task == task) {
+            if let Some(key) = edge.keys.first() {
+                evidence.push(format!(
+                    "key {} carries {} of the records on `key_by {}` (line {})",
+                    key.key,
+                    percent(key.share),
+                    edge.key,
+                    edge.line
+                ));
+            }
+        }
+        let summary = format!(
+            "`{operator_name}` (line {operator_line}){in_task} is the bottleneck: data skew sends most records to subtask {} of {}",
+            hot_index + 1,
+            subtasks.len()
+        );
+        return (Some(bottleneck), Verdict { cause: Cause::DataSkew, summary, evidence });
+    }
+
+    evidence.push(format!(
+        "`{}` is busy {} of the time{}, {}",
+        report.name,
+        percent(report.max_busy_ratio),
+        match report.cpu_ratio {
+            Some(cpu) => format!(", using {} CPU", percent(cpu)),
+            None => String::new(),
+        },
+        if report.max_backpressured_ratio > BACKPRESSURED {
+            format!("and backpressured {} while the bottleneck is elsewhere", percent(report.max_backpressured_ratio))
+        } else {
+            "and not backpressured".to_string()
+        }
+    ));
+    if plan.tasks[task].operators.len() > 1 {
+        evidence.push(format!("`{operator_name}` takes {} of the task's busy time", percent(operator_share)));
+    }
+    let is_source = matches!(plan.node(operator).kind, NodeKind::Source(_));
+    let cpu_share = report.cpu_ratio.map(|cpu| cpu / report.busy_ratio.max(1e-9));
+    // On a machine whose cores are all taken, a computing thread waits for
+    // a core part of its busy time; a fair share of the cores still marks
+    // it CPU-bound, where a sleeping one stays far below.
+    let cpu_used: f64 = tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
+    let threshold = if cpu_used >= 0.9 * f64::from(cores) { CPU_BOUND_ON_A_FULL_MACHINE } else { CPU_BOUND };
+    let cause = if is_source && backpressured.is_empty() {
+        Cause::SourceBound
+    } else {
+        match cpu_share {
+            Some(share) if share >= threshold => Cause::CpuBound,
+            Some(_) => Cause::IoBound,
+            None => Cause::Busy,
+        }
+    };
+    if let Some(share) = cpu_share {
+        evidence.push(format!(
+            "its CPU time is {} of its busy time: {}",
+            percent(share.min(1.0)),
+            if share >= threshold { "the work computes" } else { "the work waits (sleeps, I/O, a rate limit)" }
+        ));
+    }
+    let summary = match cause {
+        Cause::SourceBound => format!(
+            "the source `{operator_name}` (line {operator_line}) is the limit: nothing is backpressured and the source task is busy"
+        ),
+        _ => format!("`{operator_name}` (line {operator_line}){in_task} is the bottleneck: it is {}", cause.label()),
+    };
+    (Some(bottleneck), Verdict { cause, summary, evidence })
+}
+
+/// The chain position whose own work takes the most busy time, and its share.
+fn slowest_operator(report: &TaskReport, hot: Option<&Stats>) -> (usize, f64) {
+    let shares: Vec<f64> = match hot {
+        Some(stats) => {
+            let total: f64 = stats.operator_busy_ms.iter().sum::<f64>().max(1e-9);
+            stats.operator_busy_ms.iter().map(|ms| ms / total).collect()
+        }
+        None => report.operators.iter().map(|op| op.busy_share).collect(),
+    };
+    shares.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).unwrap_or((0, 0.0))
+}
+
+fn no_bottleneck(tasks: &[TaskReport]) -> Verdict {
+    let busiest = tasks.iter().max_by(|a, b| a.max_busy_ratio.total_cmp(&b.max_busy_ratio));
+    let evidence = busiest
+        .map(|task| {
+            vec![format!(
+                "no task is backpressured; the busiest, `{}`, is busy {} of the time",
+                task.name,
+                percent(task.max_busy_ratio)
+            )]
+        })
+        .unwrap_or_default();
+    Verdict {
+        cause: Cause::NoBottleneck,
+        summary: "no bottleneck: every task keeps up with its input".into(),
+        evidence,
+    }
+}
+
+fn source_lags(plan: &PhysicalPlan, recording: &Recording, line: &dyn Fn(Span) -> usize) -> Vec<SourceLag> {
+    let mut lags = Vec::new();
+    for task in &plan.tasks {
+        let NodeKind::Source(source) = &plan.node(task.head).kind else { continue };
+        let crate::check::program::SourceConnector::Generate { rate_per_second: Some(rate), .. } = source.connector
+        else {
+            continue;
+        };
+        let subtasks = &recording.tasks[task.id].subtasks;
+        let produced: u64 = subtasks.iter().map(|s| s.totals.records_in).sum();
+        let producing_ms = subtasks
+            .iter()
+            .flat_map(|s| s.intervals.iter().filter(|i| i.records_in > 0).map(|i| i.start_ms + i.length_ms))
+            .fold(0.0, f64::max);
+        let steps = subtasks.iter().map(|s| s.intervals.len()).max().unwrap_or(0);
+        let lag_max = (0..steps)
+            .map(|step| subtasks.iter().filter_map(|s| s.intervals.get(step)).map(|i| i.lag).sum::<u64>())
+            .max()
+            .unwrap_or(0)
+            .max(subtasks.iter().map(|s| s.totals.lag_max).max().unwrap_or(0));
+        lags.push(SourceLag {
+            task: task.id,
+            name: source.name.clone(),
+            line: line(source.name_span),
+            wanted_per_second: rate,
+            produced,
+            achieved_per_second: if producing_ms > 0.0 { produced as f64 * 1000.0 / producing_ms } else { 0.0 },
+            lag_at_end: subtasks.iter().map(|s| s.totals.lag_at_end).sum(),
+            lag_max,
+        });
+    }
+    lags
+}
+
+fn hot_keys(plan: &PhysicalPlan, recording: &Recording, text: &str, line: &dyn Fn(Span) -> usize) -> Vec<EdgeKeys> {
+    recording
+        .key_edges
+        .iter()
+        .filter_map(|recorded| {
+            let edge = plan.edges.get(recorded.edge)?;
+            let Partitioning::Hash(key) = &edge.partitioning else { return None };
+            let records = recorded.heavy.records;
+            Some(EdgeKeys {
+                edge: edge.id,
+                from_task: plan.operators[edge.from].task,
+                to_task: plan.operators[edge.to].task,
+                key: text.get(key.span.start..key.span.end).unwrap_or(&key.name).to_string(),
+                line: line(key.span),
+                records,
+                keys: recorded
+                    .heavy
+                    .keys
+                    .iter()
+                    .take(5)
+                    .map(|k| HotKey {
+                        key: k.key.clone(),
+                        records: k.records,
+                        share: if records > 0 { k.records as f64 / records as f64 } else { 0.0 },
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+pub fn percent(ratio: f64) -> String {
+    format!("{:.0}%", ratio * 100.0)
+}
+
+/// `12,345`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,282 @@
+//! The report as one self-contained HTML page: the task graph coloured as
+//! Flink's web UI colours it (idle blue, busy red, backpressured black,
+//! blended by the ratios), the bottleneck outlined, a stacked timeline per
+//! task drawn from the report's JSON embedded in the page, the verdict,
+//! the evidence and the advice. No external file, font or script.
+
+use std::fmt::Write;
+
+use super::analyze::percent;
+use super::{Report, TaskReport};
+
+const IDLE: (f64, f64, f64) = (0x5d as f64, 0xb1 as f64, 0xff as f64);
+const BUSY: (f64, f64, f64) = (0xee as f64, 0x64 as f64, 0x64 as f64);
+const BACKPRESSURED: (f64, f64, f64) = (0x20 as f64, 0x20 as f64, 0x20 as f64);
+
+const BOX_WIDTH: usize = 300;
+const BOX_HEIGHT: usize = 84;
+const COLUMN_GAP: usize = 70;
+const ROW_GAP: usize = 24;
+
+/// The page; `text` is the `.flow` file, quoted at the bottleneck's line.
+pub fn render(report: &Report, text: &str) -> String {
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>flowc backpressure: {}</title>\n<style>{}</style>\n</head>\n<body>\n",
+        escape(&report.file),
+        STYLE
+    );
+    let _ = writeln!(page, "<h1>Backpressure of <code>{}</code></h1>", escape(&report.file));
+    let _ = writeln!(page, "<p class=\"meta\">ran {:.1} s on {} cores</p>", report.duration_ms / 1000.0, report.cores);
+    verdict(&mut page, report, text);
+    let _ = writeln!(page, "<h2>Tasks</h2>");
+    graph(&mut page, report);
+    table(&mut page, report);
+    let _ = writeln!(page, "<h2>Over time</h2>\n<div id=\"timelines\"></div>");
+    let json = serde_json::to_string(report).expect("a report is plain data").replace("</", "<\\/");
+    let _ = writeln!(page, "<script id=\"report-data\" type=\"application/json\">{json}</script>");
+    let _ = writeln!(page, "<script>{SCRIPT}</script>\n</body>\n</html>");
+    page
+}
+
+/// Flink's colours: the blend of idle, busy and backpressured by their ratios.
+pub fn task_colour(task: &TaskReport) -> String {
+    let total = (task.idle_ratio + task.busy_ratio + task.backpressured_ratio).max(1e-9);
+    let mix = |channel: fn((f64, f64, f64)) -> f64| {
+        ((channel(IDLE) * task.idle_ratio
+            + channel(BUSY) * task.busy_ratio
+            + channel(BACKPRESSURED) * task.backpressured_ratio)
+            / total)
+            .round()
+            .clamp(0.0, 255.0) as u8
+    };
+    format!("#{:02x}{:02x}{:02x}", mix(|c| c.0), mix(|c| c.1), mix(|c| c.2))
+}
+
+fn verdict(page: &mut String, report: &Report, text: &str) {
+    let _ = writeln!(page, "<section id=\"verdict\">\n<h2>Verdict: {}</h2>", escape(report.verdict.cause.label()));
+    let _ = writeln!(page, "<p class=\"summary\">{}</p>\n<ul>", code_spans(&report.verdict.summary));
+    for evidence in &report.verdict.evidence {
+        let _ = writeln!(page, "<li>{}</li>", code_spans(evidence));
+    }
+    let _ = writeln!(page, "</ul>");
+    if let Some(line) = report.bottleneck.as_ref().and_then(|b| b.line) {
+        if let Some(source_line) = text.lines().nth(line.saturating_sub(1)) {
+            let _ = writeln!(
+                page,
+                "<pre class=\"source\"><span class=\"line\">{line:>4} |</span> {}</pre>",
+                escape(source_line)
+            );
+        }
+    }
+    if let Some(moving) = &report.moving {
+        let _ = writeln!(
+            page,
+            "<p>The bottleneck moves: {} switches; one letter per {:.0} ms:</p>",
+            moving.switches, moving.step_ms
+        );
+        let _ = writeln!(page, "<pre class=\"moving\">{}</pre>", escape(&moving.timeline));
+    }
+    for source in &report.sources {
+        let _ = writeln!(
+            page,
+            "<p>Source <code>{}</code> (line {}): wanted {:.0}/s, got {:.0}/s; {} records behind at the end, {} at most.</p>",
+            escape(&source.name),
+            source.line,
+            source.wanted_per_second,
+            source.achieved_per_second,
+            source.lag_at_end,
+            source.lag_max
+        );
+    }
+    if !report.advice.is_empty() {
+        let _ = writeln!(page, "<h2>Advice</h2>\n<ol id=\"advice\">");
+        for advice in &report.advice {
+            let place = advice.line.map(|line| format!(" (line {line})")).unwrap_or_default();
+            let _ = writeln!(
+                page,
+                "<li><code>{}</code> on {}{place}<br><span class=\"why\">{}</span></li>",
+                escape(&advice.change),
+                code_spans(&advice.target),
+                code_spans(&advice.why)
+            );
+        }
+        let _ = writeln!(page, "</ol>");
+    }
+    let _ = writeln!(page, "</section>");
+}
+
+/// Tasks left to right by their distance from the sources.
+fn graph(page: &mut String, report: &Report) {
+    let n = report.tasks.len();
+    let mut column = vec![0usize; n];
+    // Tasks are in plan order, upstream before downstream.
+    for (task, links) in report_links(report).iter().enumerate() {
+        for &downstream in links {
+            column[downstream] = column[downstream].max(column[task] + 1);
+        }
+    }
+    let mut row = vec![0usize; n];
+    let mut per_column = vec![0usize; n.max(1)];
+    for task in 0..n {
+        row[task] = per_column[column[task]];
+        per_column[column[task]] += 1;
+    }
+    let columns = column.iter().copied().max().map_or(1, |c| c + 1);
+    let rows = per_column.iter().copied().max().unwrap_or(1).max(1);
+    let width = columns * (BOX_WIDTH + COLUMN_GAP);
+    let height = rows * (BOX_HEIGHT + ROW_GAP) + ROW_GAP;
+    let position =
+        |task: usize| (column[task] * (BOX_WIDTH + COLUMN_GAP) + 10, row[task] * (BOX_HEIGHT + ROW_GAP) + ROW_GAP);
+    let _ = writeln!(
+        page,
+        "<svg id=\"task-graph\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"task graph\">"
+    );
+    let _ = writeln!(page, "<defs><marker id=\"arrow\" markerWidth=\"10\" markerHeight=\"8\" refX=\"9\" refY=\"4\" orient=\"auto\"><path d=\"M0,0 L10,4 L0,8 z\" fill=\"#555\"/></marker></defs>");
+    for (from, links) in report_links(report).iter().enumerate() {
+        for &to in links {
+            let ((x1, y1), (x2, y2)) = (position(from), position(to));
+            let _ = writeln!(
+                page,
+                "<line class=\"edge\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#555\" stroke-width=\"2\" marker-end=\"url(#arrow)\"/>",
+                x1 + BOX_WIDTH,
+                y1 + BOX_HEIGHT / 2,
+                x2 - 2,
+                y2 + BOX_HEIGHT / 2
+            );
+        }
+    }
+    for task in &report.tasks {
+        let (x, y) = position(task.id);
+        let class = if task.is_bottleneck { "task bottleneck" } else { "task" };
+        let stroke = if task.is_bottleneck {
+            "stroke=\"#ffcc00\" stroke-width=\"5\""
+        } else {
+            "stroke=\"#333\" stroke-width=\"1\""
+        };
+        let name: String = task.name.chars().take(40).collect();
+        let _ = writeln!(
+            page,
+            "<g class=\"{class}\" data-task=\"{}\" data-status=\"{}\"><title>{}</title>\
+             <rect x=\"{x}\" y=\"{y}\" width=\"{BOX_WIDTH}\" height=\"{BOX_HEIGHT}\" rx=\"6\" fill=\"{}\" {stroke}/>\
+             <text x=\"{}\" y=\"{}\" class=\"name\">{}</text>\
+             <text x=\"{}\" y=\"{}\">{} · p={} · busy {} · backpr. {} · idle {}</text>\
+             <text x=\"{}\" y=\"{}\">{}</text></g>",
+            task.id,
+            task.status.label(),
+            escape(&task.name),
+            task_colour(task),
+            x + 10,
+            y + 24,
+            escape(&name),
+            x + 10,
+            y + 46,
+            task.status.label(),
+            task.parallelism,
+            percent(task.busy_ratio),
+            percent(task.backpressured_ratio),
+            percent(task.idle_ratio),
+            x + 10,
+            y + 68,
+            if task.is_bottleneck { "▶ bottleneck" } else { "" }
+        );
+    }
+    let _ = writeln!(page, "</svg>");
+}
+
+/// For each task, the tasks it sends to, from the report's own data: a
+/// task's upstream is what its timeline alone cannot say, so the plan's
+/// edges travel in the report as `links`.
+fn report_links(report: &Report) -> Vec<Vec<usize>> {
+    report.tasks.iter().map(|task| task.downstream.clone()).collect()
+}
+
+fn table(page: &mut String, report: &Report) {
+    let _ = writeln!(
+        page,
+        "<table id=\"tasks\"><thead><tr><th>task</th><th>p</th><th>status</th><th>busy</th><th>backpressured</th><th>idle</th><th>cpu</th><th>in/s</th><th>out/s</th><th>in pool</th><th>out pool</th></tr></thead><tbody>"
+    );
+    for task in &report.tasks {
+        let _ = writeln!(
+            page,
+            "<tr{}><td>{}</td><td>{}</td><td class=\"status {}\">{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
+            if task.is_bottleneck { " class=\"bottleneck\"" } else { "" },
+            escape(&task.name),
+            task.parallelism,
+            task.status.label(),
+            task.status.label(),
+            task.busy_ratio * 1000.0,
+            task.backpressured_ratio * 1000.0,
+            task.idle_ratio * 1000.0,
+            task.cpu_ratio.map_or("?".into(), |cpu| format!("{:.0}", cpu * 1000.0)),
+            task.records_in_per_second,
+            task.records_out_per_second,
+            percent(task.in_pool_usage),
+            percent(task.out_pool_usage)
+        );
+    }
+    let _ = writeln!(page, "</tbody></table>\n<p class=\"meta\">busy, backpressured, idle and cpu in ms per second, mean of the subtasks</p>");
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Escapes `text` and turns its `backquoted` parts into `<code>`.
+fn code_spans(text: &str) -> String {
+    escape(text)
+        .split('`')
+        .enumerate()
+        .map(|(index, part)| if index % 2 == 1 { format!("<code>{part}</code>") } else { part.to_string() })
+        .collect()
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}\
+code,pre{font-family:ui-monospace,monospace}pre.source{background:#f4f4f4;padding:.5em}\
+.line{color:#888}.meta{color:#666}table{border-collapse:collapse;margin-top:1em}\
+td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}\
+tr.bottleneck{font-weight:bold}.status.HIGH{color:#b00}.status.LOW{color:#c70}.status.OK{color:#080}\
+svg text{font-size:11px;fill:#fff}svg text.name{font-weight:bold;font-size:13px}\
+.timeline{margin:.4em 0}.timeline span{display:inline-block;width:320px;font-size:12px}.why{color:#444}";
+
+/// Draws each task's busy (red), backpressured (black) and idle (blue)
+/// time as stacked bars from the embedded report.
+const SCRIPT: &str = r#"
+(function () {
+  var report = JSON.parse(document.getElementById('report-data').textContent);
+  var host = document.getElementById('timelines');
+  var ns = 'http://www.w3.org/2000/svg';
+  report.tasks.forEach(function (task) {
+    var row = document.createElement('div');
+    row.className = 'timeline';
+    var label = document.createElement('span');
+    label.textContent = task.name;
+    row.appendChild(label);
+    var width = 600, height = 40, n = Math.max(task.timeline.length, 1), w = width / n;
+    var svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('width', width);
+    svg.setAttribute('height', height);
+    svg.setAttribute('class', 'task-timeline');
+    svg.setAttribute('data-task', task.id);
+    task.timeline.forEach(function (point, i) {
+      var y = height;
+      [['#ee6464', point.busy_ms_per_second], ['#202020', point.backpressured_ms_per_second],
+       ['#5db1ff', point.idle_ms_per_second]].forEach(function (part) {
+        var h = part[1] / 1000 * height;
+        y -= h;
+        var rect = document.createElementNS(ns, 'rect');
+        rect.setAttribute('x', i * w);
+        rect.setAttribute('y', y);
+        rect.setAttribute('width', Math.max(w - 0.5, 0.5));
+        rect.setAttribute('height', h);
+        rect.setAttribute('fill', part[0]);
+        svg.appendChild(rect);
+      });
+    });
+    row.appendChild(svg);
+    host.appendChild(row);
+  });
+  document.body.setAttribute('data-rendered', 'yes');
+})();
+"#;

@@ -1,0 +1,265 @@
+//! The backpressure report: from a plan and a `Recording` of its run to a
+//! typed `Report` (statuses, the bottleneck, its cause with the evidence,
+//! moving bottlenecks, source lag, advice in `.flow` terms), and its
+//! renderings as text, JSON and one HTML page.
+//!
+//! `report` never imports `runtime`: it reasons over recorded metrics only,
+//! so every verdict can be tested on a fixed recording. The rules follow
+//! the seeds (see ../shared/design/runtime-and-report.md): status from the
+//! backpressured ratio, the bottleneck as the first task after the last
+//! backpressured one, the cause from busy, CPU, pool usages and skew.
+
+mod advice;
+mod analyze;
+pub mod html;
+mod stats;
+pub mod text;
+mod timeline;
+
+use serde::{Deserialize, Serialize};
+
+pub use analyze::analyze;
+
+/// `0.8` as `80%`.
+pub fn text_percent(ratio: f64) -> String {
+    analyze::percent(ratio)
+}
+
+/// The version of the JSON schema below; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything `--explain-backpressure` says about one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    /// The `.flow` file, as given on the command line.
+    pub file: String,
+    pub duration_ms: f64,
+    /// The stretch the verdict is drawn from: while the sources produced.
+    pub analysed_from_ms: f64,
+    pub analysed_to_ms: f64,
+    /// The machine's cores, for CPU-bound advice.
+    pub cores: u32,
+    /// In plan order.
+    pub tasks: Vec<TaskReport>,
+    pub bottleneck: Option<Bottleneck>,
+    pub verdict: Verdict,
+    pub moving: Option<MovingBottleneck>,
+    pub sources: Vec<SourceLag>,
+    pub hot_keys: Vec<EdgeKeys>,
+    pub advice: Vec<Advice>,
+}
+
+/// Flink's backpressure levels, from the share of time a subtask was
+/// blocked on its output: OK ≤ 0.10 < LOW ≤ 0.50 < HIGH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Ok,
+    Low,
+    High,
+}
+
+impl Status {
+    pub fn of(backpressured_ratio: f64) -> Status {
+        if backpressured_ratio > 0.50 {
+            Status::High
+        } else if backpressured_ratio > 0.10 {
+            Status::Low
+        } else {
+            Status::Ok
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Low => "LOW",
+            Status::High => "HIGH",
+        }
+    }
+}
+
+/// A task over the analysed stretch. Ratios are fractions of time (0 to 1);
+/// the busy, backpressured and idle ratios of a task are the means over its
+/// subtasks (they add up to 1), its status the worst subtask's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub id: usize,
+    pub name: String,
+    pub parallelism: u32,
+    pub status: Status,
+    pub max_backpressured_ratio: f64,
+    pub max_busy_ratio: f64,
+    pub busy_ratio: f64,
+    pub backpressured_ratio: f64,
+    pub idle_ratio: f64,
+    /// CPU time over wall time, mean over subtasks; `None` where unknown.
+    pub cpu_ratio: Option<f64>,
+    pub records_in_per_second: f64,
+    pub records_out_per_second: f64,
+    pub bytes_out_per_second: f64,
+    /// Records in over the whole run, not only the analysed stretch.
+    pub records_in_total: u64,
+    pub in_pool_usage: f64,
+    pub exclusive_buffers_usage: f64,
+    pub floating_buffers_usage: f64,
+    pub out_pool_usage: f64,
+    pub is_bottleneck: bool,
+    /// The tasks this one sends to.
+    pub downstream: Vec<usize>,
+    pub subtasks: Vec<SubtaskReport>,
+    /// The fused operators, in chain order, with their share of the busy time.
+    pub operators: Vec<OperatorReport>,
+    /// Busy, backpressured and idle ms per second over time, all subtasks.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubtaskReport {
+    pub index: u32,
+    pub status: Status,
+    pub busy_ratio: f64,
+    pub backpressured_ratio: f64,
+    pub idle_ratio: f64,
+    pub cpu_ratio: Option<f64>,
+    pub records_in: u64,
+    pub records_out: u64,
+    pub in_pool_usage: f64,
+    pub out_pool_usage: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorReport {
+    pub id: usize,
+    pub name: String,
+    /// 1-based line of the operator in the `.flow` file.
+    pub line: usize,
+    /// Its share of the task's busy time (0 to 1).
+    pub busy_share: f64,
+    /// Its busy time per second of wall time, mean over subtasks.
+    pub busy_ms_per_second: f64,
+    pub records_in: u64,
+    pub records_out: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    pub start_ms: f64,
+    pub busy_ms_per_second: f64,
+    pub backpressured_ms_per_second: f64,
+    pub idle_ms_per_second: f64,
+}
+
+/// Where the pipeline is limited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bottleneck {
+    pub task: usize,
+    pub task_name: String,
+    /// The fused operator that takes most of the task's busy time.
+    pub operator: Option<usize>,
+    pub operator_name: Option<String>,
+    pub line: Option<usize>,
+    /// For a credit round trip: the sending task whose channels limit.
+    pub from_task: Option<usize>,
+    /// The hottest subtask, when the subtasks differ.
+    pub subtask: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    CpuBound,
+    IoBound,
+    /// Busy, where the platform gives no CPU time to tell CPU from I/O.
+    Busy,
+    DataSkew,
+    CreditRoundTrip,
+    SourceBound,
+    NoBottleneck,
+}
+
+impl Cause {
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::CpuBound => "CPU-bound",
+            Cause::IoBound => "I/O-bound",
+            Cause::Busy => "busy",
+            Cause::DataSkew => "data skew",
+            Cause::CreditRoundTrip => "network: credit round trip",
+            Cause::SourceBound => "source-bound",
+            Cause::NoBottleneck => "no bottleneck",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub cause: Cause,
+    /// One sentence: what limits the pipeline.
+    pub summary: String,
+    /// The numbers the verdict rests on, each a short phrase.
+    pub evidence: Vec<String>,
+}
+
+/// The bottleneck changed over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovingBottleneck {
+    /// The tasks that took turns, most frequent first.
+    pub tasks: Vec<usize>,
+    pub task_names: Vec<String>,
+    /// The share of the analysed time each of `tasks` was the bottleneck.
+    pub shares: Vec<f64>,
+    pub switches: u32,
+    /// The mean time between two turns of the same task.
+    pub period_ms: Option<f64>,
+    pub step_ms: f64,
+    /// One symbol per step: `A`, `B`, … for `tasks`, `.` for none.
+    pub timeline: String,
+}
+
+/// A source with a rate and how far it kept up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceLag {
+    pub task: usize,
+    pub name: String,
+    pub line: usize,
+    pub wanted_per_second: f64,
+    pub achieved_per_second: f64,
+    /// Records it made in the whole run.
+    pub produced: u64,
+    pub lag_at_end: u64,
+    pub lag_max: u64,
+}
+
+/// The heaviest keys on a `key_by` edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeKeys {
+    pub edge: usize,
+    pub from_task: usize,
+    pub to_task: usize,
+    /// The key expression, as written in the `.flow` file.
+    pub key: String,
+    pub line: usize,
+    pub records: u64,
+    pub keys: Vec<HotKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HotKey {
+    pub key: String,
+    pub records: u64,
+    pub share: f64,
+}
+
+/// One change to make, in `.flow` terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Advice {
+    /// What to write or change: `@parallelism(4)`, `buffers_per_channel = 4`.
+    pub change: String,
+    /// Where: the operator or setting, and its line when it is in the file.
+    pub target: String,
+    pub line: Option<usize>,
+    /// Why it helps, in the seeds' terms.
+    pub why: String,
+}

@@ -1,0 +1,290 @@
+//! Every backpressure example, and scenarios of our own, run for real and
+//! explained: the report must name the right bottleneck task and fused
+//! operator, the right cause and the statuses around it, the hot key of a
+//! skewed key, the turns of a moving bottleneck, and advice in `.flow`
+//! terms. Runs are serialised (one at a time) because CPU time is part of
+//! the evidence; assertions are on classifications, never on timings.
+//!
+//! A few examples are scaled in time here (a higher rate, fewer records)
+//! so each run takes a few seconds; their shape and settings are the
+//! example's own.
+
+use std::sync::Mutex;
+
+use flowc::compile::Interpreter;
+use flowc::report::{analyze, Cause, Report, Status};
+use flowc::runtime::{run, RunOptions};
+
+/// One run at a time: concurrent runs would share the two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn report_of(name: &str, text: &str, settings: &[&str]) -> Report {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let checked = flowc::check::check_source(text);
+    let mut program = checked.program.unwrap_or_else(|| panic!("{name} does not check: {:?}", checked.diagnostics));
+    for setting in settings {
+        program.config.set_from_str(setting).unwrap();
+    }
+    let plan = flowc::plan::plan(&program).plan.unwrap();
+    let outcome = run(&plan, &Interpreter, RunOptions::default());
+    assert!(outcome.error.is_none(), "{name} failed: {:?}", outcome.error);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let report = analyze(&plan, &outcome.recording, name, text, cores);
+    // Shown when an assertion fails.
+    eprintln!("{}", flowc::report::text::render(&report, text));
+    report
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(format!("examples/{name}.flow")).unwrap()
+}
+
+/// `text` with each `(from, to)` replaced, each exactly once.
+fn scaled(text: &str, replacements: &[(&str, &str)]) -> String {
+    let mut text = text.to_string();
+    for (from, to) in replacements {
+        assert_eq!(text.matches(from).count(), 1, "`{from}` once in the example");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+fn task<'a>(report: &'a Report, name: &str) -> &'a flowc::report::TaskReport {
+    report
+        .tasks
+        .iter()
+        .find(|task| task.name == name)
+        .unwrap_or_else(|| panic!("no task `{name}` in {:?}", report.tasks.iter().map(|t| &t.name).collect::<Vec<_>>()))
+}
+
+/// The verdict: the bottleneck task, the fused operator that takes its
+/// time, the cause, and which tasks are backpressured.
+fn assert_verdict(report: &Report, task_name: &str, operator: Option<&str>, causes: &[Cause], backpressured: &[&str]) {
+    let bottleneck = report.bottleneck.as_ref().expect("a bottleneck");
+    assert_eq!(bottleneck.task_name, task_name, "the bottleneck task");
+    assert_eq!(bottleneck.operator_name.as_deref(), operator, "the operator inside the bottleneck task");
+    assert!(causes.contains(&report.verdict.cause), "cause {:?}, expected one of {causes:?}", report.verdict.cause);
+    assert!(task(report, task_name).is_bottleneck);
+    for name in backpressured {
+        assert_ne!(task(report, name).status, Status::Ok, "`{name}` is backpressured");
+    }
+    for other in report.tasks.iter().filter(|t| !backpressured.contains(&t.name.as_str())) {
+        if report.moving.is_none() {
+            assert_eq!(other.status, Status::Ok, "`{}` is not backpressured", other.name);
+        }
+    }
+}
+
+fn advice_mentions(report: &Report, change: &str) -> bool {
+    report.advice.iter().any(|advice| advice.change.contains(change))
+}
+
+#[test]
+fn slow_sink_the_writer_is_the_bottleneck_and_waits_rather_than_computes() {
+    // Twenty times faster than the example, with proportionally small buffers.
+    let text = scaled(
+        &example("slow_sink"),
+        &[
+            ("rate = 1000/s, count = 5_000", "rate = 20k/s, count = 6_000"),
+            ("throttle 100/s", "throttle 2k/s"),
+            ("buffer_size = 32KiB ", "buffer_size = 1KiB "),
+        ],
+    );
+    let report = report_of("slow_sink", &text, &[]);
+    assert_verdict(
+        &report,
+        "postgres-writer",
+        Some("postgres-writer"),
+        &[Cause::IoBound],
+        &["Source: readings -> Map -> Filter"],
+    );
+    assert_eq!(task(&report, "Source: readings -> Map -> Filter").status, Status::High);
+    let advice = report.advice.iter().find(|a| a.change.starts_with("@parallelism(")).expect("parallelism advice");
+    assert!(advice.target.contains("postgres-writer"), "{advice:?}");
+    assert!(advice.target.contains("replacing its `@parallelism(1)`"), "{advice:?}");
+    let source = &report.sources[0];
+    assert!(source.achieved_per_second < 0.5 * source.wanted_per_second, "{source:?}");
+    assert!(source.lag_max > 100, "{source:?}");
+}
+
+#[test]
+fn window_bottleneck_the_sliding_window_computes_and_the_source_waits() {
+    let text = scaled(&example("window_bottleneck"), &[("count = 400_000", "count = 200_000")]);
+    let report = report_of("window_bottleneck", &text, &[]);
+    assert_verdict(
+        &report,
+        "SlidingWindow -> Sink: discard",
+        Some("SlidingWindow"),
+        &[Cause::CpuBound],
+        &["Source: clicks -> Map"],
+    );
+    assert!(advice_mentions(&report, "@parallelism("));
+    assert!(report.advice.iter().all(|a| !a.target.contains("Source")), "no advice for the backpressured source");
+}
+
+#[test]
+fn data_skew_names_the_hot_key_and_advises_salting_not_parallelism() {
+    let report = report_of("data_skew", &example("data_skew"), &[]);
+    assert_verdict(
+        &report,
+        "Aggregate -> fraud-score -> Sink: discard",
+        Some("fraud-score"),
+        &[Cause::DataSkew],
+        &["Source: orders"],
+    );
+    let edge = &report.hot_keys[0];
+    assert_eq!(edge.key, "customer");
+    assert_eq!(edge.keys[0].key, "7");
+    assert!((0.7..0.9).contains(&edge.keys[0].share), "{edge:?}");
+    assert!(advice_mentions(&report, "salt or pre-aggregate the hot key 7"));
+    assert!(!advice_mentions(&report, "@parallelism("));
+}
+
+#[test]
+fn alternating_bottleneck_moves_between_the_window_and_what_follows_it() {
+    let report = report_of("alternating_bottleneck", &example("alternating_bottleneck"), &[]);
+    let moving = report.moving.as_ref().expect("a moving bottleneck");
+    let mut turns = moving.task_names.clone();
+    turns.sort();
+    assert_eq!(turns, ["Map -> enrich -> Sink: discard", "parse -> TumblingWindow"]);
+    assert!(moving.switches >= 4, "{moving:?}");
+    let period = moving.period_ms.expect("a period");
+    assert!((300.0..3_000.0).contains(&period), "windows fire about every second of run time: {period}");
+    let bottleneck = report.bottleneck.as_ref().unwrap();
+    assert!(["parse", "enrich"].contains(&bottleneck.operator_name.as_deref().unwrap()), "{bottleneck:?}");
+    assert_eq!(task(&report, "Source: trades").status, Status::High);
+    assert!(advice_mentions(&report, "size it for the bursts"));
+}
+
+#[test]
+fn network_bottleneck_is_the_credit_round_trip_and_wants_buffers_in_flight() {
+    let text = scaled(&example("network_bottleneck"), &[("count = 200_000", "count = 80_000")]);
+    let report = report_of("network_bottleneck", &text, &[]);
+    assert_verdict(&report, "Map -> Sink: discard", None, &[Cause::CreditRoundTrip], &["Source: events -> Filter"]);
+    assert_eq!(report.bottleneck.as_ref().unwrap().from_task, Some(0));
+    let advice = &report.advice[0];
+    assert!(advice.change.starts_with("buffers_per_channel = "), "{advice:?}");
+    assert_eq!(advice.line, Some(9), "the setting's line in the file");
+    assert!(!advice_mentions(&report, "@parallelism("));
+}
+
+#[test]
+fn cpu_bound_names_the_fused_operator_that_burns_the_cpu() {
+    let report = report_of("cpu_bound", &example("cpu_bound"), &[]);
+    let name = "Source: jobs -> Filter -> compress -> Map -> Sink: discard";
+    assert_verdict(&report, name, Some("compress"), &[Cause::CpuBound], &[]);
+    let compress = task(&report, name).operators.iter().find(|op| op.name == "compress").unwrap();
+    assert!(compress.busy_share > 0.8, "{compress:?}");
+    assert!(advice_mentions(&report, "@parallelism("));
+}
+
+#[test]
+fn io_bound_names_the_fused_operator_that_waits() {
+    let report = report_of("io_bound", &example("io_bound"), &[]);
+    let name = "Source: jobs -> Filter -> lookup -> Map -> Sink: discard";
+    assert_verdict(&report, name, Some("lookup"), &[Cause::IoBound], &[]);
+    let lookup = task(&report, name).operators.iter().find(|op| op.name == "lookup").unwrap();
+    assert!(lookup.busy_share > 0.8, "{lookup:?}");
+    assert!(advice_mentions(&report, "asynchronous"));
+}
+
+#[test]
+fn max_throughput_is_limited_by_the_source_task() {
+    let text = scaled(&example("max_throughput"), &[("count = 2M", "count = 400k")]);
+    let report = report_of("max_throughput", &text, &[]);
+    let bottleneck = report.bottleneck.as_ref().expect("at full speed something limits");
+    assert_eq!(bottleneck.task_name, "Source: sales -> Map -> Filter");
+    assert!([Cause::SourceBound, Cause::CpuBound].contains(&report.verdict.cause), "{:?}", report.verdict);
+}
+
+// Scenarios of our own: other positions, parallelisms and causes.
+
+#[test]
+fn a_pipeline_that_keeps_up_has_no_bottleneck() {
+    let text = r#"
+schema R { id: int }
+source r: R = generate(rate = 2k/s, count = 3_000) { id = seq }
+r | map { id, twice = id * 2 } | filter twice % 3 != 0 | sink discard
+"#;
+    let report = report_of("keeps_up", text, &[]);
+    assert!(report.bottleneck.is_none(), "{:?}", report.verdict);
+    assert_eq!(report.verdict.cause, Cause::NoBottleneck);
+    assert!(report.tasks.iter().all(|task| task.status == Status::Ok));
+    assert!(report.advice.is_empty());
+}
+
+#[test]
+fn a_single_subtask_writer_at_the_end_backpressures_two_sources() {
+    let text = r#"
+config { parallelism = 2, buffer_size = 1KiB }
+schema R { id: int, v: float }
+source r: R = generate(rate = 8k/s, count = 5_000) { id = seq, v = float(seq) }
+r | map { id, v2 = v * 2.0 } | throttle 2k/s @parallelism(1) @name("writer") | sink discard
+"#;
+    let report = report_of("single_writer", text, &[]);
+    assert_verdict(&report, "writer", Some("writer"), &[Cause::IoBound], &["Source: r -> Map"]);
+    assert_eq!(task(&report, "Sink: discard").status, Status::Ok);
+}
+
+#[test]
+fn a_blocking_middle_task_of_three_is_found_between_a_busy_and_an_idle_one() {
+    let text = r#"
+config { parallelism = 2, buffer_size = 1KiB }
+schema R { id: int, k: int }
+source r: R = generate(rate = 12k/s, count = 18_000) { id = seq, k = seq % 64 }
+r | key_by k
+  | aggregate { n = count() }
+  | sleep 200us @name("enrich")
+  | rebalance
+  | map { k, n }
+  | sink discard
+"#;
+    let report = report_of("middle_of_three", text, &[]);
+    assert_verdict(&report, "Aggregate -> enrich", Some("enrich"), &[Cause::IoBound], &["Source: r"]);
+    assert_eq!(task(&report, "Map -> Sink: discard").status, Status::Ok);
+}
+
+#[test]
+fn four_subtasks_of_cpu_work_on_two_cores_are_cpu_bound() {
+    let text = r#"
+config { parallelism = 4, buffer_size = 1KiB }
+schema R { id: int }
+source r: R = generate(rate = 40k/s, count = 30_000) { id = seq }
+r | rebalance | work 100us @name("score") | sink discard
+"#;
+    let report = report_of("four_on_two", text, &[]);
+    assert_verdict(&report, "score -> Sink: discard", Some("score"), &[Cause::CpuBound], &["Source: r"]);
+}
+
+#[test]
+fn an_unthrottled_source_that_does_the_most_work_is_source_bound() {
+    let text = r#"
+schema R { id: int, v: float }
+source r: R = generate(count = 300k) { id = seq, v = random(seq) * random(seq + 1) }
+r | filter v > 0.5 | sink discard
+"#;
+    let report = report_of("source_bound", text, &[]);
+    assert_verdict(&report, "Source: r -> Filter -> Sink: discard", Some("Source: r"), &[Cause::SourceBound], &[]);
+}
+
+#[test]
+fn a_hot_string_key_at_parallelism_two_is_skew() {
+    let text = r#"
+config { parallelism = 2, buffer_size = 1KiB }
+schema Visit { id: int, region: string }
+source visits: Visit = generate(rate = 10k/s, count = 12_000) {
+  id = seq
+  region = if random(seq) < 0.9 then "eu" else "r" ++ str(seq % 50)
+} @parallelism(1)
+visits | key_by region | aggregate { n = count() } | work 150us @name("rank") | sink discard
+"#;
+    let report = report_of("string_skew", text, &[]);
+    assert_verdict(
+        &report,
+        "Aggregate -> rank -> Sink: discard",
+        Some("rank"),
+        &[Cause::DataSkew],
+        &["Source: visits"],
+    );
+    assert_eq!(report.hot_keys[0].keys[0].key, "\"eu\"");
+}
