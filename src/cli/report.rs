@@ -94,11 +94,15 @@ pub fn report_text(
         Ok(recording) => recording,
         Err(message) => return usage(message),
     };
-    let same_plan =
-        recording.tasks.len() == plan.tasks.len()
-            && recording.tasks.iter().zip(&plan.tasks).all(|(recorded, task)| {
-                recorded.name == task.name && recorded.subtasks.len() == task.parallelism as usize
-            });
+    let same_plan = recording.tasks.len() == plan.tasks.len()
+        && recording.tasks.iter().zip(&plan.tasks).all(|(recorded, task)| {
+            recorded.name == task.name
+                && recorded.subtasks.len() == task.parallelism as usize
+                && recorded.subtasks.iter().all(|subtask| {
+                    subtask.totals.operator_busy_ms.len() == task.operators.len()
+                        && subtask.intervals.iter().all(|i| i.operator_busy_ms.len() == task.operators.len())
+                })
+        });
     if !same_plan {
         return usage(format!(
             "the metrics are of another plan than {file_name}'s: pass the same file and the same --set flags as the run"

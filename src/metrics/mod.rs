@@ -10,7 +10,7 @@ pub mod recording;
 pub mod sampler;
 pub mod sketch;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{fence, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -46,9 +46,13 @@ pub struct SubtaskCounters {
     /// The state the subtask is in now and the chain operator it works for,
     /// packed by `pack_live`, and since when (`epoch_nanos`): the sampler
     /// adds the running stretch, so a subtask busy for seconds on end still
-    /// shows as busy in every sample.
-    pub live: AtomicU64,
-    pub live_since: AtomicU64,
+    /// shows as busy in every sample. Read with `read_time`.
+    live: AtomicU64,
+    live_since: AtomicU64,
+    /// Odd while the subtask updates its time counters and `live`: a
+    /// sequence lock, so a reader never pairs a new total with an old
+    /// `live_since` and counts a stretch twice.
+    live_sequence: AtomicU64,
     /// A generator with a rate: when it started (`epoch_nanos`), its rate in
     /// records per 1000 s, and how many records it makes in all, so the
     /// sampler can compute its lag at any instant, even while it is blocked.
@@ -105,6 +109,52 @@ pub fn read(counter: &AtomicU64) -> u64 {
     counter.load(Relaxed)
 }
 
+/// A subtask's time counters read at one instant, the running stretch
+/// included, in nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TimeReading {
+    pub busy: u64,
+    pub idle: u64,
+    pub backpressured: u64,
+    /// Per chain operator, in chain order.
+    pub operator_busy: Vec<u64>,
+}
+
+impl SubtaskCounters {
+    /// Reads busy, idle and backpressured time and the busy time of each of
+    /// `operators` (the chain's, in chain order) consistently, as of `now_nanos`.
+    pub fn read_time(&self, operators: &[Arc<OperatorCounters>], now_nanos: u64) -> TimeReading {
+        loop {
+            let before = self.live_sequence.load(Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let (state, current) = unpack_live(self.live.load(Relaxed));
+            let running = now_nanos.saturating_sub(self.live_since.load(Relaxed));
+            let with_running =
+                |counter: &AtomicU64, of: TimeState| read(counter) + if state == Some(of) { running } else { 0 };
+            let reading = TimeReading {
+                busy: with_running(&self.busy_nanos, TimeState::Busy),
+                idle: with_running(&self.idle_nanos, TimeState::Idle),
+                backpressured: with_running(&self.backpressured_nanos, TimeState::Backpressured),
+                operator_busy: operators
+                    .iter()
+                    .enumerate()
+                    .map(|(index, operator)| {
+                        let running_here = state == Some(TimeState::Busy) && index == current;
+                        read(&operator.busy_nanos) + if running_here { running } else { 0 }
+                    })
+                    .collect(),
+            };
+            fence(Acquire);
+            if self.live_sequence.load(Relaxed) == before {
+                return reading;
+            }
+        }
+    }
+}
+
 /// Where a subtask's time goes, as in Flink's task metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeState {
@@ -113,31 +163,28 @@ pub enum TimeState {
     Backpressured,
 }
 
-impl TimeState {
-    fn from_bits(bits: u64) -> TimeState {
-        match bits & 0b11 {
-            0 => TimeState::Busy,
-            1 => TimeState::Idle,
-            _ => TimeState::Backpressured,
-        }
-    }
+/// `live`'s low bits once the subtask has ended: no stretch is running.
+const FINISHED_BITS: u64 = 3;
 
-    fn bits(self) -> u64 {
-        match self {
-            TimeState::Busy => 0,
-            TimeState::Idle => 1,
-            TimeState::Backpressured => 2,
-        }
-    }
+fn pack_live(state: Option<TimeState>, operator: usize) -> u64 {
+    let bits = match state {
+        Some(TimeState::Busy) => 0,
+        Some(TimeState::Idle) => 1,
+        Some(TimeState::Backpressured) => 2,
+        None => FINISHED_BITS,
+    };
+    (operator as u64) << 2 | bits
 }
 
-fn pack_live(state: TimeState, operator: usize) -> u64 {
-    (operator as u64) << 2 | state.bits()
-}
-
-/// What `SubtaskCounters::live` says: the state and the chain operator.
-pub fn unpack_live(live: u64) -> (TimeState, usize) {
-    (TimeState::from_bits(live), (live >> 2) as usize)
+/// The state (`None` once ended) and the chain operator of a `live` word.
+fn unpack_live(live: u64) -> (Option<TimeState>, usize) {
+    let state = match live & 0b11 {
+        0 => Some(TimeState::Busy),
+        1 => Some(TimeState::Idle),
+        2 => Some(TimeState::Backpressured),
+        _ => None,
+    };
+    (state, (live >> 2) as usize)
 }
 
 /// Nanoseconds since the first time anything asked: one clock for the
@@ -158,22 +205,34 @@ pub struct TimeAccount {
     /// The chain's operators, in chain order; empty when per-operator time
     /// is off (to measure what it costs).
     operators: Vec<Arc<OperatorCounters>>,
+    finished: bool,
 }
 
 impl TimeAccount {
     pub fn start(counters: Arc<SubtaskCounters>, operators: Vec<Arc<OperatorCounters>>) -> TimeAccount {
-        let account = TimeAccount { state: TimeState::Busy, operator: 0, since: Instant::now(), counters, operators };
-        account.publish();
+        let mut account = TimeAccount {
+            state: TimeState::Busy,
+            operator: 0,
+            since: Instant::now(),
+            counters,
+            operators,
+            finished: false,
+        };
+        account.update(|_| ());
         account
     }
 
     /// Enters `state`, charging the time so far to the previous one, and
     /// returns the previous state so a wait can restore it.
     pub fn switch(&mut self, state: TimeState) -> TimeState {
-        self.charge();
-        let previous = std::mem::replace(&mut self.state, state);
-        self.publish();
+        let mut previous = state;
+        self.update(|account| previous = std::mem::replace(&mut account.state, state));
         previous
+    }
+
+    /// Charges the last stretch; from now on the subtask accounts for no time.
+    pub fn finish(&mut self) {
+        self.update(|account| account.finished = true);
     }
 
     /// Works for chain operator `operator` from now on; returns the one
@@ -182,14 +241,32 @@ impl TimeAccount {
         if operator == self.operator || self.operators.is_empty() {
             return operator;
         }
-        self.charge();
-        let previous = std::mem::replace(&mut self.operator, operator);
-        self.publish();
+        let mut previous = operator;
+        self.update(|account| previous = std::mem::replace(&mut account.operator, operator));
         previous
+    }
+
+    /// Charges the time so far, applies `change`, and publishes the new
+    /// state, all inside the sequence lock `read_time` checks.
+    fn update(&mut self, change: impl FnOnce(&mut TimeAccount)) {
+        let counters = self.counters.clone();
+        let sequence = counters.live_sequence.load(Relaxed);
+        counters.live_sequence.store(sequence + 1, Relaxed);
+        fence(Release);
+        self.charge();
+        change(self);
+        let state = (!self.finished).then_some(self.state);
+        counters.live_since.store(epoch_nanos(self.since), Relaxed);
+        counters.live.store(pack_live(state, self.operator), Relaxed);
+        counters.live_sequence.store(sequence + 2, Release);
     }
 
     fn charge(&mut self) {
         let now = Instant::now();
+        if self.finished {
+            self.since = now;
+            return;
+        }
         let elapsed = saturating_nanos(now.duration_since(self.since));
         let counter = match self.state {
             TimeState::Busy => &self.counters.busy_nanos,
@@ -203,13 +280,6 @@ impl TimeAccount {
             }
         }
         self.since = now;
-    }
-
-    fn publish(&self) {
-        // `since` first: a sampler that sees the new state must not add the
-        // old stretch to it twice; at worst it misses a few nanoseconds.
-        self.counters.live_since.store(epoch_nanos(self.since), Relaxed);
-        self.counters.live.store(pack_live(self.state, self.operator), Relaxed);
     }
 }
 

@@ -15,7 +15,8 @@ pub const MAX_INTERVALS: usize = 1_024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recording {
-    /// The sampler's step at the start of the run, in milliseconds.
+    /// The sampler's step at the end of the run, in milliseconds: 50, doubled
+    /// each time a long run's intervals were merged pairwise.
     pub sample_interval_ms: f64,
     pub duration_ms: f64,
     /// Indexed by task id, as in the physical plan.

@@ -4,8 +4,8 @@
 //!
 //! Counters only grow; the sampler keeps the last reading of each and
 //! stores the difference. Busy, idle and backpressured time are read with
-//! the stretch each subtask is in right now (`SubtaskCounters::live`), then
-//! scaled so the three fill the interval, as Flink's add up to 1000 ms/s.
+//! the stretch each subtask is in right now (`SubtaskCounters::read_time`),
+//! then scaled so the three fill the interval, as Flink's add up to 1000 ms/s.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,7 @@ use super::recording::{
     merge_pairs, Interval, KeyEdgeRecording, Recording, SubtaskRecording, TaskRecording, Totals, MAX_INTERVALS,
 };
 use super::sketch::KeySketch;
-use super::{epoch_nanos, read, unpack_live, OperatorCounters, SubtaskCounters, TimeState};
+use super::{epoch_nanos, read, OperatorCounters, SubtaskCounters};
 
 /// What the sampler reads for one subtask.
 pub struct SampledSubtask {
@@ -180,13 +180,11 @@ fn to_microseconds(ms: f64) -> f64 {
 
 fn read_subtask(subtask: &SampledSubtask, now_nanos: u64) -> Reading {
     let counters = &subtask.counters;
-    let (state, operator) = unpack_live(read(&counters.live));
-    let running = now_nanos.saturating_sub(read(&counters.live_since));
-    let with_running = |counter: &AtomicU64, of: TimeState| read(counter) + if state == of { running } else { 0 };
+    let time = counters.read_time(&subtask.operators, now_nanos);
     Reading {
-        busy: with_running(&counters.busy_nanos, TimeState::Busy),
-        idle: with_running(&counters.idle_nanos, TimeState::Idle),
-        backpressured: with_running(&counters.backpressured_nanos, TimeState::Backpressured),
+        busy: time.busy,
+        idle: time.idle,
+        backpressured: time.backpressured,
         cpu: counters.cpu.nanos(),
         records_in: read(&counters.records_in),
         records_out: read(&counters.records_out),
@@ -194,14 +192,7 @@ fn read_subtask(subtask: &SampledSubtask, now_nanos: u64) -> Reading {
         buffers_in: read(&counters.buffers_in),
         buffers_out: read(&counters.buffers_out),
         lag: counters.lag_at(now_nanos),
-        operator_busy: subtask
-            .operators
-            .iter()
-            .enumerate()
-            .map(|(index, op)| {
-                read(&op.busy_nanos) + if state == TimeState::Busy && index == operator { running } else { 0 }
-            })
-            .collect(),
+        operator_busy: time.operator_busy,
     }
 }
 

@@ -79,16 +79,31 @@ impl KeySketch {
     }
 
     /// Adds `other`'s counts into `self` (another sender of the same edge).
+    /// A key missing from a full sketch may still have had up to its
+    /// smallest count there: that goes into the key's `error`.
     pub fn merge(&mut self, other: &KeySketch) {
+        let floor = |sketch: &KeySketch| {
+            if sketch.counters.len() < CAPACITY {
+                0
+            } else {
+                sketch.counters.iter().map(|counter| counter.count).min().unwrap_or(0)
+            }
+        };
+        let (my_floor, their_floor) = (floor(self), floor(other));
         self.counted += other.counted;
         self.seen += other.seen;
+        for mine in &mut self.counters {
+            if !other.counters.iter().any(|theirs| theirs.hash == mine.hash) {
+                mine.error += their_floor;
+            }
+        }
         for counter in &other.counters {
             match self.counters.iter_mut().find(|mine| mine.hash == counter.hash) {
                 Some(mine) => {
                     mine.count += counter.count;
                     mine.error += counter.error;
                 }
-                None => self.counters.push(counter.clone()),
+                None => self.counters.push(Counter { error: counter.error + my_floor, ..counter.clone() }),
             }
         }
     }

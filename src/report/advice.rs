@@ -44,7 +44,17 @@ pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
                 change: "keep the parallelism".into(),
                 target: format!("`{}`", task.name),
                 line: None,
-                why: "its other subtasks are idle already; another subtask would idle too".into(),
+                why: format!(
+                    "its subtasks without the hot key are busy {} on average; another subtask would get none of the hot key's records",
+                    percent(
+                        task.subtasks
+                            .iter()
+                            .filter(|s| Some(s.index) != bottleneck.subtask)
+                            .map(|s| s.busy_ratio)
+                            .sum::<f64>()
+                            / (task.subtasks.len().max(2) - 1) as f64
+                    )
+                ),
             });
         }
         Cause::CpuBound | Cause::IoBound | Cause::Busy | Cause::SourceBound => {
@@ -89,7 +99,7 @@ fn needed_speedup(report: &Report, task: &TaskReport) -> Option<f64> {
         return None;
     }
     let selectivity = (reaching as f64 / produced as f64).min(1.0);
-    let capacity = task.records_in_per_second / task.max_busy_ratio.max(0.05);
+    let capacity = task.records_in_per_second / task.busy_ratio.max(0.05);
     Some(wanted * selectivity / capacity)
 }
 

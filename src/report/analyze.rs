@@ -381,16 +381,22 @@ fn diagnose(
         return (Some(bottleneck), Verdict { cause: Cause::DataSkew, summary, evidence });
     }
 
+    // Busy and CPU both as means over the subtasks, so they compare.
     evidence.push(format!(
-        "`{}` is busy {} of the time{}, {}",
+        "`{}` is busy {} of the time{}{}, {}",
         report.name,
-        percent(report.max_busy_ratio),
+        percent(report.busy_ratio),
+        if report.max_busy_ratio - report.busy_ratio > 0.10 {
+            format!(" (its busiest subtask {})", percent(report.max_busy_ratio))
+        } else {
+            String::new()
+        },
         match report.cpu_ratio {
             Some(cpu) => format!(", using {} CPU", percent(cpu)),
             None => String::new(),
         },
         if report.max_backpressured_ratio > BACKPRESSURED {
-            format!("and backpressured {} while the bottleneck is elsewhere", percent(report.max_backpressured_ratio))
+            format!("and backpressured {} of the time", percent(report.max_backpressured_ratio))
         } else {
             "and not backpressured".to_string()
         }
@@ -439,7 +445,14 @@ fn slowest_operator(report: &TaskReport, hot: Option<&Stats>) -> (usize, f64) {
         }
         None => report.operators.iter().map(|op| op.busy_share).collect(),
     };
-    shares.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).unwrap_or((0, 0.0))
+    // A recording may come from a file: never trust its lengths.
+    shares
+        .iter()
+        .copied()
+        .take(report.operators.len())
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .unwrap_or((0, 0.0))
 }
 
 fn no_bottleneck(tasks: &[TaskReport]) -> Verdict {

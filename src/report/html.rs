@@ -185,9 +185,8 @@ fn graph(page: &mut String, report: &Report) {
     let _ = writeln!(page, "</svg>");
 }
 
-/// For each task, the tasks it sends to, from the report's own data: a
-/// task's upstream is what its timeline alone cannot say, so the plan's
-/// edges travel in the report as `links`.
+/// For each task, the tasks it sends to (`TaskReport::downstream`): the
+/// page draws from the report alone, not the plan.
 fn report_links(report: &Report) -> Vec<Vec<usize>> {
     report.tasks.iter().map(|task| task.downstream.clone()).collect()
 }

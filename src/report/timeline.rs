@@ -14,6 +14,8 @@ use super::{MovingBottleneck, TimelinePoint};
 pub const TIMELINE_POINTS: usize = 60;
 /// The finest step at which the bottleneck is located.
 const MIN_STEP_MS: f64 = 100.0;
+/// Steps at most: a day at the finest step.
+const MAX_STEPS: usize = 864_000;
 /// A task must be the bottleneck this share of the steps to count as taking turns.
 const MIN_SHARE: f64 = 0.15;
 
@@ -59,7 +61,8 @@ pub fn moving_bottleneck(
 ) -> Option<MovingBottleneck> {
     let to_ms = to_ms.min(recording.duration_ms);
     let step_ms = recording.sample_interval_ms.max(MIN_STEP_MS);
-    let n_steps = ((to_ms - from_ms) / step_ms).floor() as usize;
+    // Bounded, for recordings read from a file.
+    let n_steps = (((to_ms - from_ms) / step_ms).floor() as usize).min(MAX_STEPS);
     if n_steps < 4 {
         return None;
     }

@@ -308,12 +308,10 @@ impl OutputGate {
             let edge = state.edge;
             if has_rows {
                 self.seal(channel, ctx)?;
-            } else if owes_watermark {
-                if self.edges[edge].pool_used < self.edges[edge].pool_size {
-                    self.edges[edge].pool_used += 1;
-                    self.channels[channel].partial = Some(Batch::new(&self.edges[edge].record));
-                    self.seal(channel, ctx)?;
-                }
+            } else if owes_watermark && self.edges[edge].pool_used < self.edges[edge].pool_size {
+                self.edges[edge].pool_used += 1;
+                self.channels[channel].partial = Some(Batch::new(&self.edges[edge].record));
+                self.seal(channel, ctx)?;
             }
         }
         self.update_pool_gauge(ctx);

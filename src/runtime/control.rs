@@ -107,6 +107,11 @@ impl Ctx {
         self.time.switch(state)
     }
 
+    /// The subtask has ended: its last stretch is charged, and no more.
+    pub fn finish_time(&mut self) {
+        self.time.finish();
+    }
+
     /// Charges busy time from now on to chain operator `operator`; returns the one before.
     pub fn enter_operator(&mut self, operator: usize) -> usize {
         self.time.enter_operator(operator)

@@ -43,7 +43,7 @@ pub struct RunOptions {
     /// Ctrl-C presses so far: the first stops the sources, the second everything.
     pub interrupts: Option<Arc<AtomicUsize>>,
     /// Called about every `progress_interval` while the run lasts.
-    pub progress: Option<Box<dyn FnMut(&Progress)>>,
+    pub progress: Option<ProgressCallback>,
     pub progress_interval: Option<Duration>,
     /// How often the sampler reads the counters; 50 ms when unset.
     pub sample_interval: Option<Duration>,
@@ -52,6 +52,9 @@ pub struct RunOptions {
     /// Benchmarks use it to measure what the report's metrics cost.
     pub lean_metrics: bool,
 }
+
+/// Called with a look at the run about every `progress_interval`.
+pub type ProgressCallback = Box<dyn FnMut(&Progress)>;
 
 /// A look at a run in progress.
 #[derive(Debug, Clone)]

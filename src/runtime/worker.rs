@@ -42,8 +42,7 @@ impl Subtask {
         self.ctx.counters.cpu.register_current_thread();
         self.ctx.enter(TimeState::Busy);
         let result = self.run_to_end_of_input().and_then(|()| self.finish());
-        // Charge the last stretch of time to the state it was in.
-        self.ctx.enter(TimeState::Idle);
+        self.ctx.finish_time();
         self.outputs.publish_key_sketches();
         self.ctx.counters.cpu.finish_current_thread();
         result
