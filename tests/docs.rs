@@ -139,17 +139,7 @@ fn the_json_plan_documents_every_field() {
     let plan = plan(&program).plan.expect("a plan");
     let value = serde_json::to_value(plan_document(&plan, "u.flow", text)).unwrap();
     let mut keys = std::collections::BTreeSet::new();
-    let mut stack = vec![&value];
-    while let Some(value) = stack.pop() {
-        match value {
-            serde_json::Value::Object(map) => {
-                keys.extend(map.keys().cloned());
-                stack.extend(map.values());
-            }
-            serde_json::Value::Array(items) => stack.extend(items),
-            _ => {}
-        }
-    }
+    collect_keys(&value, &mut keys);
     let doc = fs::read_to_string(root().join("docs/plan-json.md")).unwrap();
     let missing: Vec<&String> = keys.iter().filter(|key| !doc.contains(&format!("`{key}`"))).collect();
     assert!(missing.is_empty(), "docs/plan-json.md does not name {missing:?}");
@@ -177,19 +167,23 @@ fn the_json_report_documents_every_field() {
     let mut keys = std::collections::BTreeSet::new();
     for case in fs::read_dir(root().join("tests/golden/report")).unwrap() {
         let text = fs::read_to_string(case.unwrap().path().join("report.json")).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let mut stack = vec![&value];
-        while let Some(value) = stack.pop() {
-            match value {
-                serde_json::Value::Object(map) => {
-                    keys.extend(map.keys().cloned());
-                    stack.extend(map.values());
-                }
-                serde_json::Value::Array(items) => stack.extend(items),
-                _ => {}
-            }
-        }
+        collect_keys(&serde_json::from_str(&text).unwrap(), &mut keys);
     }
     let missing: Vec<&String> = keys.iter().filter(|key| !doc.contains(&format!("`{key}`"))).collect();
     assert!(missing.is_empty(), "docs/report-json.md does not name {missing:?}");
+}
+
+/// Every object key anywhere in `value`.
+fn collect_keys(value: &serde_json::Value, keys: &mut std::collections::BTreeSet<String>) {
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                keys.extend(map.keys().cloned());
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
 }
