@@ -277,6 +277,14 @@ fn run_cases_match_their_golden_output() {
             run.shown = run.shown.replacen(&run.stdout, &sorted, 1);
         }
         compare(&case.join("run.txt"), &run.shown, &mut mismatches);
+        let mut interpreted_args = args.clone();
+        interpreted_args.push("--no-jit".to_string());
+        let mut interpreted = run_case(&case, "input.flow", &interpreted_args);
+        if case.join("unordered").exists() {
+            let sorted: String = records(&interpreted.stdout).iter().map(|line| format!("{line}\n")).collect();
+            interpreted.shown = interpreted.shown.replacen(&interpreted.stdout, &sorted, 1);
+        }
+        same_under_both_backends(&case.display().to_string(), &run, &interpreted, &mut mismatches);
         if run.exit_code == 0 && !case.join("serial").exists() {
             let mut parallel_args = args.clone();
             parallel_args.extend(["--set".to_string(), "parallelism=3".to_string()]);
@@ -310,7 +318,7 @@ fn examples_run_and_match_their_golden_output() {
         .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
         .filter(|name| name != "slow_sink")
         .collect();
-    let runs: Vec<(String, CaseRun)> = std::thread::scope(|scope| {
+    let runs: Vec<(String, CaseRun, CaseRun)> = std::thread::scope(|scope| {
         let handles: Vec<_> = examples
             .iter()
             .map(|name| {
@@ -319,17 +327,32 @@ fn examples_run_and_match_their_golden_output() {
                     if name != "quickstart" {
                         args.push("--discard-sinks".to_string());
                     }
-                    (name.clone(), run_case(&root(), &format!("examples/{name}.flow"), &args))
+                    let flow = format!("examples/{name}.flow");
+                    let compiled = run_case(&root(), &flow, &args);
+                    args.push("--no-jit".to_string());
+                    (name.clone(), compiled, run_case(&root(), &flow, &args))
                 })
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().unwrap()).collect()
     });
     let mut mismatches = Vec::new();
-    for (name, run) in runs {
+    for (name, run, interpreted) in runs {
         compare(&root().join("tests/golden/examples").join(&name).join("run.txt"), &run.shown, &mut mismatches);
+        same_under_both_backends(&name, &run, &interpreted, &mut mismatches);
     }
     fail_on(mismatches);
+}
+
+/// The JIT (the default) and `--no-jit` print the same records, summary
+/// and errors.
+fn same_under_both_backends(name: &str, compiled: &CaseRun, interpreted: &CaseRun, mismatches: &mut Vec<String>) {
+    if compiled.shown != interpreted.shown {
+        mismatches.push(format!(
+            "{name}: the JIT and --no-jit differ:\n{}",
+            similar_asserts::SimpleDiff::from_str(&interpreted.shown, &compiled.shown, "--no-jit", "jit")
+        ));
+    }
 }
 
 struct CaseRun {

@@ -62,6 +62,12 @@ pub enum Command {
         /// `text` for a terminal, `dot` for Graphviz, `json` for programs.
         #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
         format: ExplainFormat,
+        /// Also compile every chain and say what became native code.
+        #[arg(long)]
+        jit: bool,
+        /// With `--jit`, print each native function's Cranelift IR too.
+        #[arg(long)]
+        jit_ir: bool,
     },
     /// Run a .flow file to the end of its input (or Ctrl-C): `print` sinks
     /// write to standard output; a summary of every task goes to standard error.
@@ -129,8 +135,16 @@ pub fn main() -> i32 {
             Ok(text) => check_text(&display_name(file), &text, *schemas, render_options),
             Err(output) => output,
         },
-        Command::Explain { file, plan, format } => match read_input(file) {
-            Ok(text) => explain_text(&display_name(file), &text, plan, *format, render_options),
+        Command::Explain { file, plan, format, jit, jit_ir } => match read_input(file) {
+            Ok(text) => {
+                let mut output = explain_text(&display_name(file), &text, plan, *format, render_options);
+                if (*jit || *jit_ir) && output.exit_code == 0 {
+                    if let Ok(Compiled { plan: Some(physical), .. }) = compile(&text, plan) {
+                        output.stdout.push_str(&crate::compile::jit::explain::describe(&physical, &text, *jit_ir));
+                    }
+                }
+                output
+            }
             Err(output) => output,
         },
         Command::Report { file, plan, metrics, format } => match (read_input(file), read_input(metrics)) {

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::compile::Interpreter;
 use crate::diag::RenderOptions;
 use crate::metrics::recording::Recording;
 use crate::plan::PhysicalPlan;
@@ -173,7 +172,7 @@ impl LiveView {
 
 /// `--sweep-parallelism 1,2,4`: the maximum throughput at each parallelism,
 /// with discarding sinks and unthrottled sources (seed 000).
-pub fn sweep(file_name: &str, text: &str, plan_args: &PlanArgs, parallelisms: &[u32]) -> i32 {
+pub fn sweep(file_name: &str, text: &str, plan_args: &PlanArgs, parallelisms: &[u32], no_jit: bool) -> i32 {
     let mut rows: Vec<(u32, f64, Report)> = Vec::new();
     for &parallelism in parallelisms {
         let mut args = plan_args.clone();
@@ -192,7 +191,7 @@ pub fn sweep(file_name: &str, text: &str, plan_args: &PlanArgs, parallelisms: &[
             return output.exit_code;
         };
         let options = RunOptions { discard_sinks: true, unthrottled: true, ..RunOptions::default() };
-        let outcome = runtime::run(&plan, &Interpreter, options);
+        let outcome = runtime::run(&plan, super::run::backend(no_jit).as_ref(), options);
         if let Some(error) = &outcome.error {
             eprint!(
                 "{}",

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::compile::Interpreter;
+use crate::compile::{Backend, Interpreter, Jit};
 use crate::diag::{render, Diagnostic, RenderOptions};
 use crate::metrics::read;
 use crate::plan::{NodeKind, PhysicalPlan};
@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Print no summary and no progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run every expression on the reference interpreter instead of
+    /// compiling it to native code.
+    #[arg(long)]
+    pub no_jit: bool,
     /// After the run, explain its backpressure: the task table, the
     /// bottleneck, why, and what to change. `json` writes the typed report
     /// to standard output, `html` one self-contained page.
@@ -74,7 +78,7 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         return output.exit_code;
     };
     if !args.sweep_parallelism.is_empty() {
-        return super::report::sweep(file_name, text, plan_args, &args.sweep_parallelism);
+        return super::report::sweep(file_name, text, plan_args, &args.sweep_parallelism, args.no_jit);
     }
     let interrupts = Arc::new(AtomicUsize::new(0));
     listen_for_ctrl_c(&interrupts);
@@ -92,7 +96,7 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         sample_interval: None,
         lean_metrics: false,
     };
-    let outcome = runtime::run(&plan, &Interpreter, run_options);
+    let outcome = runtime::run(&plan, backend(args.no_jit).as_ref(), run_options);
     if show_progress {
         if live_table {
             super::report::LiveView::clear(&plan);
@@ -124,6 +128,15 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         return EXIT_INTERRUPTED;
     }
     0
+}
+
+/// The JIT, or with `--no-jit` the interpreter.
+pub fn backend(no_jit: bool) -> Box<dyn Backend> {
+    if no_jit {
+        Box::new(Interpreter)
+    } else {
+        Box::new(Jit::new())
+    }
 }
 
 /// SIGINT bumps a counter the run watches; a third press ends the process.

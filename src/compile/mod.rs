@@ -8,7 +8,9 @@
 pub mod backend;
 pub mod builtins;
 pub mod interp;
+pub mod jit;
 pub mod row;
 
 pub use backend::{Backend, Interpreter};
+pub use jit::Jit;
 pub use row::Batch;

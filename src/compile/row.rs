@@ -58,6 +58,39 @@ impl Batch {
         RowRef { bytes: &self.rows[start..start + self.width], strings: &self.strings, record }
     }
 
+    /// The rows' bytes, `len() × width` of them: what compiled code reads.
+    pub fn row_bytes_all(&self) -> &[u8] {
+        &self.rows
+    }
+
+    /// Appends `n` zeroed rows and returns their bytes for compiled code to
+    /// fill; `keep_rows` then keeps the rows it completed.
+    pub fn append_zeroed_rows(&mut self, n: usize) -> &mut [u8] {
+        let start = self.rows.len();
+        self.rows.resize(start + n * self.width, 0);
+        self.n_rows += n;
+        &mut self.rows[start..]
+    }
+
+    /// Drops the rows from `n` on (after compiled code stopped at row `n`).
+    pub fn keep_rows(&mut self, n: usize) {
+        if n < self.n_rows {
+            self.n_rows = n;
+            self.rows.truncate(n * self.width);
+        }
+    }
+
+    /// Appends the rows `selected` of `source`, which has no strings.
+    pub fn extend_selected_without_strings(&mut self, source: &Batch, selected: &[u32]) {
+        debug_assert_eq!(self.width, source.width);
+        self.rows.reserve(selected.len() * self.width);
+        for &index in selected {
+            let start = index as usize * self.width;
+            self.rows.extend_from_slice(&source.rows[start..start + self.width]);
+        }
+        self.n_rows += selected.len();
+    }
+
     /// Appends a row of `values`, which follow `record`'s fields.
     pub fn push_values(&mut self, record: &RecordType, values: &[Value]) {
         let start = self.rows.len();

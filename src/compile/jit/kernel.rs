@@ -1,0 +1,249 @@
+//! Native kernels: one Cranelift function per `map`, `filter` or
+//! `generate` body, looping over a whole batch of rows. This file owns the
+//! JIT module (ISA, helper symbols, finalisation) and the loop around the
+//! expressions; `lower.rs` lowers the expressions themselves.
+//!
+//! Every kernel reads only `n` rows of its input and writes only `n` rows
+//! (or `n` indices) of its output: the caller sizes both before the call.
+//! A kernel returns what it counted (0, or the rows a `filter` kept), or
+//! minus the 1-based number of the error site that stopped it, having
+//! written the failing row's index and the rows kept before it to
+//! `error[0]` and `error[1]`.
+
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::ir::{types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, UserFuncName};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+
+use crate::check::program::TypedExpr;
+use crate::check::types::RecordType;
+
+use super::lower::{ErrorSite, Helpers, Lowering};
+
+/// What a kernel computes.
+pub enum KernelKind<'a> {
+    /// `fields` over each input row, stored as an output row.
+    Project { fields: &'a [TypedExpr], input: &'a RecordType, output: &'a RecordType },
+    /// The indices of the input rows where `predicate` holds.
+    Select { predicate: &'a TypedExpr, input: &'a RecordType },
+    /// `fields` for `seq = first, first + stride, …`, stored as output rows.
+    Generate { fields: &'a [TypedExpr], output: &'a RecordType },
+}
+
+/// A compiled kernel and the module that owns its code.
+pub struct Kernel {
+    module: Option<JITModule>,
+    pub code: *const u8,
+    pub errors: Vec<ErrorSite>,
+    pub code_bytes: usize,
+    pub compile_time: Duration,
+    /// The Cranelift IR, for `flowc explain --jit-ir`.
+    pub ir: String,
+}
+
+// SAFETY: the code is immutable once finalised and only ever called; the
+// module is touched again only to free the code, in `drop`.
+unsafe impl Send for Kernel {}
+unsafe impl Sync for Kernel {}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: the kernel is being dropped, so nothing can call the code any more.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+extern "C" fn flowc_fmod(a: f64, b: f64) -> f64 {
+    a % b
+}
+
+extern "C" fn flowc_hash_float(value: f64) -> i64 {
+    crate::compile::builtins::hash_float(value)
+}
+
+fn new_module() -> Result<JITModule, String> {
+    let mut flags = settings::builder();
+    for (name, value) in [("use_colocated_libcalls", "false"), ("is_pic", "false"), ("opt_level", "speed")] {
+        flags.set(name, value).map_err(|error| format!("cranelift setting {name}: {error}"))?;
+    }
+    let isa = cranelift_native::builder()
+        .map_err(|error| format!("this machine is not a Cranelift target: {error}"))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|error| format!("cranelift: {error}"))?;
+    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    builder.symbol("flowc_fmod", flowc_fmod as *const u8);
+    builder.symbol("flowc_hash_float", flowc_hash_float as *const u8);
+    Ok(JITModule::new(builder))
+}
+
+/// Compiles one kernel. An `Err` is a Cranelift failure, reported, never a crash.
+pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
+    let started = Instant::now();
+    let mut module = new_module()?;
+    let pointer = module.target_config().pointer_type();
+    let mut context = module.make_context();
+    let signature = &mut context.func.signature;
+    let params: &[_] = match kind {
+        // (input, n, output, error_row)
+        KernelKind::Project { .. } => &[pointer, types::I64, pointer, pointer],
+        // (input, n, selected, error_row) -> count or -code
+        KernelKind::Select { .. } => &[pointer, types::I64, pointer, pointer],
+        // (first, stride, n, output, error_row)
+        KernelKind::Generate { .. } => &[types::I64, types::I64, types::I64, pointer, pointer],
+    };
+    signature.params.extend(params.iter().map(|ty| AbiParam::new(*ty)));
+    signature.returns.push(AbiParam::new(types::I64));
+    let helper_signature = |params: &[cranelift_codegen::ir::Type], ret| {
+        let mut signature = Signature::new(module.isa().default_call_conv());
+        signature.params.extend(params.iter().map(|ty| AbiParam::new(*ty)));
+        signature.returns.push(AbiParam::new(ret));
+        signature
+    };
+    let fmod_signature = helper_signature(&[types::F64, types::F64], types::F64);
+    let hash_signature = helper_signature(&[types::F64], types::I64);
+    let fmod = module.declare_function("flowc_fmod", Linkage::Import, &fmod_signature).map_err(|e| e.to_string())?;
+    let hash_float =
+        module.declare_function("flowc_hash_float", Linkage::Import, &hash_signature).map_err(|e| e.to_string())?;
+    context.func.name = UserFuncName::user(0, 0);
+    let mut errors = Vec::new();
+    {
+        let mut function_context = FunctionBuilderContext::new();
+        let mut builder = FunctionBuilder::new(&mut context.func, &mut function_context);
+        let helpers = Helpers {
+            fmod: module.declare_func_in_func(fmod, builder.func),
+            hash_float: module.declare_func_in_func(hash_float, builder.func),
+        };
+        build_loop(&mut builder, kind, helpers, &mut errors);
+        builder.seal_all_blocks();
+        builder.finalize(module.target_config());
+    }
+    let ir = context.func.display().to_string();
+    let id = module
+        .declare_function("kernel", Linkage::Export, &context.func.signature)
+        .map_err(|error| error.to_string())?;
+    module.define_function(id, &mut context).map_err(|error| format!("cranelift cannot compile: {error:?}"))?;
+    let code_bytes = context.compiled_code().map_or(0, |code| code.code_buffer().len());
+    module.clear_context(&mut context);
+    module.finalize_definitions().map_err(|error| error.to_string())?;
+    let code = module.get_finalized_function(id);
+    Ok(Kernel { module: Some(module), code, errors, code_bytes, compile_time: started.elapsed(), ir })
+}
+
+fn block_args(values: &[cranelift_codegen::ir::Value]) -> Vec<BlockArg> {
+    values.iter().map(|value| BlockArg::Value(*value)).collect()
+}
+
+/// The loop over rows: `header(i, count)` tests `i < n`; `body` computes
+/// row `i`; `exit` returns; `error_exit(code, row)` records the row.
+fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers, errors: &mut Vec<ErrorSite>) {
+    let entry = builder.create_block();
+    builder.append_block_params_for_function_params(entry);
+    let (header, body, exit, error_exit) =
+        (builder.create_block(), builder.create_block(), builder.create_block(), builder.create_block());
+    let index = builder.append_block_param(header, types::I64);
+    let count = builder.append_block_param(header, types::I64);
+    let exit_count = builder.append_block_param(exit, types::I64);
+    let code = builder.append_block_param(error_exit, types::I32);
+    let failed_row = builder.append_block_param(error_exit, types::I64);
+    let kept_before = builder.append_block_param(error_exit, types::I64);
+
+    builder.switch_to_block(entry);
+    let params = builder.block_params(entry).to_vec();
+    let (n, error_row) = match kind {
+        KernelKind::Generate { .. } => (params[2], params[4]),
+        _ => (params[1], params[3]),
+    };
+    let zero = builder.ins().iconst(types::I64, 0);
+    builder.ins().jump(header, &block_args(&[zero, zero]));
+
+    builder.switch_to_block(header);
+    let more = builder.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan, index, n);
+    builder.ins().brif(more, body, &[], exit, &block_args(&[count]));
+
+    builder.switch_to_block(body);
+    let store = MemFlagsData::new().with_notrap();
+    let next_count = match kind {
+        KernelKind::Project { fields, input, output } => {
+            let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
+            let row = builder.ins().iadd(params[0], row);
+            let out = builder.ins().imul_imm_s(index, i64::from(output.layout().width));
+            let out = builder.ins().iadd(params[2], out);
+            let mut lowering = Lowering {
+                builder: &mut *builder,
+                helpers,
+                row: Some((row, input)),
+                seq: None,
+                row_index: index,
+                kept: count,
+                error_exit,
+                errors: &mut *errors,
+            };
+            for (field, offset) in fields.iter().zip(&output.layout().offsets) {
+                let value = lowering.lower(field);
+                lowering.builder.ins().store(store, value, out, *offset as i32);
+            }
+            count
+        }
+        KernelKind::Select { predicate, input } => {
+            let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
+            let row = builder.ins().iadd(params[0], row);
+            let mut lowering = Lowering {
+                builder: &mut *builder,
+                helpers,
+                row: Some((row, input)),
+                seq: None,
+                row_index: index,
+                kept: count,
+                error_exit,
+                errors: &mut *errors,
+            };
+            let keep = lowering.lower(predicate);
+            // Branch-free: write the index at the next free place, and
+            // advance only when the row is kept.
+            let slot = builder.ins().imul_imm_s(count, 4);
+            let slot = builder.ins().iadd(params[2], slot);
+            let narrow = builder.ins().ireduce(types::I32, index);
+            builder.ins().store(store, narrow, slot, 0);
+            let keep = builder.ins().uextend(types::I64, keep);
+            builder.ins().iadd(count, keep)
+        }
+        KernelKind::Generate { fields, output } => {
+            let step = builder.ins().imul(index, params[1]);
+            let seq = builder.ins().iadd(params[0], step);
+            let out = builder.ins().imul_imm_s(index, i64::from(output.layout().width));
+            let out = builder.ins().iadd(params[3], out);
+            let mut lowering = Lowering {
+                builder: &mut *builder,
+                helpers,
+                row: None,
+                seq: Some(seq),
+                row_index: index,
+                kept: count,
+                error_exit,
+                errors: &mut *errors,
+            };
+            for (field, offset) in fields.iter().zip(&output.layout().offsets) {
+                let value = lowering.lower(field);
+                lowering.builder.ins().store(store, value, out, *offset as i32);
+            }
+            count
+        }
+    };
+    let next = builder.ins().iadd_imm_s(index, 1);
+    builder.ins().jump(header, &block_args(&[next, next_count]));
+
+    builder.switch_to_block(exit);
+    builder.ins().return_(&[exit_count]);
+
+    builder.switch_to_block(error_exit);
+    builder.ins().store(store, failed_row, error_row, 0);
+    builder.ins().store(store, kept_before, error_row, 8);
+    let code = builder.ins().sextend(types::I64, code);
+    let negative = builder.ins().ineg(code);
+    builder.ins().return_(&[negative]);
+}
