@@ -40,27 +40,33 @@ pub fn describe(plan: &PhysicalPlan, text: &str, show_ir: bool) -> String {
                         let _ = jit.predicate(predicate, input);
                     }
                 }
+                NodeKind::Operator {
+                    kind: OperatorKind::Window { key, aggregates, .. } | OperatorKind::Aggregate { key, aggregates },
+                    ..
+                } => {
+                    if let Some(input) = &input {
+                        let _ = jit.scalar(&key.expr, input);
+                        for argument in aggregates.iter().filter_map(|aggregate| aggregate.arg.as_ref()) {
+                            let _ = jit.scalar(argument, input);
+                        }
+                    }
+                }
                 _ => {}
             }
             let line = line_number(text, node.span.start);
             let name = &plan.operators[operator].name;
             let compiled = jit.compiled();
             if compiled.is_empty() {
-                let note = match &node.kind {
-                    NodeKind::Operator {
-                        kind: OperatorKind::Window { .. } | OperatorKind::Aggregate { .. }, ..
-                    } => "interpreted: keys and aggregate arguments are not compiled yet",
-                    _ => "no expressions",
-                };
-                let _ = writeln!(out, "    {name} (line {line}): {note}");
+                let _ = writeln!(out, "    {name} (line {line}): no expressions");
             }
             for function in compiled {
+                let what = function.what;
                 match function.outcome {
                     Compiled::Native { code_bytes, compile_time, ir } => {
                         total += compile_time;
                         let _ = writeln!(
                             out,
-                            "    {name} (line {line}): native, {code_bytes} bytes, compiled in {:.2} ms",
+                            "    {name} (line {line}), {what}: native, {code_bytes} bytes, compiled in {:.2} ms",
                             compile_time.as_secs_f64() * 1000.0
                         );
                         if show_ir {
@@ -70,7 +76,7 @@ pub fn describe(plan: &PhysicalPlan, text: &str, show_ir: bool) -> String {
                         }
                     }
                     Compiled::Interpreted { reason } => {
-                        let _ = writeln!(out, "    {name} (line {line}): interpreted: {reason}");
+                        let _ = writeln!(out, "    {name} (line {line}), {what}: interpreted: {reason}");
                     }
                 }
             }

@@ -31,6 +31,9 @@ pub enum KernelKind<'a> {
     Select { predicate: &'a TypedExpr, input: &'a RecordType },
     /// `fields` for `seq = first, first + stride, …`, stored as output rows.
     Generate { fields: &'a [TypedExpr], output: &'a RecordType },
+    /// `expr` over one row (keys, aggregate arguments), its bits returned:
+    /// an integer as is, a float's bits, a bool as 0 or 1.
+    Scalar { expr: &'a TypedExpr, input: &'a RecordType },
 }
 
 /// A compiled kernel and the module that owns its code.
@@ -95,6 +98,8 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
         KernelKind::Select { .. } => &[pointer, types::I64, pointer, pointer],
         // (first, stride, n, output, error_row)
         KernelKind::Generate { .. } => &[types::I64, types::I64, types::I64, pointer, pointer],
+        // (row, error_row) -> bits; an error is reported in error_row[1] = code
+        KernelKind::Scalar { .. } => &[pointer, pointer],
     };
     signature.params.extend(params.iter().map(|ty| AbiParam::new(*ty)));
     signature.returns.push(AbiParam::new(types::I64));
@@ -118,7 +123,10 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
             fmod: module.declare_func_in_func(fmod, builder.func),
             hash_float: module.declare_func_in_func(hash_float, builder.func),
         };
-        build_loop(&mut builder, kind, helpers, &mut errors);
+        match kind {
+            KernelKind::Scalar { expr, input } => build_scalar(&mut builder, expr, input, helpers, &mut errors),
+            _ => build_loop(&mut builder, kind, helpers, &mut errors),
+        }
         builder.seal_all_blocks();
         builder.finalize(module.target_config());
     }
@@ -132,6 +140,48 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
     module.finalize_definitions().map_err(|error| error.to_string())?;
     let code = module.get_finalized_function(id);
     Ok(Kernel { module: Some(module), code, errors, code_bytes, compile_time: started.elapsed(), ir })
+}
+
+/// One row, no loop: returns the value's bits; on an error, writes the
+/// error site's code to `error[1]` (and 0 to `error[0]`) and returns 0.
+fn build_scalar(
+    builder: &mut FunctionBuilder,
+    expr: &TypedExpr,
+    input: &RecordType,
+    helpers: Helpers,
+    errors: &mut Vec<ErrorSite>,
+) {
+    let (entry, error_exit) = (builder.create_block(), builder.create_block());
+    builder.append_block_params_for_function_params(entry);
+    let code = builder.append_block_param(error_exit, types::I32);
+    let _failed_row = builder.append_block_param(error_exit, types::I64);
+    let _kept = builder.append_block_param(error_exit, types::I64);
+    builder.switch_to_block(entry);
+    let params = builder.block_params(entry).to_vec();
+    let zero = builder.ins().iconst(types::I64, 0);
+    let mut lowering = Lowering {
+        builder: &mut *builder,
+        helpers,
+        row: Some((params[0], input)),
+        seq: None,
+        row_index: zero,
+        kept: zero,
+        error_exit,
+        errors,
+    };
+    let value = lowering.lower(expr);
+    let bits = match builder.func.dfg.value_type(value) {
+        types::F64 => builder.ins().bitcast(types::I64, MemFlagsData::new(), value),
+        types::I8 => builder.ins().uextend(types::I64, value),
+        _ => value,
+    };
+    builder.ins().return_(&[bits]);
+    builder.switch_to_block(error_exit);
+    let store = MemFlagsData::new().with_notrap();
+    let code = builder.ins().sextend(types::I64, code);
+    builder.ins().store(store, code, params[1], 8);
+    let zero = builder.ins().iconst(types::I64, 0);
+    builder.ins().return_(&[zero]);
 }
 
 fn block_args(values: &[cranelift_codegen::ir::Value]) -> Vec<BlockArg> {
@@ -233,6 +283,7 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
             }
             count
         }
+        KernelKind::Scalar { .. } => unreachable!("a scalar has no loop: `build_scalar`"),
     };
     let next = builder.ins().iadd_imm_s(index, 1);
     builder.ins().jump(header, &block_args(&[next, next_count]));

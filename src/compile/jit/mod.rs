@@ -12,8 +12,8 @@ mod lower;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::check::program::TypedExpr;
-use crate::check::types::RecordType;
+use crate::check::program::{TypedExpr, Value};
+use crate::check::types::{RecordType, Type};
 use crate::compile::backend::{Backend, Generator, Interpreter, Predicate, Projection, Scalar};
 use crate::compile::interp::EvalError;
 use crate::compile::row::{has_strings, Batch};
@@ -104,8 +104,8 @@ impl Backend for Jit {
         input: &Arc<RecordType>,
         output: &Arc<RecordType>,
     ) -> Box<dyn Projection> {
-        if has_strings(input) || has_strings(output) {
-            let reason = "records with strings are interpreted".to_string();
+        if has_strings(output) {
+            let reason = "output records with strings are interpreted".to_string();
             self.record("map", fields.first().map(|f| f.span), Compiled::Interpreted { reason });
             return Interpreter.projection(fields, input, output);
         }
@@ -116,25 +116,24 @@ impl Backend for Jit {
     }
 
     fn predicate(&self, predicate: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Predicate> {
-        if has_strings(record) {
-            let reason = "records with strings are interpreted".to_string();
-            self.record("filter", Some(predicate.span), Compiled::Interpreted { reason });
-            return Interpreter.predicate(predicate, record);
-        }
         let exprs = std::slice::from_ref(predicate);
         match self.try_compile("filter", exprs, KernelKind::Select { predicate, input: record }) {
-            Some(kernel) => Box::new(NativePredicate { kernel }),
+            Some(kernel) => Box::new(NativePredicate { kernel, record: record.clone() }),
             None => Interpreter.predicate(predicate, record),
         }
     }
 
     fn scalar(&self, expr: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Scalar> {
-        Interpreter.scalar(expr, record)
+        let exprs = std::slice::from_ref(expr);
+        match self.try_compile("key or argument", exprs, KernelKind::Scalar { expr, input: record }) {
+            Some(kernel) => Box::new(NativeScalar { kernel, ty: expr.ty, width: record.layout().width as usize }),
+            None => Interpreter.scalar(expr, record),
+        }
     }
 
     fn generator(&self, fields: &[TypedExpr], output: &Arc<RecordType>) -> Box<dyn Generator> {
         if has_strings(output) {
-            let reason = "records with strings are interpreted".to_string();
+            let reason = "output records with strings are interpreted".to_string();
             self.record("generate", fields.first().map(|f| f.span), Compiled::Interpreted { reason });
             return Interpreter.generator(fields, output);
         }
@@ -160,6 +159,38 @@ struct NativeProjection {
 type ProjectFn = unsafe extern "C" fn(*const u8, u64, *mut u8, *mut [u64; 2]) -> i64;
 type SelectFn = unsafe extern "C" fn(*const u8, u64, *mut u32, *mut [u64; 2]) -> i64;
 type GenerateFn = unsafe extern "C" fn(i64, i64, u64, *mut u8, *mut [u64; 2]) -> i64;
+type ScalarFn = unsafe extern "C" fn(*const u8, *mut [u64; 2]) -> i64;
+
+struct NativeScalar {
+    kernel: Arc<Kernel>,
+    ty: Type,
+    width: usize,
+}
+
+impl Scalar for NativeScalar {
+    fn evaluate(&self, input: &Batch, row: usize) -> Result<Value, EvalError> {
+        let bytes = input.row_bytes_all();
+        let start = row * self.width;
+        assert!(start + self.width <= bytes.len(), "row {row} is outside its batch");
+        let mut failed = [0u64; 2];
+        // SAFETY: the kernel reads one row of the record's layout at
+        // `start`, which the assertion above keeps inside the batch.
+        let bits = unsafe {
+            let function: ScalarFn = std::mem::transmute(self.kernel.code);
+            function(bytes.as_ptr().add(start), &mut failed)
+        };
+        if failed[1] != 0 {
+            return Err(kernel_error(&self.kernel, failed[1] as i64));
+        }
+        Ok(match self.ty {
+            Type::Float => Value::Float(f64::from_bits(bits as u64)),
+            Type::Bool => Value::Bool(bits != 0),
+            Type::Timestamp => Value::Timestamp(bits),
+            Type::Duration => Value::Duration(bits),
+            _ => Value::Int(bits),
+        })
+    }
+}
 
 impl Projection for NativeProjection {
     fn run(&self, input: &Batch, output: &mut Batch) -> Result<(), EvalError> {
@@ -186,6 +217,20 @@ impl Projection for NativeProjection {
 
 struct NativePredicate {
     kernel: Arc<Kernel>,
+    record: Arc<RecordType>,
+}
+
+impl NativePredicate {
+    /// Copies the rows `selected` of `input` to `output`, with their strings.
+    fn keep(&self, input: &Batch, selected: &[u32], output: &mut Batch) {
+        if has_strings(&self.record) {
+            for &row in selected {
+                output.push_row_of(input, row as usize, &self.record);
+            }
+        } else {
+            output.extend_selected_without_strings(input, selected);
+        }
+    }
 }
 
 impl Predicate for NativePredicate {
@@ -201,10 +246,10 @@ impl Predicate for NativePredicate {
         };
         if status < 0 {
             // The rows kept before the failing one stand, as in the interpreter.
-            output.extend_selected_without_strings(input, &selected[..failed[1] as usize]);
+            self.keep(input, &selected[..failed[1] as usize], output);
             return Err(kernel_error(&self.kernel, -status));
         }
-        output.extend_selected_without_strings(input, &selected[..status as usize]);
+        self.keep(input, &selected[..status as usize], output);
         Ok(())
     }
 }
