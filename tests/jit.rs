@@ -10,7 +10,7 @@ use std::sync::Arc;
 use flowc::check::functions::Function;
 use flowc::check::program::{TypedExpr, TypedExprKind, Value};
 use flowc::check::types::{Field, RecordType, Type};
-use flowc::compile::backend::Backend;
+use flowc::compile::backend::{Backend, FusedStage};
 use flowc::compile::{Batch, Interpreter, Jit};
 use flowc::diag::Span;
 use flowc::syntax::ast::{BinaryOp, UnaryOp};
@@ -293,6 +293,74 @@ fn same<T: PartialEq + std::fmt::Debug>(
     prop_assert_eq!(&interpreted.0, &compiled.0, "{}: the same outcome", what);
     prop_assert_eq!(&interpreted.1, &compiled.1, "{}: the same rows", what);
     Ok(())
+}
+
+/// Stages one after another on the interpreter: rows out, rows past each stage.
+fn run_stages_one_by_one(
+    stages: &[FusedStage],
+    input: &Arc<RecordType>,
+    rows_in: &Batch,
+) -> Result<(Batch, Arc<RecordType>, Vec<u64>), flowc::compile::interp::EvalError> {
+    let (mut batch, mut record, mut passed) = (rows_in.clone(), input.clone(), Vec::new());
+    for stage in stages {
+        match stage {
+            FusedStage::Filter(predicate) => {
+                let mut out = Batch::new(&record);
+                Interpreter.predicate(predicate, &record).run(&batch, &mut out)?;
+                batch = out;
+            }
+            FusedStage::Map(fields, output) => {
+                let mut out = Batch::new(output);
+                Interpreter.projection(fields, &record, output).run(&batch, &mut out)?;
+                batch = out;
+                record = output.clone();
+            }
+        }
+        passed.push(batch.len() as u64);
+    }
+    Ok((batch, record, passed))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A run of filters and maps compiled into one kernel gives the rows
+    /// and per-stage counts of the stages run one by one; where those fail,
+    /// it fails too (the runtime then replays the batch stage by stage for
+    /// the exact error).
+    #[test]
+    fn fused_filters_and_maps_agree_with_the_stages_one_by_one(seed in any::<u64>()) {
+        let mut dice = Dice(seed);
+        let input = record(&mut dice, false);
+        let n_rows = 1 + dice.below(40) as usize;
+        let rows_in = batch(&mut dice, &input, n_rows);
+        let mut stages = Vec::new();
+        let mut current = input.clone();
+        for _ in 0..2 + dice.below(3) {
+            let mut builder = Builder { dice: &mut dice, record: &current, in_generate: false, spans: 300 };
+            if builder.dice.below(2) == 0 {
+                stages.push(FusedStage::Filter(builder.expr(Type::Bool, 4)));
+            } else {
+                let output = record(builder.dice, false);
+                let mut builder = Builder { dice: &mut dice, record: &current, in_generate: false, spans: 400 };
+                let fields = output.fields().iter().map(|field| builder.expr(field.ty, 3)).collect();
+                stages.push(FusedStage::Map(fields, output.clone()));
+                current = output;
+            }
+        }
+        let fused = Jit::new().fused(&stages, &input).expect("numeric stages fuse");
+        let mut out = Batch::new(&current);
+        let mut passed = vec![0u64; stages.len()];
+        let result = fused.run(&rows_in, &mut out, &mut passed);
+        match run_stages_one_by_one(&stages, &input, &rows_in) {
+            Ok((expected, record, expected_passed)) => {
+                prop_assert!(result.is_ok(), "the fused kernel failed: {:?}", result);
+                prop_assert_eq!(rows(&out, &record), rows(&expected, &record));
+                prop_assert_eq!(passed, expected_passed);
+            }
+            Err(_) => prop_assert!(result.is_err(), "the stages fail one by one, the fused kernel does not"),
+        }
+    }
 }
 
 proptest! {

@@ -32,6 +32,28 @@ pub trait Backend: Sync {
     fn scalar(&self, expr: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Scalar>;
     /// A `generate` body: `fields[i]` computes field `i` from `seq`.
     fn generator(&self, fields: &[TypedExpr], output: &Arc<RecordType>) -> Box<dyn Generator>;
+    /// Neighbouring `filter`s and `map`s of a chain as one function over
+    /// rows of `input`, or `None` where the backend does not fuse them (the
+    /// interpreter never does; the runtime then runs them one by one).
+    fn fused(&self, _stages: &[FusedStage], _input: &Arc<RecordType>) -> Option<Box<dyn Fused>> {
+        None
+    }
+}
+
+/// One operator of a fused run.
+#[derive(Debug, Clone)]
+pub enum FusedStage {
+    Filter(TypedExpr),
+    /// The fields, over the previous stage's records, and the record they make.
+    Map(Vec<TypedExpr>, Arc<RecordType>),
+}
+
+pub trait Fused: Send {
+    /// Appends to `output` the rows of `input` that pass every stage, as the
+    /// last stage makes them; `passed[k]` gains the rows that left stage `k`.
+    /// On an error the runtime runs the batch again stage by stage, so the
+    /// error is the one the unfused operators report.
+    fn run(&self, input: &Batch, output: &mut Batch, passed: &mut [u64]) -> Result<(), EvalError>;
 }
 
 pub trait Projection: Send {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::check::types::RecordType;
-use crate::compile::backend::{Predicate, Projection};
+use crate::compile::backend::{Fused, Predicate, Projection};
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 use crate::diag::{Code, Span};
@@ -47,6 +47,9 @@ pub enum Child {
 
 pub struct ChainOperator {
     pub step: Step,
+    /// Set on the first of neighbouring `filter`s and `map`s the backend
+    /// compiled into one function: the batch then skips their steps.
+    pub fused: Option<FusedRun>,
     pub children: Vec<Child>,
     pub counters: Arc<OperatorCounters>,
     /// The operator in the `.flow` file, for errors.
@@ -55,6 +58,22 @@ pub struct ChainOperator {
     pub input: Arc<RecordType>,
     /// Reused for the operator's output.
     pub output: Batch,
+}
+
+/// Neighbouring `filter`s and `map`s run as one compiled function.
+pub struct FusedRun {
+    function: Box<dyn Fused>,
+    /// The chain positions of the fused operators, this one first.
+    stages: Vec<usize>,
+    /// Rows that left each stage in the last batch.
+    passed: Vec<u64>,
+}
+
+impl FusedRun {
+    pub fn new(function: Box<dyn Fused>, stages: Vec<usize>) -> FusedRun {
+        let passed = vec![0; stages.len()];
+        FusedRun { function, stages, passed }
+    }
 }
 
 /// `throttle`, `sleep` and `work`: each record takes `interval`.
@@ -112,9 +131,55 @@ impl Chain {
             return Ok(());
         }
         let caller = ctx.enter_operator(index);
-        let result = self.push_here(index, input, outputs, ctx);
+        let result = if self.operators[index].fused.is_some() {
+            self.push_fused(index, input, outputs, ctx)
+        } else {
+            self.push_here(index, input, outputs, ctx)
+        };
         ctx.enter_operator(caller);
         result
+    }
+
+    /// Runs a fused run of operators over `input` in one call, counting
+    /// each operator's records as if it ran alone; its busy time goes to
+    /// the first of them. On an error the batch runs again operator by
+    /// operator, so the error is the one they report.
+    fn push_fused(
+        &mut self,
+        index: usize,
+        input: &Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        let mut fused = self.operators[index].fused.take().expect("a fused run starts here");
+        let last = *fused.stages.last().expect("a fused run has stages");
+        let mut output = std::mem::take(&mut self.operators[last].output);
+        output.clear();
+        fused.passed.iter_mut().for_each(|passed| *passed = 0);
+        let result = fused.function.run(input, &mut output, &mut fused.passed);
+        let delivered = match result {
+            Ok(()) => {
+                let mut records_in = input.len() as u64;
+                for (&operator, &passed) in fused.stages.iter().zip(&fused.passed) {
+                    let counters = &self.operators[operator].counters;
+                    OperatorCounters::add(&counters.records_in, records_in as usize);
+                    OperatorCounters::add(&counters.records_out, passed as usize);
+                    if matches!(self.operators[operator].step, Step::Filter(_)) {
+                        OperatorCounters::add(&counters.filtered, (records_in - passed) as usize);
+                    }
+                    records_in = passed;
+                }
+                self.deliver(last, &output, outputs, ctx)
+            }
+            Err(_) => Ok(()),
+        };
+        self.operators[last].output = output;
+        let failed = result.is_err();
+        self.operators[index].fused = Some(fused);
+        if failed {
+            return self.push_here(index, input, outputs, ctx);
+        }
+        delivered
     }
 
     fn push_here(

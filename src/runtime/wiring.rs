@@ -12,6 +12,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::check::program::{OperatorKind, SinkConnector, SourceConnector};
+use crate::compile::backend::FusedStage;
 use crate::compile::row::Batch;
 use crate::compile::Backend;
 use crate::diag::Code;
@@ -19,7 +20,7 @@ use crate::metrics::sketch::KeySketch;
 use crate::metrics::TimeAccount;
 use crate::plan::{NodeKind, Partitioning, PhysicalPlan};
 
-use super::chain::{Chain, ChainOperator, Child, PaceKind, Pacer, Step};
+use super::chain::{Chain, ChainOperator, Child, FusedRun, PaceKind, Pacer, Step};
 use super::channel::{CreditMessage, InputMessage, OutputChannel, OutputEdge, OutputGate, Partitioner};
 use super::control::{Ctx, RunControl, RunError};
 use super::credit::GateCredits;
@@ -278,6 +279,7 @@ fn build_chain(
         let record = input.clone().or(output.clone()).expect("an operator has an input or an output");
         operators.push(ChainOperator {
             step,
+            fused: None,
             children,
             counters: metrics.operators[operator_id][subtask as usize].clone(),
             span: node.span,
@@ -286,5 +288,50 @@ fn build_chain(
             output: Batch::new(&output.unwrap_or(record)),
         });
     }
+    fuse_filters_and_maps(plan, task, &mut operators, backend);
     Ok(Chain { operators })
+}
+
+/// Hands each run of neighbouring `filter`s and `map`s (each feeding only
+/// the next) to the backend to compile as one function.
+fn fuse_filters_and_maps(
+    plan: &PhysicalPlan,
+    task: &crate::plan::physical::Task,
+    operators: &mut [ChainOperator],
+    backend: &dyn Backend,
+) {
+    let stage_of = |position: usize| {
+        let operator = task.operators[position];
+        match &plan.node(operator).kind {
+            NodeKind::Operator { kind: OperatorKind::Filter { predicate }, .. } => {
+                Some(FusedStage::Filter(predicate.clone()))
+            }
+            NodeKind::Operator { kind: OperatorKind::Map { fields }, .. } => {
+                let output = plan.operators[operator].outputs.first().map(|&edge| plan.edges[edge].record.clone())?;
+                Some(FusedStage::Map(fields.clone(), output))
+            }
+            _ => None,
+        }
+    };
+    let mut absorbed = vec![false; operators.len()];
+    for start in 0..operators.len() {
+        if absorbed[start] || stage_of(start).is_none() {
+            continue;
+        }
+        let mut run = vec![start];
+        while let [Child::Chained(next)] = operators[*run.last().expect("a run has a start")].children[..] {
+            if stage_of(next).is_none() {
+                break;
+            }
+            run.push(next);
+        }
+        if run.len() < 2 {
+            continue;
+        }
+        let stages: Vec<FusedStage> = run.iter().filter_map(|&position| stage_of(position)).collect();
+        if let Some(function) = backend.fused(&stages, &operators[start].input) {
+            run[1..].iter().for_each(|&position| absorbed[position] = true);
+            operators[start].fused = Some(FusedRun::new(function, run));
+        }
+    }
 }

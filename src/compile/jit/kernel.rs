@@ -20,8 +20,9 @@ use cranelift_module::{default_libcall_names, Linkage, Module};
 
 use crate::check::program::TypedExpr;
 use crate::check::types::RecordType;
+use crate::compile::backend::FusedStage;
 
-use super::lower::{ErrorSite, Helpers, Lowering};
+use super::lower::{clif_type, ErrorSite, Helpers, Lowering};
 
 /// What a kernel computes.
 pub enum KernelKind<'a> {
@@ -34,6 +35,9 @@ pub enum KernelKind<'a> {
     /// `expr` over one row (keys, aggregate arguments), its bits returned:
     /// an integer as is, a float's bits, a bool as 0 or 1.
     Scalar { expr: &'a TypedExpr, input: &'a RecordType },
+    /// Neighbouring filters and maps in one loop: the rows that pass every
+    /// stage, as the last stage makes them, packed at the output's start.
+    Fused { stages: &'a [FusedStage], input: &'a RecordType, output: &'a RecordType },
 }
 
 /// A compiled kernel and the module that owns its code.
@@ -100,6 +104,8 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
         KernelKind::Generate { .. } => &[types::I64, types::I64, types::I64, pointer, pointer],
         // (row, error_row) -> bits; an error is reported in error_row[1] = code
         KernelKind::Scalar { .. } => &[pointer, pointer],
+        // (input, n, output, passed per stage, error_row) -> rows out or -code
+        KernelKind::Fused { .. } => &[pointer, types::I64, pointer, pointer, pointer],
     };
     signature.params.extend(params.iter().map(|ty| AbiParam::new(*ty)));
     signature.returns.push(AbiParam::new(types::I64));
@@ -163,6 +169,7 @@ fn build_scalar(
         builder: &mut *builder,
         helpers,
         row: Some((params[0], input)),
+        values: None,
         seq: None,
         row_index: zero,
         kept: zero,
@@ -206,6 +213,7 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
     let params = builder.block_params(entry).to_vec();
     let (n, error_row) = match kind {
         KernelKind::Generate { .. } => (params[2], params[4]),
+        KernelKind::Fused { .. } => (params[1], params[4]),
         _ => (params[1], params[3]),
     };
     let zero = builder.ins().iconst(types::I64, 0);
@@ -227,6 +235,7 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
                 builder: &mut *builder,
                 helpers,
                 row: Some((row, input)),
+                values: None,
                 seq: None,
                 row_index: index,
                 kept: count,
@@ -246,6 +255,7 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
                 builder: &mut *builder,
                 helpers,
                 row: Some((row, input)),
+                values: None,
                 seq: None,
                 row_index: index,
                 kept: count,
@@ -271,6 +281,7 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
                 builder: &mut *builder,
                 helpers,
                 row: None,
+                values: None,
                 seq: Some(seq),
                 row_index: index,
                 kept: count,
@@ -284,6 +295,62 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
             count
         }
         KernelKind::Scalar { .. } => unreachable!("a scalar has no loop: `build_scalar`"),
+        KernelKind::Fused { stages, input, output } => {
+            let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
+            let row = builder.ins().iadd(params[0], row);
+            let next = builder.create_block();
+            let next_count = builder.append_block_param(next, types::I64);
+            let mut values: Option<Vec<cranelift_codegen::ir::Value>> = None;
+            for (stage_index, stage) in stages.iter().enumerate() {
+                let mut lowering = Lowering {
+                    builder: &mut *builder,
+                    helpers,
+                    row: Some((row, input)),
+                    values: values.clone(),
+                    seq: None,
+                    row_index: index,
+                    kept: count,
+                    error_exit,
+                    errors: &mut *errors,
+                };
+                match stage {
+                    FusedStage::Filter(predicate) => {
+                        let keep = lowering.lower(predicate);
+                        let passed = builder.create_block();
+                        builder.ins().brif(keep, passed, &[], next, &block_args(&[count]));
+                        builder.switch_to_block(passed);
+                        builder.seal_block(passed);
+                    }
+                    FusedStage::Map(fields, _) => {
+                        values = Some(fields.iter().map(|field| lowering.lower(field)).collect());
+                    }
+                }
+                let counter = params[3];
+                let offset = (stage_index * 8) as i32;
+                let passed = builder.ins().load(types::I64, store, counter, offset);
+                let passed = builder.ins().iadd_imm_s(passed, 1);
+                builder.ins().store(store, passed, counter, offset);
+            }
+            let out = builder.ins().imul_imm_s(count, i64::from(output.layout().width));
+            let out = builder.ins().iadd(params[2], out);
+            let values = match values {
+                Some(values) => values,
+                // Filters only: the row goes out as it came in.
+                None => input
+                    .fields()
+                    .iter()
+                    .zip(&input.layout().offsets)
+                    .map(|(field, offset)| builder.ins().load(clif_type(&field.ty), store, row, *offset as i32))
+                    .collect(),
+            };
+            for (value, offset) in values.into_iter().zip(&output.layout().offsets) {
+                builder.ins().store(store, value, out, *offset as i32);
+            }
+            let counted = builder.ins().iadd_imm_s(count, 1);
+            builder.ins().jump(next, &block_args(&[counted]));
+            builder.switch_to_block(next);
+            next_count
+        }
     };
     let next = builder.ins().iadd_imm_s(index, 1);
     builder.ins().jump(header, &block_args(&[next, next_count]));

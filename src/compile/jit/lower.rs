@@ -71,6 +71,8 @@ pub struct Lowering<'a, 'b> {
     pub helpers: Helpers,
     /// The input row's address, and its record, when there is one.
     pub row: Option<(Value, &'a RecordType)>,
+    /// In a fused kernel after a `map`: the fields as values, not in memory.
+    pub values: Option<Vec<Value>>,
     /// `seq` in a `generate` body.
     pub seq: Option<Value>,
     /// The row being computed and the rows kept so far, for the error exit.
@@ -93,6 +95,7 @@ impl Lowering<'_, '_> {
     pub fn lower(&mut self, expr: &TypedExpr) -> Value {
         match &expr.kind {
             TypedExprKind::Literal(constant) => self.constant(constant),
+            TypedExprKind::Field(index) if self.values.is_some() => self.values.as_ref().expect("just tested")[*index],
             TypedExprKind::Field(index) => {
                 let (row, record) = self.row.expect("`check` allows fields only where there is a record");
                 let offset = record.layout().offsets[*index] as i32;

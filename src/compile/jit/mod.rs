@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::check::program::{TypedExpr, Value};
 use crate::check::types::{RecordType, Type};
-use crate::compile::backend::{Backend, Generator, Interpreter, Predicate, Projection, Scalar};
+use crate::compile::backend::{Backend, Fused, FusedStage, Generator, Interpreter, Predicate, Projection, Scalar};
 use crate::compile::interp::EvalError;
 use crate::compile::row::{has_strings, Batch};
 use crate::diag::Span;
@@ -131,6 +131,29 @@ impl Backend for Jit {
         }
     }
 
+    fn fused(&self, stages: &[FusedStage], input: &Arc<RecordType>) -> Option<Box<dyn Fused>> {
+        let output = match stages.iter().rev().find_map(|stage| match stage {
+            FusedStage::Map(_, record) => Some(record.clone()),
+            FusedStage::Filter(_) => None,
+        }) {
+            Some(record) => record,
+            None => input.clone(),
+        };
+        if has_strings(&output) {
+            return None;
+        }
+        let exprs: Vec<TypedExpr> = stages
+            .iter()
+            .flat_map(|stage| match stage {
+                FusedStage::Filter(predicate) => vec![predicate.clone()],
+                FusedStage::Map(fields, _) => fields.clone(),
+            })
+            .collect();
+        let kind = KernelKind::Fused { stages, input, output: &output };
+        let kernel = self.try_compile("fused chain", &exprs, kind)?;
+        Some(Box::new(NativeFused { kernel, output_width: output.layout().width as usize }))
+    }
+
     fn generator(&self, fields: &[TypedExpr], output: &Arc<RecordType>) -> Box<dyn Generator> {
         if has_strings(output) {
             let reason = "output records with strings are interpreted".to_string();
@@ -160,6 +183,35 @@ type ProjectFn = unsafe extern "C" fn(*const u8, u64, *mut u8, *mut [u64; 2]) ->
 type SelectFn = unsafe extern "C" fn(*const u8, u64, *mut u32, *mut [u64; 2]) -> i64;
 type GenerateFn = unsafe extern "C" fn(i64, i64, u64, *mut u8, *mut [u64; 2]) -> i64;
 type ScalarFn = unsafe extern "C" fn(*const u8, *mut [u64; 2]) -> i64;
+type FusedFn = unsafe extern "C" fn(*const u8, u64, *mut u8, *mut u64, *mut [u64; 2]) -> i64;
+
+struct NativeFused {
+    kernel: Arc<Kernel>,
+    output_width: usize,
+}
+
+impl Fused for NativeFused {
+    fn run(&self, input: &Batch, output: &mut Batch, passed: &mut [u64]) -> Result<(), EvalError> {
+        let n = input.len();
+        let before = output.len();
+        let rows = output.append_zeroed_rows(n);
+        debug_assert_eq!(rows.len(), n * self.output_width);
+        let mut failed = [0u64; 2];
+        // SAFETY: the kernel reads `n` input rows, writes at most `n` output
+        // rows into `rows` (sized for `n`), and one counter per stage into
+        // `passed`, which the runtime sizes to the stages.
+        let status = unsafe {
+            let function: FusedFn = std::mem::transmute(self.kernel.code);
+            function(input.row_bytes_all().as_ptr(), n as u64, rows.as_mut_ptr(), passed.as_mut_ptr(), &mut failed)
+        };
+        if status < 0 {
+            output.keep_rows(before);
+            return Err(kernel_error(&self.kernel, -status));
+        }
+        output.keep_rows(before + status as usize);
+        Ok(())
+    }
+}
 
 struct NativeScalar {
     kernel: Arc<Kernel>,
