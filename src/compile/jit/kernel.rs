@@ -165,17 +165,7 @@ fn build_scalar(
     builder.switch_to_block(entry);
     let params = builder.block_params(entry).to_vec();
     let zero = builder.ins().iconst(types::I64, 0);
-    let mut lowering = Lowering {
-        builder: &mut *builder,
-        helpers,
-        row: Some((params[0], input)),
-        values: None,
-        seq: None,
-        row_index: zero,
-        kept: zero,
-        error_exit,
-        errors,
-    };
+    let mut lowering = Lowering::new(&mut *builder, errors, helpers, error_exit, zero, zero).reading(params[0], input);
     let value = lowering.lower(expr);
     let bits = match builder.func.dfg.value_type(value) {
         types::F64 => builder.ins().bitcast(types::I64, MemFlagsData::new(), value),
@@ -231,17 +221,8 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
             let row = builder.ins().iadd(params[0], row);
             let out = builder.ins().imul_imm_s(index, i64::from(output.layout().width));
             let out = builder.ins().iadd(params[2], out);
-            let mut lowering = Lowering {
-                builder: &mut *builder,
-                helpers,
-                row: Some((row, input)),
-                values: None,
-                seq: None,
-                row_index: index,
-                kept: count,
-                error_exit,
-                errors: &mut *errors,
-            };
+            let mut lowering =
+                Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count).reading(row, input);
             for (field, offset) in fields.iter().zip(&output.layout().offsets) {
                 let value = lowering.lower(field);
                 lowering.builder.ins().store(store, value, out, *offset as i32);
@@ -251,17 +232,8 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
         KernelKind::Select { predicate, input } => {
             let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
             let row = builder.ins().iadd(params[0], row);
-            let mut lowering = Lowering {
-                builder: &mut *builder,
-                helpers,
-                row: Some((row, input)),
-                values: None,
-                seq: None,
-                row_index: index,
-                kept: count,
-                error_exit,
-                errors: &mut *errors,
-            };
+            let mut lowering =
+                Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count).reading(row, input);
             let keep = lowering.lower(predicate);
             // Branch-free: write the index at the next free place, and
             // advance only when the row is kept.
@@ -277,17 +249,8 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
             let seq = builder.ins().iadd(params[0], step);
             let out = builder.ins().imul_imm_s(index, i64::from(output.layout().width));
             let out = builder.ins().iadd(params[3], out);
-            let mut lowering = Lowering {
-                builder: &mut *builder,
-                helpers,
-                row: None,
-                values: None,
-                seq: Some(seq),
-                row_index: index,
-                kept: count,
-                error_exit,
-                errors: &mut *errors,
-            };
+            let mut lowering =
+                Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count).with_seq(seq);
             for (field, offset) in fields.iter().zip(&output.layout().offsets) {
                 let value = lowering.lower(field);
                 lowering.builder.ins().store(store, value, out, *offset as i32);
@@ -302,17 +265,9 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
             let next_count = builder.append_block_param(next, types::I64);
             let mut values: Option<Vec<cranelift_codegen::ir::Value>> = None;
             for (stage_index, stage) in stages.iter().enumerate() {
-                let mut lowering = Lowering {
-                    builder: &mut *builder,
-                    helpers,
-                    row: Some((row, input)),
-                    values: values.clone(),
-                    seq: None,
-                    row_index: index,
-                    kept: count,
-                    error_exit,
-                    errors: &mut *errors,
-                };
+                let mut lowering = Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count)
+                    .reading(row, input)
+                    .with_values(values.clone());
                 match stage {
                     FusedStage::Filter(predicate) => {
                         let keep = lowering.lower(predicate);

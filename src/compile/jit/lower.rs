@@ -91,6 +91,37 @@ const MIX_1: i64 = 0xbf58_476d_1ce4_e5b9_u64 as i64;
 const MIX_2: i64 = 0x94d0_49bb_1331_11eb_u64 as i64;
 const GOLDEN: i64 = 0x9e37_79b9_7f4a_7c15_u64 as i64;
 
+impl<'a, 'b> Lowering<'a, 'b> {
+    /// Lowers expressions for row `row_index`, `kept` rows kept before it.
+    pub fn new(
+        builder: &'a mut FunctionBuilder<'b>,
+        errors: &'a mut Vec<ErrorSite>,
+        helpers: Helpers,
+        error_exit: Block,
+        row_index: Value,
+        kept: Value,
+    ) -> Self {
+        Lowering { builder, helpers, row: None, values: None, seq: None, row_index, kept, error_exit, errors }
+    }
+
+    /// Fields are read from the row at `row`, laid out as `record`.
+    pub fn reading(mut self, row: Value, record: &'a RecordType) -> Self {
+        self.row = Some((row, record));
+        self
+    }
+
+    pub fn with_seq(mut self, seq: Value) -> Self {
+        self.seq = Some(seq);
+        self
+    }
+
+    /// Fields are these values (after a fused `map`), when given.
+    pub fn with_values(mut self, values: Option<Vec<Value>>) -> Self {
+        self.values = values;
+        self
+    }
+}
+
 impl Lowering<'_, '_> {
     pub fn lower(&mut self, expr: &TypedExpr) -> Value {
         match &expr.kind {
