@@ -80,9 +80,16 @@ impl Batch {
         }
     }
 
-    /// Appends the rows `selected` of `source`, which has no strings.
-    pub fn extend_selected_without_strings(&mut self, source: &Batch, selected: &[u32]) {
+    /// Appends the rows `selected` of `source`, with their strings.
+    pub fn extend_selected(&mut self, source: &Batch, selected: &[u32], record: &RecordType) {
         debug_assert_eq!(self.width, source.width);
+        if !source.strings.is_empty() {
+            for &index in selected {
+                self.push_row_of(source, index as usize, record);
+            }
+            return;
+        }
+        // No strings: rows copy as they are, slots and all.
         self.rows.reserve(selected.len() * self.width);
         for &index in selected {
             let start = index as usize * self.width;

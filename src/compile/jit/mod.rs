@@ -9,6 +9,7 @@ pub mod explain;
 mod kernel;
 mod lower;
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -118,7 +119,7 @@ impl Backend for Jit {
     fn predicate(&self, predicate: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Predicate> {
         let exprs = std::slice::from_ref(predicate);
         match self.try_compile("filter", exprs, KernelKind::Select { predicate, input: record }) {
-            Some(kernel) => Box::new(NativePredicate { kernel, record: record.clone() }),
+            Some(kernel) => Box::new(NativePredicate { kernel, record: record.clone(), selected: RefCell::default() }),
             None => Interpreter.predicate(predicate, record),
         }
     }
@@ -270,38 +271,29 @@ impl Projection for NativeProjection {
 struct NativePredicate {
     kernel: Arc<Kernel>,
     record: Arc<RecordType>,
-}
-
-impl NativePredicate {
-    /// Copies the rows `selected` of `input` to `output`, with their strings.
-    fn keep(&self, input: &Batch, selected: &[u32], output: &mut Batch) {
-        if has_strings(&self.record) {
-            for &row in selected {
-                output.push_row_of(input, row as usize, &self.record);
-            }
-        } else {
-            output.extend_selected_without_strings(input, selected);
-        }
-    }
+    /// The kept rows' indices, reused from batch to batch.
+    selected: RefCell<Vec<u32>>,
 }
 
 impl Predicate for NativePredicate {
     fn run(&self, input: &Batch, output: &mut Batch) -> Result<(), EvalError> {
         let n = input.len();
-        let mut selected = vec![0u32; n];
+        let mut selected = self.selected.borrow_mut();
+        selected.clear();
+        selected.resize(n, 0);
         let mut failed = [0u64; 2];
         // SAFETY: the kernel reads `n` rows of `input` and writes at most
-        // `n` indices into `selected`.
+        // `n` indices into `selected`, just sized for them.
         let status = unsafe {
             let function: SelectFn = std::mem::transmute(self.kernel.code);
             function(input.row_bytes_all().as_ptr(), n as u64, selected.as_mut_ptr(), &mut failed)
         };
         if status < 0 {
             // The rows kept before the failing one stand, as in the interpreter.
-            self.keep(input, &selected[..failed[1] as usize], output);
+            output.extend_selected(input, &selected[..failed[1] as usize], &self.record);
             return Err(kernel_error(&self.kernel, -status));
         }
-        self.keep(input, &selected[..status as usize], output);
+        output.extend_selected(input, &selected[..status as usize], &self.record);
         Ok(())
     }
 }
