@@ -1,6 +1,6 @@
 //! The JIT against the interpreter, the oracle: random well-typed schemas,
 //! expressions and records (NaN, infinities, -0.0, `i64::MIN`, zero
-//! divisors included) through `map`, `filter`, `generate` and key kernels
+//! divisors, empty strings and case mappings that change lengths included) through `map`, `filter`, `generate` and key kernels
 //! of both backends must give the same rows and values, or the same error
 //! after the same rows. Floats compare by value, every NaN equal to every NaN: NaN bit
 //! patterns are not part of the language.
@@ -32,7 +32,7 @@ impl Dice {
     }
 }
 
-const NUMERIC: [Type; 5] = [Type::Int, Type::Float, Type::Bool, Type::Timestamp, Type::Duration];
+const ALL_TYPES: [Type; 6] = [Type::Int, Type::Float, Type::Bool, Type::Timestamp, Type::Duration, Type::String];
 
 fn int(dice: &mut Dice) -> i64 {
     match dice.below(8) {
@@ -66,9 +66,9 @@ fn value(dice: &mut Dice, ty: Type) -> Value {
         Type::Bool => Value::Bool(dice.below(2) == 1),
         Type::Timestamp => Value::Timestamp(int(dice)),
         Type::Duration => Value::Duration(int(dice)),
-        // Input records carry strings the expressions never read: the
-        // kernels must step over them and `filter` must copy them.
-        Type::String => Value::Str(["", "é", "hello", "a,b"][dice.below(4) as usize].into()),
+        // Case mapping that changes lengths (ß, İ) or depends on context
+        // (a final Σ), multi-byte characters, the empty string.
+        Type::String => Value::Str(dice.pick(&["", "é", "hello", "a,b", "ΣΑΣ", "Straße", "İx", "HELLO"]).into()),
     }
 }
 
@@ -124,7 +124,11 @@ impl Builder<'_> {
             return self.node(kind, ty);
         }
         match ty {
-            Type::Int => match self.dice.below(9) {
+            Type::Int => match self.dice.below(11) {
+                9 => {
+                    let arg = self.expr(Type::String, d);
+                    self.call(Function::Len, vec![arg], ty)
+                }
                 0 => {
                     let operand = self.expr(Type::Int, d);
                     self.node(TypedExprKind::Unary { op: UnaryOp::Neg, operand: Box::new(operand) }, ty)
@@ -138,8 +142,8 @@ impl Builder<'_> {
                     let arg = self.expr(from, d);
                     self.call(Function::Int, vec![arg], ty)
                 }
-                3 => {
-                    let from = self.dice.pick(&NUMERIC);
+                3 | 10 => {
+                    let from = self.dice.pick(&ALL_TYPES);
                     let arg = self.expr(from, d);
                     self.call(Function::Hash, vec![arg], ty)
                 }
@@ -179,7 +183,12 @@ impl Builder<'_> {
                     self.binary(op, a, b, ty)
                 }
             },
-            Type::Bool => match self.dice.below(5) {
+            Type::Bool => match self.dice.below(6) {
+                5 => {
+                    let function = self.dice.pick(&[Function::Contains, Function::StartsWith, Function::EndsWith]);
+                    let args = (0..2).map(|_| self.expr(Type::String, d)).collect();
+                    self.call(function, args, ty)
+                }
                 0 => {
                     let operand = self.expr(Type::Bool, d);
                     self.node(TypedExprKind::Unary { op: UnaryOp::Not, operand: Box::new(operand) }, ty)
@@ -203,7 +212,7 @@ impl Builder<'_> {
                         BinaryOp::Gt,
                         BinaryOp::Ge,
                     ]);
-                    let operands = self.dice.pick(&NUMERIC);
+                    let operands = self.dice.pick(&ALL_TYPES);
                     let (a, b) = (self.expr(operands, d), self.expr(operands, d));
                     self.binary(op, a, b, ty)
                 }
@@ -244,19 +253,35 @@ impl Builder<'_> {
                     self.binary(op, a, b, ty)
                 }
             },
-            Type::String => unreachable!(),
+            Type::String => match self.dice.below(5) {
+                0 => {
+                    let (a, b) = (self.expr(Type::String, d), self.expr(Type::String, d));
+                    self.binary(BinaryOp::Concat, a, b, ty)
+                }
+                1 => {
+                    let from = self.dice.pick(&ALL_TYPES);
+                    let arg = self.expr(from, d);
+                    self.call(Function::Str, vec![arg], ty)
+                }
+                2 => {
+                    let function = self.dice.pick(&[Function::Upper, Function::Lower]);
+                    let arg = self.expr(Type::String, d);
+                    self.call(function, vec![arg], ty)
+                }
+                3 => {
+                    let function = self.dice.pick(&[Function::Min, Function::Max]);
+                    let args = (0..2).map(|_| self.expr(Type::String, d)).collect();
+                    self.call(function, args, ty)
+                }
+                _ => self.leaf(ty),
+            },
         }
     }
 }
 
-fn record(dice: &mut Dice, with_strings: bool) -> Arc<RecordType> {
+fn record(dice: &mut Dice) -> Arc<RecordType> {
     let n = 1 + dice.below(5) as usize;
-    let types: &[Type] = if with_strings {
-        &[Type::Int, Type::Float, Type::Bool, Type::Timestamp, Type::Duration, Type::String]
-    } else {
-        &NUMERIC
-    };
-    RecordType::new((0..n).map(|i| Field { name: format!("f{i}"), ty: dice.pick(types) }).collect())
+    RecordType::new((0..n).map(|i| Field { name: format!("f{i}"), ty: dice.pick(&ALL_TYPES) }).collect())
 }
 
 fn batch(dice: &mut Dice, record: &RecordType, rows: usize) -> Batch {
@@ -321,8 +346,13 @@ fn run_stages_one_by_one(
     Ok((batch, record, passed))
 }
 
+/// `PROPTEST_CASES` when set (for long runs), else `default`: CI's bound.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(200), ..ProptestConfig::default() })]
 
     /// A run of filters and maps compiled into one kernel gives the rows
     /// and per-stage counts of the stages run one by one; where those fail,
@@ -331,7 +361,7 @@ proptest! {
     #[test]
     fn fused_filters_and_maps_agree_with_the_stages_one_by_one(seed in any::<u64>()) {
         let mut dice = Dice(seed);
-        let input = record(&mut dice, false);
+        let input = record(&mut dice);
         let n_rows = 1 + dice.below(40) as usize;
         let rows_in = batch(&mut dice, &input, n_rows);
         let mut stages = Vec::new();
@@ -341,14 +371,14 @@ proptest! {
             if builder.dice.below(2) == 0 {
                 stages.push(FusedStage::Filter(builder.expr(Type::Bool, 4)));
             } else {
-                let output = record(builder.dice, false);
+                let output = record(builder.dice);
                 let mut builder = Builder { dice: &mut dice, record: &current, in_generate: false, spans: 400 };
                 let fields = output.fields().iter().map(|field| builder.expr(field.ty, 3)).collect();
                 stages.push(FusedStage::Map(fields, output.clone()));
                 current = output;
             }
         }
-        let fused = Jit::new().fused(&stages, &input).expect("numeric stages fuse");
+        let fused = Jit::new().fused(&stages, &input).expect("filters and maps fuse");
         let mut out = Batch::new(&current);
         let mut passed = vec![0u64; stages.len()];
         let result = fused.run(&rows_in, &mut out, &mut passed);
@@ -364,13 +394,13 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(300), ..ProptestConfig::default() })]
 
     #[test]
     fn map_filter_generate_and_keys_agree_with_the_interpreter(seed in any::<u64>()) {
         let mut dice = Dice(seed);
-        let input = record(&mut dice, true);
-        let output = record(&mut dice, false);
+        let input = record(&mut dice);
+        let output = record(&mut dice);
         let n_rows = 1 + dice.below(40) as usize;
         let rows_in = batch(&mut dice, &input, n_rows);
         let jit = Jit::new();
@@ -393,7 +423,7 @@ proptest! {
         };
         same("filter", run_filter(&Interpreter), run_filter(&jit))?;
 
-        let key = Builder { dice: &mut dice, record: &input, in_generate: false, spans: 200 }.expr(NUMERIC[(seed % 5) as usize], 5);
+        let key = Builder { dice: &mut dice, record: &input, in_generate: false, spans: 200 }.expr(ALL_TYPES[(seed % 6) as usize], 5);
         let run_scalar = |backend: &dyn Backend| {
             let scalar = backend.scalar(&key, &input);
             let values: Vec<Result<String, flowc::compile::interp::EvalError>> = (0..rows_in.len())
@@ -417,7 +447,7 @@ proptest! {
         };
         same("generate", run_generate(&Interpreter), run_generate(&jit))?;
 
-        // Everything here is numeric: the JIT must have compiled all of it.
+        // The JIT compiles every type and function: nothing may fall back.
         for function in jit.compiled() {
             prop_assert!(
                 matches!(function.outcome, flowc::compile::jit::Compiled::Native { .. }),

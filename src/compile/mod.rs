@@ -3,10 +3,12 @@
 //! runs them over whole batches. `interp` is the reference interpreter for
 //! expressions and `Interpreter` the backend built on it; `row` is the
 //! fixed-width row format and the `Batch` that carries rows; `builtins`
-//! holds the functions every backend must reproduce bit for bit.
+//! holds the functions every backend must reproduce bit for bit;
+//! `fusion` says which operators of a chain compile into one function.
 
 pub mod backend;
 pub mod builtins;
+pub mod fusion;
 pub mod interp;
 pub mod jit;
 pub mod row;

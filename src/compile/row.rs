@@ -63,13 +63,19 @@ impl Batch {
         &self.rows
     }
 
+    /// The string area's bytes: what compiled code reads string fields from.
+    pub fn string_bytes_all(&self) -> &[u8] {
+        &self.strings
+    }
+
     /// Appends `n` zeroed rows and returns their bytes for compiled code to
-    /// fill; `keep_rows` then keeps the rows it completed.
-    pub fn append_zeroed_rows(&mut self, n: usize) -> &mut [u8] {
+    /// fill, and the string area for the strings it stores; `keep_rows`
+    /// then keeps the rows it completed.
+    pub fn append_zeroed_rows(&mut self, n: usize) -> (&mut [u8], &mut Vec<u8>) {
         let start = self.rows.len();
         self.rows.resize(start + n * self.width, 0);
         self.n_rows += n;
-        &mut self.rows[start..]
+        (&mut self.rows[start..], &mut self.strings)
     }
 
     /// Drops the rows from `n` on (after compiled code stopped at row `n`).

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::check::program::{OperatorKind, SinkConnector, SourceConnector};
-use crate::compile::backend::FusedStage;
+use crate::compile::fusion::fusable_runs;
 use crate::compile::row::Batch;
 use crate::compile::Backend;
 use crate::diag::Code;
@@ -292,46 +292,18 @@ fn build_chain(
     Ok(Chain { operators })
 }
 
-/// Hands each run of neighbouring `filter`s and `map`s (each feeding only
-/// the next) to the backend to compile as one function.
+/// Hands each fusable run of `filter`s and `map`s to the backend to
+/// compile as one function.
 fn fuse_filters_and_maps(
     plan: &PhysicalPlan,
     task: &crate::plan::physical::Task,
     operators: &mut [ChainOperator],
     backend: &dyn Backend,
 ) {
-    let stage_of = |position: usize| {
-        let operator = task.operators[position];
-        match &plan.node(operator).kind {
-            NodeKind::Operator { kind: OperatorKind::Filter { predicate }, .. } => {
-                Some(FusedStage::Filter(predicate.clone()))
-            }
-            NodeKind::Operator { kind: OperatorKind::Map { fields }, .. } => {
-                let output = plan.operators[operator].outputs.first().map(|&edge| plan.edges[edge].record.clone())?;
-                Some(FusedStage::Map(fields.clone(), output))
-            }
-            _ => None,
-        }
-    };
-    let mut absorbed = vec![false; operators.len()];
-    for start in 0..operators.len() {
-        if absorbed[start] || stage_of(start).is_none() {
-            continue;
-        }
-        let mut run = vec![start];
-        while let [Child::Chained(next)] = operators[*run.last().expect("a run has a start")].children[..] {
-            if stage_of(next).is_none() {
-                break;
-            }
-            run.push(next);
-        }
-        if run.len() < 2 {
-            continue;
-        }
-        let stages: Vec<FusedStage> = run.iter().filter_map(|&position| stage_of(position)).collect();
-        if let Some(function) = backend.fused(&stages, &operators[start].input) {
-            run[1..].iter().for_each(|&position| absorbed[position] = true);
-            operators[start].fused = Some(FusedRun::new(function, run));
+    for run in fusable_runs(plan, task) {
+        if let Some(function) = backend.fused(&run.stages, &run.input) {
+            let start = run.positions[0];
+            operators[start].fused = Some(FusedRun::new(function, run.positions));
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `flowc explain --jit`: compiles every chain of a plan as a run would
 //! and says, per task and operator, what became native code (its size and
 //! compile time, and with `--jit-ir` its Cranelift IR) and what stays on
-//! the interpreter, and why.
+//! the interpreter, and why; then the runs of filters and maps that run as
+//! one kernel (the operators' own kernels replay a batch on an error).
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::plan::{NodeKind, PhysicalPlan};
 
 use super::{Compiled, Jit};
 use crate::compile::backend::Backend;
+use crate::compile::fusion::fusable_runs;
 
 /// The JIT section of `flowc explain`; `text` is the `.flow` file.
 pub fn describe(plan: &PhysicalPlan, text: &str, show_ir: bool) -> String {
@@ -60,28 +62,48 @@ pub fn describe(plan: &PhysicalPlan, text: &str, show_ir: bool) -> String {
                 let _ = writeln!(out, "    {name} (line {line}): no expressions");
             }
             for function in compiled {
-                let what = function.what;
-                match function.outcome {
-                    Compiled::Native { code_bytes, compile_time, ir } => {
-                        total += compile_time;
-                        let _ = writeln!(
-                            out,
-                            "    {name} (line {line}), {what}: native, {code_bytes} bytes, compiled in {:.2} ms",
-                            compile_time.as_secs_f64() * 1000.0
-                        );
-                        if show_ir {
-                            for ir_line in ir.lines() {
-                                let _ = writeln!(out, "      | {ir_line}");
-                            }
-                        }
-                    }
-                    Compiled::Interpreted { reason } => {
-                        let _ = writeln!(out, "    {name} (line {line}), {what}: interpreted: {reason}");
-                    }
-                }
+                let label = format!("{name} (line {line}), {}", function.what);
+                total += write_outcome(&mut out, &label, function.outcome, show_ir);
+            }
+        }
+        for run in fusable_runs(plan, task) {
+            let jit = Jit::new();
+            let _ = jit.fused(&run.stages, &run.input);
+            let members: Vec<String> = run
+                .positions
+                .iter()
+                .map(|&position| {
+                    let operator = task.operators[position];
+                    let line = line_number(text, plan.node(operator).span.start);
+                    format!("{} (line {line})", plan.operators[operator].name)
+                })
+                .collect();
+            let label = format!("fused, one kernel: {}", members.join(" + "));
+            for function in jit.compiled() {
+                total += write_outcome(&mut out, &label, function.outcome, show_ir);
             }
         }
     }
     let _ = writeln!(out, "  compile time in all: {:.2} ms", total.as_secs_f64() * 1000.0);
     out
+}
+
+/// One line for a compiled function (and its IR when asked); returns its compile time.
+fn write_outcome(out: &mut String, label: &str, outcome: Compiled, show_ir: bool) -> Duration {
+    match outcome {
+        Compiled::Native { code_bytes, compile_time, ir } => {
+            let millis = compile_time.as_secs_f64() * 1000.0;
+            let _ = writeln!(out, "    {label}: native, {code_bytes} bytes, compiled in {millis:.2} ms");
+            if show_ir {
+                for ir_line in ir.lines() {
+                    let _ = writeln!(out, "      | {ir_line}");
+                }
+            }
+            compile_time
+        }
+        Compiled::Interpreted { reason } => {
+            let _ = writeln!(out, "    {label}: interpreted: {reason}");
+            Duration::ZERO
+        }
+    }
 }

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use cranelift_codegen::ir::{types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, UserFuncName};
+use cranelift_codegen::ir::{types, AbiParam, BlockArg, InstBuilder, MemFlagsData, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -22,7 +22,9 @@ use crate::check::program::TypedExpr;
 use crate::check::types::RecordType;
 use crate::compile::backend::FusedStage;
 
-use super::lower::{clif_type, ErrorSite, Helpers, Lowering};
+use super::helpers::{Helper, Helpers};
+use super::lower::{ErrorSite, KernelState, Lowered, Lowering};
+use super::strings::LAST_LEN_OFFSET;
 
 /// What a kernel computes.
 pub enum KernelKind<'a> {
@@ -45,14 +47,16 @@ pub struct Kernel {
     module: Option<JITModule>,
     pub code: *const u8,
     pub errors: Vec<ErrorSite>,
+    /// The string literals the code reads (through `StringContext::literals`).
+    pub literals: Box<[u8]>,
     pub code_bytes: usize,
     pub compile_time: Duration,
     /// The Cranelift IR, for `flowc explain --jit-ir`.
     pub ir: String,
 }
 
-// SAFETY: the code is immutable once finalised and only ever called; the
-// module is touched again only to free the code, in `drop`.
+// SAFETY: the code and literals are immutable once finalised and only ever
+// read; the module is touched again only to free the code, in `drop`.
 unsafe impl Send for Kernel {}
 unsafe impl Sync for Kernel {}
 
@@ -65,14 +69,6 @@ impl Drop for Kernel {
     }
 }
 
-extern "C" fn flowc_fmod(a: f64, b: f64) -> f64 {
-    a % b
-}
-
-extern "C" fn flowc_hash_float(value: f64) -> i64 {
-    crate::compile::builtins::hash_float(value)
-}
-
 fn new_module() -> Result<JITModule, String> {
     let mut flags = settings::builder();
     for (name, value) in [("use_colocated_libcalls", "false"), ("is_pic", "false"), ("opt_level", "speed")] {
@@ -82,60 +78,52 @@ fn new_module() -> Result<JITModule, String> {
         .map_err(|error| format!("this machine is not a Cranelift target: {error}"))?
         .finish(settings::Flags::new(flags))
         .map_err(|error| format!("cranelift: {error}"))?;
+    // Rows, lengths and addresses are all 64-bit words in the kernels.
+    if isa.pointer_type() != types::I64 {
+        return Err(format!("the JIT needs a 64-bit target, not {}", isa.triple()));
+    }
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
-    builder.symbol("flowc_fmod", flowc_fmod as *const u8);
-    builder.symbol("flowc_hash_float", flowc_hash_float as *const u8);
-    Ok(JITModule::new(builder))
+    Helper::register_all(&mut builder);
+    let mut module = JITModule::new(builder);
+    Helper::declare_all(&mut module)?;
+    Ok(module)
 }
 
 /// Compiles one kernel. An `Err` is a Cranelift failure, reported, never a crash.
 pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
     let started = Instant::now();
     let mut module = new_module()?;
-    let pointer = module.target_config().pointer_type();
     let mut context = module.make_context();
     let signature = &mut context.func.signature;
+    let i64 = types::I64;
+    // Every kernel takes its `StringContext` first; addresses are `i64`.
     let params: &[_] = match kind {
-        // (input, n, output, error_row)
-        KernelKind::Project { .. } => &[pointer, types::I64, pointer, pointer],
-        // (input, n, selected, error_row) -> count or -code
-        KernelKind::Select { .. } => &[pointer, types::I64, pointer, pointer],
-        // (first, stride, n, output, error_row)
-        KernelKind::Generate { .. } => &[types::I64, types::I64, types::I64, pointer, pointer],
-        // (row, error_row) -> bits; an error is reported in error_row[1] = code
-        KernelKind::Scalar { .. } => &[pointer, pointer],
-        // (input, n, output, passed per stage, error_row) -> rows out or -code
-        KernelKind::Fused { .. } => &[pointer, types::I64, pointer, pointer, pointer],
+        // (context, input, n, output, error_row)
+        KernelKind::Project { .. } => &[i64, i64, i64, i64, i64],
+        // (context, input, n, selected, error_row) -> count or -code
+        KernelKind::Select { .. } => &[i64, i64, i64, i64, i64],
+        // (context, first, stride, n, output, error_row)
+        KernelKind::Generate { .. } => &[i64, i64, i64, i64, i64, i64],
+        // (context, row, error_row) -> bits; an error is reported in error_row[1] = code
+        KernelKind::Scalar { .. } => &[i64, i64, i64],
+        // (context, input, n, output, passed per stage, error_row) -> rows out or -code
+        KernelKind::Fused { .. } => &[i64, i64, i64, i64, i64, i64],
     };
     signature.params.extend(params.iter().map(|ty| AbiParam::new(*ty)));
     signature.returns.push(AbiParam::new(types::I64));
-    let helper_signature = |params: &[cranelift_codegen::ir::Type], ret| {
-        let mut signature = Signature::new(module.isa().default_call_conv());
-        signature.params.extend(params.iter().map(|ty| AbiParam::new(*ty)));
-        signature.returns.push(AbiParam::new(ret));
-        signature
-    };
-    let fmod_signature = helper_signature(&[types::F64, types::F64], types::F64);
-    let hash_signature = helper_signature(&[types::F64], types::I64);
-    let fmod = module.declare_function("flowc_fmod", Linkage::Import, &fmod_signature).map_err(|e| e.to_string())?;
-    let hash_float =
-        module.declare_function("flowc_hash_float", Linkage::Import, &hash_signature).map_err(|e| e.to_string())?;
-    context.func.name = UserFuncName::user(0, 0);
-    let mut errors = Vec::new();
-    {
+    context.func.name = UserFuncName::user(0, Helper::ALL.len() as u32);
+    let (errors, literals) = {
         let mut function_context = FunctionBuilderContext::new();
         let mut builder = FunctionBuilder::new(&mut context.func, &mut function_context);
-        let helpers = Helpers {
-            fmod: module.declare_func_in_func(fmod, builder.func),
-            hash_float: module.declare_func_in_func(hash_float, builder.func),
+        let helpers = Helpers::new(module.isa().default_call_conv());
+        let state = match kind {
+            KernelKind::Scalar { expr, input } => build_scalar(&mut builder, expr, input, helpers),
+            _ => build_loop(&mut builder, kind, helpers),
         };
-        match kind {
-            KernelKind::Scalar { expr, input } => build_scalar(&mut builder, expr, input, helpers, &mut errors),
-            _ => build_loop(&mut builder, kind, helpers, &mut errors),
-        }
         builder.seal_all_blocks();
         builder.finalize(module.target_config());
-    }
+        (state.errors, state.literals)
+    };
     let ir = context.func.display().to_string();
     let id = module
         .declare_function("kernel", Linkage::Export, &context.func.signature)
@@ -145,18 +133,21 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
     module.clear_context(&mut context);
     module.finalize_definitions().map_err(|error| error.to_string())?;
     let code = module.get_finalized_function(id);
-    Ok(Kernel { module: Some(module), code, errors, code_bytes, compile_time: started.elapsed(), ir })
+    Ok(Kernel {
+        module: Some(module),
+        code,
+        errors,
+        literals: literals.into_boxed_slice(),
+        code_bytes,
+        compile_time: started.elapsed(),
+        ir,
+    })
 }
 
-/// One row, no loop: returns the value's bits; on an error, writes the
-/// error site's code to `error[1]` (and 0 to `error[0]`) and returns 0.
-fn build_scalar(
-    builder: &mut FunctionBuilder,
-    expr: &TypedExpr,
-    input: &RecordType,
-    helpers: Helpers,
-    errors: &mut Vec<ErrorSite>,
-) {
+/// One row, no loop: returns the value's bits (a string's address, its
+/// length left in the context); on an error, writes the error site's code
+/// to `error[1]` (and 0 to `error[0]`) and returns 0.
+fn build_scalar(builder: &mut FunctionBuilder, expr: &TypedExpr, input: &RecordType, helpers: Helpers) -> KernelState {
     let (entry, error_exit) = (builder.create_block(), builder.create_block());
     builder.append_block_params_for_function_params(entry);
     let code = builder.append_block_param(error_exit, types::I32);
@@ -164,21 +155,28 @@ fn build_scalar(
     let _kept = builder.append_block_param(error_exit, types::I64);
     builder.switch_to_block(entry);
     let params = builder.block_params(entry).to_vec();
+    let mut state = KernelState::new(builder, helpers, params[0], error_exit);
     let zero = builder.ins().iconst(types::I64, 0);
-    let mut lowering = Lowering::new(&mut *builder, errors, helpers, error_exit, zero, zero).reading(params[0], input);
-    let value = lowering.lower(expr);
-    let bits = match builder.func.dfg.value_type(value) {
-        types::F64 => builder.ins().bitcast(types::I64, MemFlagsData::new(), value),
-        types::I8 => builder.ins().uextend(types::I64, value),
-        _ => value,
+    let store = MemFlagsData::new().with_notrap();
+    let value = Lowering::new(&mut *builder, &mut state, zero, zero).reading(params[1], input).lower_any(expr);
+    let bits = match value {
+        Lowered::Str(ptr, len) => {
+            builder.ins().store(store, len, params[0], LAST_LEN_OFFSET);
+            ptr
+        }
+        Lowered::One(value) => match builder.func.dfg.value_type(value) {
+            types::F64 => builder.ins().bitcast(types::I64, MemFlagsData::new(), value),
+            types::I8 => builder.ins().uextend(types::I64, value),
+            _ => value,
+        },
     };
     builder.ins().return_(&[bits]);
     builder.switch_to_block(error_exit);
-    let store = MemFlagsData::new().with_notrap();
     let code = builder.ins().sextend(types::I64, code);
-    builder.ins().store(store, code, params[1], 8);
+    builder.ins().store(store, code, params[2], 8);
     let zero = builder.ins().iconst(types::I64, 0);
     builder.ins().return_(&[zero]);
+    state
 }
 
 fn block_args(values: &[cranelift_codegen::ir::Value]) -> Vec<BlockArg> {
@@ -187,7 +185,7 @@ fn block_args(values: &[cranelift_codegen::ir::Value]) -> Vec<BlockArg> {
 
 /// The loop over rows: `header(i, count)` tests `i < n`; `body` computes
 /// row `i`; `exit` returns; `error_exit(code, row)` records the row.
-fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers, errors: &mut Vec<ErrorSite>) {
+fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers) -> KernelState {
     let entry = builder.create_block();
     builder.append_block_params_for_function_params(entry);
     let (header, body, exit, error_exit) =
@@ -201,10 +199,11 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
 
     builder.switch_to_block(entry);
     let params = builder.block_params(entry).to_vec();
+    let mut state = KernelState::new(builder, helpers, params[0], error_exit);
     let (n, error_row) = match kind {
-        KernelKind::Generate { .. } => (params[2], params[4]),
-        KernelKind::Fused { .. } => (params[1], params[4]),
-        _ => (params[1], params[3]),
+        KernelKind::Generate { .. } => (params[3], params[5]),
+        KernelKind::Fused { .. } => (params[2], params[5]),
+        _ => (params[2], params[4]),
     };
     let zero = builder.ins().iconst(types::I64, 0);
     builder.ins().jump(header, &block_args(&[zero, zero]));
@@ -218,54 +217,50 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
     let next_count = match kind {
         KernelKind::Project { fields, input, output } => {
             let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
-            let row = builder.ins().iadd(params[0], row);
+            let row = builder.ins().iadd(params[1], row);
             let out = builder.ins().imul_imm_s(index, i64::from(output.layout().width));
-            let out = builder.ins().iadd(params[2], out);
-            let mut lowering =
-                Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count).reading(row, input);
+            let out = builder.ins().iadd(params[3], out);
+            let mut lowering = Lowering::new(&mut *builder, &mut state, index, count).reading(row, input);
             for (field, offset) in fields.iter().zip(&output.layout().offsets) {
-                let value = lowering.lower(field);
-                lowering.builder.ins().store(store, value, out, *offset as i32);
+                let value = lowering.lower_any(field);
+                lowering.store(value, out, *offset);
             }
             count
         }
         KernelKind::Select { predicate, input } => {
             let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
-            let row = builder.ins().iadd(params[0], row);
-            let mut lowering =
-                Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count).reading(row, input);
-            let keep = lowering.lower(predicate);
+            let row = builder.ins().iadd(params[1], row);
+            let keep = Lowering::new(&mut *builder, &mut state, index, count).reading(row, input).lower(predicate);
             // Branch-free: write the index at the next free place, and
             // advance only when the row is kept.
             let slot = builder.ins().imul_imm_s(count, 4);
-            let slot = builder.ins().iadd(params[2], slot);
+            let slot = builder.ins().iadd(params[3], slot);
             let narrow = builder.ins().ireduce(types::I32, index);
             builder.ins().store(store, narrow, slot, 0);
             let keep = builder.ins().uextend(types::I64, keep);
             builder.ins().iadd(count, keep)
         }
         KernelKind::Generate { fields, output } => {
-            let step = builder.ins().imul(index, params[1]);
-            let seq = builder.ins().iadd(params[0], step);
+            let step = builder.ins().imul(index, params[2]);
+            let seq = builder.ins().iadd(params[1], step);
             let out = builder.ins().imul_imm_s(index, i64::from(output.layout().width));
-            let out = builder.ins().iadd(params[3], out);
-            let mut lowering =
-                Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count).with_seq(seq);
+            let out = builder.ins().iadd(params[4], out);
+            let mut lowering = Lowering::new(&mut *builder, &mut state, index, count).with_seq(seq);
             for (field, offset) in fields.iter().zip(&output.layout().offsets) {
-                let value = lowering.lower(field);
-                lowering.builder.ins().store(store, value, out, *offset as i32);
+                let value = lowering.lower_any(field);
+                lowering.store(value, out, *offset);
             }
             count
         }
         KernelKind::Scalar { .. } => unreachable!("a scalar has no loop: `build_scalar`"),
         KernelKind::Fused { stages, input, output } => {
             let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
-            let row = builder.ins().iadd(params[0], row);
+            let row = builder.ins().iadd(params[1], row);
             let next = builder.create_block();
             let next_count = builder.append_block_param(next, types::I64);
-            let mut values: Option<Vec<cranelift_codegen::ir::Value>> = None;
+            let mut values: Option<Vec<Lowered>> = None;
             for (stage_index, stage) in stages.iter().enumerate() {
-                let mut lowering = Lowering::new(&mut *builder, &mut *errors, helpers, error_exit, index, count)
+                let mut lowering = Lowering::new(&mut *builder, &mut state, index, count)
                     .reading(row, input)
                     .with_values(values.clone());
                 match stage {
@@ -277,29 +272,25 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
                         builder.seal_block(passed);
                     }
                     FusedStage::Map(fields, _) => {
-                        values = Some(fields.iter().map(|field| lowering.lower(field)).collect());
+                        values = Some(fields.iter().map(|field| lowering.lower_any(field)).collect());
                     }
                 }
-                let counter = params[3];
+                let counter = params[4];
                 let offset = (stage_index * 8) as i32;
                 let passed = builder.ins().load(types::I64, store, counter, offset);
                 let passed = builder.ins().iadd_imm_s(passed, 1);
                 builder.ins().store(store, passed, counter, offset);
             }
             let out = builder.ins().imul_imm_s(count, i64::from(output.layout().width));
-            let out = builder.ins().iadd(params[2], out);
+            let out = builder.ins().iadd(params[3], out);
+            let mut lowering = Lowering::new(&mut *builder, &mut state, index, count).reading(row, input);
             let values = match values {
                 Some(values) => values,
                 // Filters only: the row goes out as it came in.
-                None => input
-                    .fields()
-                    .iter()
-                    .zip(&input.layout().offsets)
-                    .map(|(field, offset)| builder.ins().load(clif_type(&field.ty), store, row, *offset as i32))
-                    .collect(),
+                None => (0..input.fields().len()).map(|field| lowering.field(field)).collect(),
             };
             for (value, offset) in values.into_iter().zip(&output.layout().offsets) {
-                builder.ins().store(store, value, out, *offset as i32);
+                lowering.store(value, out, *offset);
             }
             let counted = builder.ins().iadd_imm_s(count, 1);
             builder.ins().jump(next, &block_args(&[counted]));
@@ -319,4 +310,5 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
     let code = builder.ins().sextend(types::I64, code);
     let negative = builder.ins().ineg(code);
     builder.ins().return_(&[negative]);
+    state
 }

@@ -3,12 +3,12 @@
 //! integer and duration arithmetic; division and remainder by zero jump to
 //! an error exit naming the expression; `i64::MIN / -1` wraps; IEEE floats
 //! where NaN is unequal to everything; saturating `int(float)`; and
-//! short-circuit `and`, `or` and `if`. `supported` says, before any code is
-//! made, whether an expression is within what this file lowers (no
-//! strings yet); the backend falls back to the interpreter otherwise.
+//! short-circuit `and`, `or` and `if`. Strings are (address, length) pairs
+//! (`strings.rs`); the string functions call the interpreter's own Rust
+//! code through `helpers.rs`.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{types, Block, BlockArg, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use crate::check::functions::Function;
@@ -17,31 +17,12 @@ use crate::check::types::{RecordType, Type as FlowType};
 use crate::diag::Span;
 use crate::syntax::ast::{BinaryOp, UnaryOp};
 
-/// Why an expression is left to the interpreter, or `Ok`.
-pub fn supported(expr: &TypedExpr) -> Result<(), String> {
-    if expr.ty == FlowType::String {
-        return Err("string expressions are interpreted".to_string());
-    }
-    match &expr.kind {
-        TypedExprKind::Literal(_) | TypedExprKind::Field(_) | TypedExprKind::Seq => Ok(()),
-        TypedExprKind::Unary { operand, .. } => supported(operand),
-        TypedExprKind::Binary { lhs, rhs, .. } => supported(lhs).and(supported(rhs)),
-        TypedExprKind::If { condition, then, otherwise } => {
-            supported(condition).and(supported(then)).and(supported(otherwise))
-        }
-        TypedExprKind::Call { function, args } => {
-            match function {
-                Function::Float | Function::Int | Function::Abs | Function::Min | Function::Max => {}
-                Function::Hash | Function::Random => {}
-                other => return Err(format!("`{}` is interpreted", other.name())),
-            }
-            args.iter().try_for_each(supported)
-        }
-    }
-}
+use super::helpers::{Helper, Helpers};
+use super::strings::{INPUT_STRINGS_OFFSET, LAST_LEN_OFFSET, LITERALS_OFFSET};
 
 /// The Cranelift type of a flowc value: 8-byte integers for int,
-/// timestamp and duration, `f64`, and one byte (0 or 1) for bool.
+/// timestamp and duration, `f64`, and one byte (0 or 1) for bool. A
+/// string is two `I64`s (`Lowered::Str`).
 pub fn clif_type(ty: &FlowType) -> Type {
     match ty {
         FlowType::Float => types::F64,
@@ -50,37 +31,77 @@ pub fn clif_type(ty: &FlowType) -> Type {
     }
 }
 
-/// Helpers the generated code calls: Rust functions with C ABI.
-#[derive(Clone, Copy)]
-pub struct Helpers {
-    pub fmod: FuncRef,
-    pub hash_float: FuncRef,
+/// A lowered value: one Cranelift value, or a string's address and length.
+#[derive(Debug, Clone, Copy)]
+pub enum Lowered {
+    One(Value),
+    Str(Value, Value),
+}
+
+impl Lowered {
+    fn values(self) -> Vec<Value> {
+        match self {
+            Lowered::One(value) => vec![value],
+            Lowered::Str(ptr, len) => vec![ptr, len],
+        }
+    }
 }
 
 /// A failure site: its message and the expression, numbered from 1 by
-/// its place in `Lowering::errors`.
+/// its place in `Kernel::errors`.
 #[derive(Debug, Clone)]
 pub struct ErrorSite {
     pub message: String,
     pub span: Span,
 }
 
-/// The state of lowering the expressions of one function.
+/// What every expression of one kernel shares: the helpers imported so
+/// far, the error sites, the string literals, and the kernel's string
+/// context (`strings::StringContext`) with the two bases read from it.
+pub struct KernelState {
+    pub helpers: Helpers,
+    pub errors: Vec<ErrorSite>,
+    /// Every string literal's bytes, back to back; owned by the kernel.
+    pub literals: Vec<u8>,
+    pub context: Value,
+    input_strings: Value,
+    literal_base: Value,
+    /// Takes `(code: i32, row: i64, kept: i64)` and returns `-code` to the caller.
+    pub error_exit: Block,
+}
+
+impl KernelState {
+    /// Reads the context's bases; call in the entry block, so every row
+    /// of the loop reuses them.
+    pub fn new(builder: &mut FunctionBuilder, helpers: Helpers, context: Value, error_exit: Block) -> KernelState {
+        let flags = MemFlagsData::new().with_notrap().with_readonly();
+        let input_strings = builder.ins().load(types::I64, flags, context, INPUT_STRINGS_OFFSET);
+        let literal_base = builder.ins().load(types::I64, flags, context, LITERALS_OFFSET);
+        KernelState {
+            helpers,
+            errors: Vec::new(),
+            literals: Vec::new(),
+            context,
+            input_strings,
+            literal_base,
+            error_exit,
+        }
+    }
+}
+
+/// The state of lowering the expressions of one row.
 pub struct Lowering<'a, 'b> {
     pub builder: &'a mut FunctionBuilder<'b>,
-    pub helpers: Helpers,
+    pub kernel: &'a mut KernelState,
     /// The input row's address, and its record, when there is one.
     pub row: Option<(Value, &'a RecordType)>,
     /// In a fused kernel after a `map`: the fields as values, not in memory.
-    pub values: Option<Vec<Value>>,
+    pub values: Option<Vec<Lowered>>,
     /// `seq` in a `generate` body.
     pub seq: Option<Value>,
     /// The row being computed and the rows kept so far, for the error exit.
     pub row_index: Value,
     pub kept: Value,
-    /// Takes `(code: i32, row: i64, kept: i64)` and returns `-code` to the caller.
-    pub error_exit: Block,
-    pub errors: &'a mut Vec<ErrorSite>,
 }
 
 fn args(values: &[Value]) -> Vec<BlockArg> {
@@ -95,13 +116,11 @@ impl<'a, 'b> Lowering<'a, 'b> {
     /// Lowers expressions for row `row_index`, `kept` rows kept before it.
     pub fn new(
         builder: &'a mut FunctionBuilder<'b>,
-        errors: &'a mut Vec<ErrorSite>,
-        helpers: Helpers,
-        error_exit: Block,
+        kernel: &'a mut KernelState,
         row_index: Value,
         kept: Value,
     ) -> Self {
-        Lowering { builder, helpers, row: None, values: None, seq: None, row_index, kept, error_exit, errors }
+        Lowering { builder, kernel, row: None, values: None, seq: None, row_index, kept }
     }
 
     /// Fields are read from the row at `row`, laid out as `record`.
@@ -116,66 +135,135 @@ impl<'a, 'b> Lowering<'a, 'b> {
     }
 
     /// Fields are these values (after a fused `map`), when given.
-    pub fn with_values(mut self, values: Option<Vec<Value>>) -> Self {
+    pub fn with_values(mut self, values: Option<Vec<Lowered>>) -> Self {
         self.values = values;
         self
     }
 }
 
 impl Lowering<'_, '_> {
+    /// A value that is not a string.
     pub fn lower(&mut self, expr: &TypedExpr) -> Value {
+        match self.lower_any(expr) {
+            Lowered::One(value) => value,
+            Lowered::Str(..) => unreachable!("`check` typed this expression as {}", expr.ty),
+        }
+    }
+
+    /// A string's address and length.
+    fn lower_string(&mut self, expr: &TypedExpr) -> (Value, Value) {
+        match self.lower_any(expr) {
+            Lowered::Str(ptr, len) => (ptr, len),
+            Lowered::One(_) => unreachable!("`check` typed this expression as {}", expr.ty),
+        }
+    }
+
+    pub fn lower_any(&mut self, expr: &TypedExpr) -> Lowered {
         match &expr.kind {
             TypedExprKind::Literal(constant) => self.constant(constant),
-            TypedExprKind::Field(index) if self.values.is_some() => self.values.as_ref().expect("just tested")[*index],
-            TypedExprKind::Field(index) => {
-                let (row, record) = self.row.expect("`check` allows fields only where there is a record");
-                let offset = record.layout().offsets[*index] as i32;
-                self.builder.ins().load(clif_type(&expr.ty), MemFlagsData::new().with_notrap(), row, offset)
-            }
-            TypedExprKind::Seq => self.seq.expect("`check` allows `seq` only in `generate`"),
+            TypedExprKind::Field(index) => self.field(*index),
+            TypedExprKind::Seq => Lowered::One(self.seq.expect("`check` allows `seq` only in `generate`")),
             TypedExprKind::Unary { op, operand } => {
                 let value = self.lower(operand);
-                match (op, &operand.ty) {
+                Lowered::One(match (op, &operand.ty) {
                     (UnaryOp::Neg, FlowType::Float) => self.builder.ins().fneg(value),
                     (UnaryOp::Neg, _) => self.builder.ins().ineg(value),
                     (UnaryOp::Not, _) => self.builder.ins().bxor_imm_u(value, 1),
-                }
+                })
             }
-            TypedExprKind::Binary { op: BinaryOp::And, lhs, rhs } => self.short_circuit(lhs, rhs, true),
-            TypedExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => self.short_circuit(lhs, rhs, false),
+            TypedExprKind::Binary { op: BinaryOp::And, lhs, rhs } => Lowered::One(self.short_circuit(lhs, rhs, true)),
+            TypedExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => Lowered::One(self.short_circuit(lhs, rhs, false)),
+            TypedExprKind::Binary { op, lhs, rhs } if lhs.ty == FlowType::String => {
+                let (a, b) = (self.lower_string(lhs), self.lower_string(rhs));
+                self.string_binary(*op, a, b)
+            }
             TypedExprKind::Binary { op, lhs, rhs } => {
                 let (a, b) = (self.lower(lhs), self.lower(rhs));
-                self.binary(*op, &lhs.ty, &rhs.ty, a, b, expr.span)
+                Lowered::One(self.binary(*op, &lhs.ty, &rhs.ty, a, b, expr.span))
             }
             TypedExprKind::If { condition, then, otherwise } => {
                 let condition = self.lower(condition);
                 let (then_block, else_block, join) =
                     (self.builder.create_block(), self.builder.create_block(), self.builder.create_block());
-                let result = self.builder.append_block_param(join, clif_type(&expr.ty));
+                let first = self.builder.append_block_param(join, clif_type(&expr.ty));
+                let second = (expr.ty == FlowType::String).then(|| self.builder.append_block_param(join, types::I64));
                 self.builder.ins().brif(condition, then_block, &[], else_block, &[]);
                 for (block, branch) in [(then_block, then), (else_block, otherwise)] {
                     self.builder.switch_to_block(block);
                     self.builder.seal_block(block);
-                    let value = self.lower(branch);
-                    self.builder.ins().jump(join, &args(&[value]));
+                    let value = self.lower_any(branch);
+                    self.builder.ins().jump(join, &args(&value.values()));
                 }
                 self.builder.switch_to_block(join);
                 self.builder.seal_block(join);
-                result
+                match second {
+                    Some(len) => Lowered::Str(first, len),
+                    None => Lowered::One(first),
+                }
             }
             TypedExprKind::Call { function, args } => self.call(*function, args),
         }
     }
 
-    fn constant(&mut self, constant: &Constant) -> Value {
-        match constant {
+    /// Field `index` of the input (or of the fused `map` before).
+    pub fn field(&mut self, index: usize) -> Lowered {
+        if let Some(values) = &self.values {
+            return values[index];
+        }
+        let (row, record) = self.row.expect("`check` allows fields only where there is a record");
+        let ty = &record.fields()[index].ty;
+        let offset = record.layout().offsets[index] as i32;
+        let flags = MemFlagsData::new().with_notrap();
+        let word = self.builder.ins().load(clif_type(ty), flags, row, offset);
+        if *ty != FlowType::String {
+            return Lowered::One(word);
+        }
+        // The slot of `row.rs`: offset in the low half, length in the high one.
+        let start = self.builder.ins().band_imm_u(word, 0xffff_ffff);
+        let len = self.builder.ins().ushr_imm_u(word, 32);
+        Lowered::Str(self.builder.ins().iadd(self.kernel.input_strings, start), len)
+    }
+
+    /// Stores `value` at `offset` of the row at `out`; a string is copied
+    /// into the output batch and its slot stored.
+    pub fn store(&mut self, value: Lowered, out: Value, offset: u32) {
+        let flags = MemFlagsData::new().with_notrap();
+        let word = match value {
+            Lowered::One(value) => value,
+            Lowered::Str(ptr, len) => self.helper(Helper::Store, &[self.kernel.context, ptr, len]),
+        };
+        self.builder.ins().store(flags, word, out, offset as i32);
+    }
+
+    fn helper(&mut self, helper: Helper, arguments: &[Value]) -> Value {
+        self.kernel.helpers.call(self.builder, helper, arguments)
+    }
+
+    /// A helper that makes a string: its address, and the length it left
+    /// in the context.
+    fn making_string(&mut self, helper: Helper, arguments: &[Value]) -> Lowered {
+        let ptr = self.helper(helper, arguments);
+        let flags = MemFlagsData::new().with_notrap();
+        let len = self.builder.ins().load(types::I64, flags, self.kernel.context, LAST_LEN_OFFSET);
+        Lowered::Str(ptr, len)
+    }
+
+    fn literal(&mut self, text: &str) -> Lowered {
+        let offset = self.kernel.literals.len() as i64;
+        self.kernel.literals.extend_from_slice(text.as_bytes());
+        let ptr = self.builder.ins().iadd_imm_s(self.kernel.literal_base, offset);
+        Lowered::Str(ptr, self.builder.ins().iconst(types::I64, text.len() as i64))
+    }
+
+    fn constant(&mut self, constant: &Constant) -> Lowered {
+        Lowered::One(match constant {
             Constant::Int(v) | Constant::Timestamp(v) | Constant::Duration(v) => {
                 self.builder.ins().iconst(types::I64, *v)
             }
             Constant::Float(v) => self.builder.ins().f64const(*v),
             Constant::Bool(v) => self.builder.ins().iconst(types::I8, i64::from(*v)),
-            Constant::Str(_) => unreachable!("`supported` refuses strings"),
-        }
+            Constant::Str(text) => return self.literal(text),
+        })
     }
 
     /// `and` (`is_and`) or `or`: the right side runs only when it decides.
@@ -195,6 +283,26 @@ impl Lowering<'_, '_> {
         self.builder.switch_to_block(join);
         self.builder.seal_block(join);
         result
+    }
+
+    /// `++` and comparisons of strings; comparisons go by bytes.
+    fn string_binary(&mut self, op: BinaryOp, (a, a_len): (Value, Value), (b, b_len): (Value, Value)) -> Lowered {
+        use BinaryOp::*;
+        if op == Concat {
+            let ptr = self.helper(Helper::Concat, &[self.kernel.context, a, a_len, b, b_len]);
+            return Lowered::Str(ptr, self.builder.ins().iadd(a_len, b_len));
+        }
+        let order = self.helper(Helper::Compare, &[a, a_len, b, b_len]);
+        let cc = match op {
+            Eq => IntCC::Equal,
+            Ne => IntCC::NotEqual,
+            Lt => IntCC::SignedLessThan,
+            Le => IntCC::SignedLessThanOrEqual,
+            Gt => IntCC::SignedGreaterThan,
+            Ge => IntCC::SignedGreaterThanOrEqual,
+            other => unreachable!("`check` allows no `{other:?}` on strings"),
+        };
+        Lowered::One(self.builder.ins().icmp_imm_s(cc, order, 0))
     }
 
     fn binary(&mut self, op: BinaryOp, lhs: &FlowType, rhs: &FlowType, a: Value, b: Value, span: Span) -> Value {
@@ -232,10 +340,7 @@ impl Lowering<'_, '_> {
             (Sub, FlowType::Float) => self.builder.ins().fsub(a, b),
             (Mul, FlowType::Float) => self.builder.ins().fmul(a, b),
             (Div, FlowType::Float) => self.builder.ins().fdiv(a, b),
-            (Rem, FlowType::Float) => {
-                let call = self.builder.ins().call(self.helpers.fmod, &[a, b]);
-                self.builder.inst_results(call)[0]
-            }
+            (Rem, FlowType::Float) => self.helper(Helper::Fmod, &[a, b]),
             (Add, _) => self.builder.ins().iadd(a, b),
             (Sub, _) => self.builder.ins().isub(a, b),
             (Mul, _) => self.builder.ins().imul(a, b),
@@ -248,7 +353,7 @@ impl Lowering<'_, '_> {
                 };
                 self.checked_division(op == Div, a, b, what, span)
             }
-            (Concat, _) => unreachable!("`supported` refuses strings"),
+            (Concat, _) => unreachable!("`++` is on strings: `string_binary`"),
             (And | Or, _) => unreachable!("lowered by `short_circuit`"),
         }
     }
@@ -256,8 +361,8 @@ impl Lowering<'_, '_> {
     /// `a / b` or `a % b` on 64-bit integers: an error when `b` is 0, and
     /// wrapping (no trap) for `i64::MIN / -1`, as `wrapping_div` does.
     fn checked_division(&mut self, divide: bool, a: Value, b: Value, what: &str, span: Span) -> Value {
-        self.errors.push(ErrorSite { message: format!("{what} by zero"), span });
-        let code = self.errors.len() as i64;
+        self.kernel.errors.push(ErrorSite { message: format!("{what} by zero"), span });
+        let code = self.kernel.errors.len() as i64;
         let (nonzero, minus_one, general, join) = (
             self.builder.create_block(),
             self.builder.create_block(),
@@ -266,7 +371,7 @@ impl Lowering<'_, '_> {
         );
         let result = self.builder.append_block_param(join, types::I64);
         let code = self.builder.ins().iconst(types::I32, code);
-        self.builder.ins().brif(b, nonzero, &[], self.error_exit, &args(&[code, self.row_index, self.kept]));
+        self.builder.ins().brif(b, nonzero, &[], self.kernel.error_exit, &args(&[code, self.row_index, self.kept]));
         self.builder.switch_to_block(nonzero);
         self.builder.seal_block(nonzero);
         let is_minus_one = self.builder.ins().icmp_imm_s(IntCC::Equal, b, -1);
@@ -284,11 +389,18 @@ impl Lowering<'_, '_> {
         result
     }
 
-    fn call(&mut self, function: Function, arguments: &[TypedExpr]) -> Value {
-        let values: Vec<Value> = arguments.iter().map(|arg| self.lower(arg)).collect();
+    fn call(&mut self, function: Function, arguments: &[TypedExpr]) -> Lowered {
+        let values: Vec<Lowered> = arguments.iter().map(|arg| self.lower_any(arg)).collect();
         let ty = &arguments[0].ty;
-        let a = values[0];
-        match function {
+        let a = match values[0] {
+            Lowered::Str(ptr, len) => return self.string_call(function, ty, (ptr, len), &values[1..]),
+            Lowered::One(a) => a,
+        };
+        let one = |value: Lowered| match value {
+            Lowered::One(value) => value,
+            Lowered::Str(..) => unreachable!("`check` gives both arguments one type"),
+        };
+        Lowered::One(match function {
             Function::Float if *ty == FlowType::Float => a,
             Function::Float => self.builder.ins().fcvt_from_sint(types::F64, a),
             // Rounds toward zero, saturates, and turns NaN into 0, as Rust's `as`.
@@ -301,12 +413,9 @@ impl Lowering<'_, '_> {
                 let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
                 self.builder.ins().select(negative, negated, a)
             }
-            Function::Min | Function::Max => self.min_max(function == Function::Min, ty, a, values[1]),
+            Function::Min | Function::Max => self.min_max(function == Function::Min, ty, a, one(values[1])),
             Function::Hash => match ty {
-                FlowType::Float => {
-                    let call = self.builder.ins().call(self.helpers.hash_float, &[a]);
-                    self.builder.inst_results(call)[0]
-                }
+                FlowType::Float => self.helper(Helper::HashFloat, &[a]),
                 FlowType::Bool => {
                     let wide = self.builder.ins().uextend(types::I64, a);
                     self.mix64(wide)
@@ -321,7 +430,70 @@ impl Lowering<'_, '_> {
                 let scale = self.builder.ins().f64const(1.0 / (1u64 << 53) as f64);
                 self.builder.ins().fmul(float, scale)
             }
-            other => unreachable!("`supported` refuses `{}`", other.name()),
+            Function::Str => {
+                let context = self.kernel.context;
+                return match ty {
+                    FlowType::Int => self.making_string(Helper::StrOfInt, &[context, a]),
+                    FlowType::Float => self.making_string(Helper::StrOfFloat, &[context, a]),
+                    FlowType::Timestamp => self.making_string(Helper::StrOfTimestamp, &[context, a]),
+                    FlowType::Duration => self.making_string(Helper::StrOfDuration, &[context, a]),
+                    _ => {
+                        let (Lowered::Str(yes, yes_len), Lowered::Str(no, no_len)) =
+                            (self.literal("true"), self.literal("false"))
+                        else {
+                            unreachable!("literals are strings")
+                        };
+                        let ptr = self.builder.ins().select(a, yes, no);
+                        Lowered::Str(ptr, self.builder.ins().select(a, yes_len, no_len))
+                    }
+                };
+            }
+            Function::Len
+            | Function::Lower
+            | Function::Upper
+            | Function::Contains
+            | Function::StartsWith
+            | Function::EndsWith => unreachable!("`check` allows `{}` only on strings", function.name()),
+        })
+    }
+
+    /// A function whose first argument is the string `(a, a_len)`.
+    fn string_call(
+        &mut self,
+        function: Function,
+        ty: &FlowType,
+        (a, a_len): (Value, Value),
+        rest: &[Lowered],
+    ) -> Lowered {
+        let second = || match rest.first() {
+            Some(Lowered::Str(ptr, len)) => (*ptr, *len),
+            _ => unreachable!("`check` gives `{}` two strings", function.name()),
+        };
+        let context = self.kernel.context;
+        let test = |lowering: &mut Self, helper| {
+            let (b, b_len) = second();
+            let found = lowering.helper(helper, &[a, a_len, b, b_len]);
+            Lowered::One(lowering.builder.ins().ireduce(types::I8, found))
+        };
+        match function {
+            Function::Str => Lowered::Str(a, a_len),
+            Function::Hash => Lowered::One(self.helper(Helper::HashStr, &[a, a_len])),
+            Function::Len => Lowered::One(self.helper(Helper::Len, &[a, a_len])),
+            Function::Upper => self.making_string(Helper::Upper, &[context, a, a_len]),
+            Function::Lower => self.making_string(Helper::Lower, &[context, a, a_len]),
+            Function::Contains => test(self, Helper::Contains),
+            Function::StartsWith => test(self, Helper::StartsWith),
+            Function::EndsWith => test(self, Helper::EndsWith),
+            Function::Min | Function::Max => {
+                // `b` when strictly smaller (`min`) or larger: on ties, `a`.
+                let (b, b_len) = second();
+                let order = self.helper(Helper::Compare, &[b, b_len, a, a_len]);
+                let cc = if function == Function::Min { IntCC::SignedLessThan } else { IntCC::SignedGreaterThan };
+                let better = self.builder.ins().icmp_imm_s(cc, order, 0);
+                let ptr = self.builder.ins().select(better, b, a);
+                Lowered::Str(ptr, self.builder.ins().select(better, b_len, a_len))
+            }
+            other => unreachable!("`check` allows no `{}` of {ty}", other.name()),
         }
     }
 

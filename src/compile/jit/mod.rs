@@ -1,13 +1,16 @@
-//! The Cranelift backend: `map`, `filter` and `generate` bodies become
+//! The Cranelift backend: `map`, `filter` and `generate` bodies, keys and
+//! aggregate arguments, and runs of neighbouring filters and maps become
 //! native kernels that loop over a whole batch (`kernel.rs`), their
-//! expressions lowered with the interpreter's semantics (`lower.rs`).
-//! What it cannot compile yet (strings, string functions; keys and
-//! aggregate arguments) runs on the interpreter, operator by operator, and
-//! `Jit::compiled` records which did what for `flowc explain --jit`.
+//! expressions lowered with the interpreter's semantics (`lower.rs`),
+//! strings included (`strings.rs`). Should Cranelift fail on one, that
+//! operator runs on the interpreter instead, and `Jit::compiled` records
+//! which did what for `flowc explain --jit`.
 
 pub mod explain;
+mod helpers;
 mod kernel;
 mod lower;
+mod strings;
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -17,10 +20,11 @@ use crate::check::program::{TypedExpr, Value};
 use crate::check::types::{RecordType, Type};
 use crate::compile::backend::{Backend, Fused, FusedStage, Generator, Interpreter, Predicate, Projection, Scalar};
 use crate::compile::interp::EvalError;
-use crate::compile::row::{has_strings, Batch};
+use crate::compile::row::Batch;
 use crate::diag::Span;
 
 use kernel::{Kernel, KernelKind};
+use strings::StringContext;
 
 /// What became of one operator's expressions.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,13 +70,8 @@ impl Jit {
         self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(CompiledFunction { what, span, outcome });
     }
 
-    /// Compiles `kind` when every expression is supported; records the outcome.
-    fn try_compile(&self, what: &'static str, exprs: &[TypedExpr], kind: KernelKind) -> Option<Arc<Kernel>> {
-        let span = exprs.first().map(|expr| expr.span);
-        if let Err(reason) = exprs.iter().try_for_each(lower::supported) {
-            self.record(what, span, Compiled::Interpreted { reason });
-            return None;
-        }
+    /// Compiles `kind`; records the outcome.
+    fn try_compile(&self, what: &'static str, span: Option<Span>, kind: KernelKind) -> Option<Arc<Kernel>> {
         match kernel::compile(&kind) {
             Ok(kernel) => {
                 self.record(
@@ -105,29 +104,33 @@ impl Backend for Jit {
         input: &Arc<RecordType>,
         output: &Arc<RecordType>,
     ) -> Box<dyn Projection> {
-        if has_strings(output) {
-            let reason = "output records with strings are interpreted".to_string();
-            self.record("map", fields.first().map(|f| f.span), Compiled::Interpreted { reason });
-            return Interpreter.projection(fields, input, output);
-        }
-        match self.try_compile("map", fields, KernelKind::Project { fields, input, output }) {
-            Some(kernel) => Box::new(NativeProjection { kernel, output_width: output.layout().width as usize }),
+        let span = fields.first().map(|field| field.span);
+        match self.try_compile("map", span, KernelKind::Project { fields, input, output }) {
+            Some(kernel) => Box::new(NativeProjection { kernel, context: RefCell::default() }),
             None => Interpreter.projection(fields, input, output),
         }
     }
 
     fn predicate(&self, predicate: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Predicate> {
-        let exprs = std::slice::from_ref(predicate);
-        match self.try_compile("filter", exprs, KernelKind::Select { predicate, input: record }) {
-            Some(kernel) => Box::new(NativePredicate { kernel, record: record.clone(), selected: RefCell::default() }),
+        match self.try_compile("filter", Some(predicate.span), KernelKind::Select { predicate, input: record }) {
+            Some(kernel) => Box::new(NativePredicate {
+                kernel,
+                record: record.clone(),
+                selected: RefCell::default(),
+                context: RefCell::default(),
+            }),
             None => Interpreter.predicate(predicate, record),
         }
     }
 
     fn scalar(&self, expr: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Scalar> {
-        let exprs = std::slice::from_ref(expr);
-        match self.try_compile("key or argument", exprs, KernelKind::Scalar { expr, input: record }) {
-            Some(kernel) => Box::new(NativeScalar { kernel, ty: expr.ty, width: record.layout().width as usize }),
+        match self.try_compile("key or argument", Some(expr.span), KernelKind::Scalar { expr, input: record }) {
+            Some(kernel) => Box::new(NativeScalar {
+                kernel,
+                ty: expr.ty,
+                width: record.layout().width as usize,
+                context: RefCell::default(),
+            }),
             None => Interpreter.scalar(expr, record),
         }
     }
@@ -140,29 +143,19 @@ impl Backend for Jit {
             Some(record) => record,
             None => input.clone(),
         };
-        if has_strings(&output) {
-            return None;
-        }
-        let exprs: Vec<TypedExpr> = stages
-            .iter()
-            .flat_map(|stage| match stage {
-                FusedStage::Filter(predicate) => vec![predicate.clone()],
-                FusedStage::Map(fields, _) => fields.clone(),
-            })
-            .collect();
+        let span = stages.first().and_then(|stage| match stage {
+            FusedStage::Filter(predicate) => Some(predicate.span),
+            FusedStage::Map(fields, _) => fields.first().map(|field| field.span),
+        });
         let kind = KernelKind::Fused { stages, input, output: &output };
-        let kernel = self.try_compile("fused chain", &exprs, kind)?;
-        Some(Box::new(NativeFused { kernel, output_width: output.layout().width as usize }))
+        let kernel = self.try_compile("fused", span, kind)?;
+        Some(Box::new(NativeFused { kernel, context: RefCell::default() }))
     }
 
     fn generator(&self, fields: &[TypedExpr], output: &Arc<RecordType>) -> Box<dyn Generator> {
-        if has_strings(output) {
-            let reason = "output records with strings are interpreted".to_string();
-            self.record("generate", fields.first().map(|f| f.span), Compiled::Interpreted { reason });
-            return Interpreter.generator(fields, output);
-        }
-        match self.try_compile("generate", fields, KernelKind::Generate { fields, output }) {
-            Some(kernel) => Box::new(NativeGenerator { kernel }),
+        let span = fields.first().map(|field| field.span);
+        match self.try_compile("generate", span, KernelKind::Generate { fields, output }) {
+            Some(kernel) => Box::new(NativeGenerator { kernel, context: RefCell::default() }),
             None => Interpreter.generator(fields, output),
         }
     }
@@ -174,37 +167,37 @@ fn kernel_error(kernel: &Kernel, code: i64) -> EvalError {
     EvalError { message: site.message.clone(), span: site.span }
 }
 
-struct NativeProjection {
-    kernel: Arc<Kernel>,
-    output_width: usize,
-}
-
-/// The signatures `kernel.rs` builds; the last argument is `[failed row, rows kept]`.
-type ProjectFn = unsafe extern "C" fn(*const u8, u64, *mut u8, *mut [u64; 2]) -> i64;
-type SelectFn = unsafe extern "C" fn(*const u8, u64, *mut u32, *mut [u64; 2]) -> i64;
-type GenerateFn = unsafe extern "C" fn(i64, i64, u64, *mut u8, *mut [u64; 2]) -> i64;
-type ScalarFn = unsafe extern "C" fn(*const u8, *mut [u64; 2]) -> i64;
-type FusedFn = unsafe extern "C" fn(*const u8, u64, *mut u8, *mut u64, *mut [u64; 2]) -> i64;
+/// The signatures `kernel.rs` builds: the string context first, and
+/// last `[failed row, rows kept]` for the error exit.
+type ProjectFn = unsafe extern "C" fn(*mut StringContext, *const u8, u64, *mut u8, *mut [u64; 2]) -> i64;
+type SelectFn = unsafe extern "C" fn(*mut StringContext, *const u8, u64, *mut u32, *mut [u64; 2]) -> i64;
+type GenerateFn = unsafe extern "C" fn(*mut StringContext, i64, i64, u64, *mut u8, *mut [u64; 2]) -> i64;
+type ScalarFn = unsafe extern "C" fn(*mut StringContext, *const u8, *mut [u64; 2]) -> i64;
+type FusedFn = unsafe extern "C" fn(*mut StringContext, *const u8, u64, *mut u8, *mut u64, *mut [u64; 2]) -> i64;
 
 struct NativeFused {
     kernel: Arc<Kernel>,
-    output_width: usize,
+    context: RefCell<StringContext>,
 }
 
 impl Fused for NativeFused {
     fn run(&self, input: &Batch, output: &mut Batch, passed: &mut [u64]) -> Result<(), EvalError> {
         let n = input.len();
         let before = output.len();
-        let rows = output.append_zeroed_rows(n);
-        debug_assert_eq!(rows.len(), n * self.output_width);
+        let mut context = self.context.borrow_mut();
+        let (rows, strings) = output.append_zeroed_rows(n);
+        context.prepare(input.string_bytes_all(), &self.kernel.literals, Some(strings));
         let mut failed = [0u64; 2];
-        // SAFETY: the kernel reads `n` input rows, writes at most `n` output
-        // rows into `rows` (sized for `n`), and one counter per stage into
+        // SAFETY: the kernel reads `n` input rows and the strings they point
+        // to, writes at most `n` output rows into `rows` (sized for `n`),
+        // their strings through the context, and one counter per stage into
         // `passed`, which the runtime sizes to the stages.
         let status = unsafe {
             let function: FusedFn = std::mem::transmute(self.kernel.code);
-            function(input.row_bytes_all().as_ptr(), n as u64, rows.as_mut_ptr(), passed.as_mut_ptr(), &mut failed)
+            let input_rows = input.row_bytes_all().as_ptr();
+            function(&mut *context, input_rows, n as u64, rows.as_mut_ptr(), passed.as_mut_ptr(), &mut failed)
         };
+        context.release();
         if status < 0 {
             output.keep_rows(before);
             return Err(kernel_error(&self.kernel, -status));
@@ -218,6 +211,7 @@ struct NativeScalar {
     kernel: Arc<Kernel>,
     ty: Type,
     width: usize,
+    context: RefCell<StringContext>,
 }
 
 impl Scalar for NativeScalar {
@@ -225,12 +219,15 @@ impl Scalar for NativeScalar {
         let bytes = input.row_bytes_all();
         let start = row * self.width;
         assert!(start + self.width <= bytes.len(), "row {row} is outside its batch");
+        let mut context = self.context.borrow_mut();
+        context.prepare(input.string_bytes_all(), &self.kernel.literals, None);
         let mut failed = [0u64; 2];
         // SAFETY: the kernel reads one row of the record's layout at
-        // `start`, which the assertion above keeps inside the batch.
+        // `start`, which the assertion above keeps inside the batch, and the
+        // strings it points to.
         let bits = unsafe {
             let function: ScalarFn = std::mem::transmute(self.kernel.code);
-            function(bytes.as_ptr().add(start), &mut failed)
+            function(&mut *context, bytes.as_ptr().add(start), &mut failed)
         };
         if failed[1] != 0 {
             return Err(kernel_error(&self.kernel, failed[1] as i64));
@@ -240,25 +237,41 @@ impl Scalar for NativeScalar {
             Type::Bool => Value::Bool(bits != 0),
             Type::Timestamp => Value::Timestamp(bits),
             Type::Duration => Value::Duration(bits),
-            _ => Value::Int(bits),
+            Type::Int => Value::Int(bits),
+            Type::String => {
+                // SAFETY: a string-valued kernel returns a string's address
+                // and leaves its length in the context; both stay valid
+                // until the context is next prepared.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(bits as usize as *const u8, context.last_len as usize) };
+                Value::Str(Arc::from(String::from_utf8_lossy(bytes)))
+            }
         })
     }
+}
+
+struct NativeProjection {
+    kernel: Arc<Kernel>,
+    context: RefCell<StringContext>,
 }
 
 impl Projection for NativeProjection {
     fn run(&self, input: &Batch, output: &mut Batch) -> Result<(), EvalError> {
         let n = input.len();
         let before = output.len();
-        let rows = output.append_zeroed_rows(n);
-        debug_assert_eq!(rows.len(), n * self.output_width);
+        let mut context = self.context.borrow_mut();
+        let (rows, strings) = output.append_zeroed_rows(n);
+        context.prepare(input.string_bytes_all(), &self.kernel.literals, Some(strings));
         let mut failed = [0u64; 2];
         // SAFETY: the kernel reads `n` rows of the input's layout, which
-        // `input` holds, and writes `n` rows of the output's layout into
-        // `rows`, just sized for them.
+        // `input` holds, and the strings they point to, and writes `n` rows
+        // of the output's layout into `rows`, just sized for them, and
+        // their strings through the context.
         let status = unsafe {
             let function: ProjectFn = std::mem::transmute(self.kernel.code);
-            function(input.row_bytes_all().as_ptr(), n as u64, rows.as_mut_ptr(), &mut failed)
+            function(&mut *context, input.row_bytes_all().as_ptr(), n as u64, rows.as_mut_ptr(), &mut failed)
         };
+        context.release();
         if status < 0 {
             // The rows before the failing one stand, as in the interpreter.
             output.keep_rows(before + failed[0] as usize);
@@ -273,6 +286,7 @@ struct NativePredicate {
     record: Arc<RecordType>,
     /// The kept rows' indices, reused from batch to batch.
     selected: RefCell<Vec<u32>>,
+    context: RefCell<StringContext>,
 }
 
 impl Predicate for NativePredicate {
@@ -281,12 +295,15 @@ impl Predicate for NativePredicate {
         let mut selected = self.selected.borrow_mut();
         selected.clear();
         selected.resize(n, 0);
+        let mut context = self.context.borrow_mut();
+        context.prepare(input.string_bytes_all(), &self.kernel.literals, None);
         let mut failed = [0u64; 2];
-        // SAFETY: the kernel reads `n` rows of `input` and writes at most
-        // `n` indices into `selected`, just sized for them.
+        // SAFETY: the kernel reads `n` rows of `input` and the strings they
+        // point to, and writes at most `n` indices into `selected`, just
+        // sized for them.
         let status = unsafe {
             let function: SelectFn = std::mem::transmute(self.kernel.code);
-            function(input.row_bytes_all().as_ptr(), n as u64, selected.as_mut_ptr(), &mut failed)
+            function(&mut *context, input.row_bytes_all().as_ptr(), n as u64, selected.as_mut_ptr(), &mut failed)
         };
         if status < 0 {
             // The rows kept before the failing one stand, as in the interpreter.
@@ -300,19 +317,23 @@ impl Predicate for NativePredicate {
 
 struct NativeGenerator {
     kernel: Arc<Kernel>,
+    context: RefCell<StringContext>,
 }
 
 impl Generator for NativeGenerator {
     fn run(&self, first: i64, stride: i64, count: usize, output: &mut Batch) -> Result<(), EvalError> {
         let before = output.len();
-        let rows = output.append_zeroed_rows(count);
+        let mut context = self.context.borrow_mut();
+        let (rows, strings) = output.append_zeroed_rows(count);
+        context.prepare(&[], &self.kernel.literals, Some(strings));
         let mut failed = [0u64; 2];
         // SAFETY: the kernel writes `count` rows of the output's layout into
-        // `rows`, just sized for them.
+        // `rows`, just sized for them, and their strings through the context.
         let status = unsafe {
             let function: GenerateFn = std::mem::transmute(self.kernel.code);
-            function(first, stride, count as u64, rows.as_mut_ptr(), &mut failed)
+            function(&mut *context, first, stride, count as u64, rows.as_mut_ptr(), &mut failed)
         };
+        context.release();
         if status < 0 {
             output.keep_rows(before + failed[0] as usize);
             return Err(kernel_error(&self.kernel, -status));
