@@ -435,6 +435,17 @@ proptest! {
             (Ok(()), values)
         };
         same("key", run_scalar(&Interpreter), run_scalar(&jit))?;
+        // A batch at a time: the values of the rows before an error, then the error.
+        let run_column = |backend: &dyn Backend| {
+            let mut values = Vec::new();
+            let result = backend.scalar(&key, &input).evaluate_all(&rows_in, &mut values);
+            let shown: Vec<String> = values.iter().map(|value| match value {
+                Value::Float(v) if v.is_nan() => "NaN".to_string(),
+                other => format!("{other:?}"),
+            }).collect();
+            (result, shown)
+        };
+        same("key, a batch at a time", run_column(&Interpreter), run_column(&jit))?;
 
         let empty = RecordType::new(Vec::new());
         let mut builder = Builder { dice: &mut dice, record: &empty, in_generate: true, spans: 100 };

@@ -68,6 +68,16 @@ pub trait Predicate: Send {
 
 pub trait Scalar: Send {
     fn evaluate(&self, input: &Batch, row: usize) -> Result<Value, EvalError>;
+
+    /// The value of every row of `input`, in order, into `values`
+    /// (cleared first); on an error, the values of the rows before it.
+    fn evaluate_all(&self, input: &Batch, values: &mut Vec<Value>) -> Result<(), EvalError> {
+        values.clear();
+        for row in 0..input.len() {
+            values.push(self.evaluate(input, row)?);
+        }
+        Ok(())
+    }
 }
 
 pub trait Generator: Send {

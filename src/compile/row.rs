@@ -144,6 +144,15 @@ impl Batch {
         self.n_rows += 1;
     }
 
+    /// Appends row `index` of `source`, whose record has no strings: its
+    /// bytes as they are.
+    pub fn push_row_without_strings(&mut self, source: &Batch, index: usize) {
+        debug_assert_eq!(self.width, source.width);
+        let from = index * source.width;
+        self.rows.extend_from_slice(&source.rows[from..from + source.width]);
+        self.n_rows += 1;
+    }
+
     /// Appends every row of `source`.
     pub fn extend_from(&mut self, source: &Batch, record: &RecordType) {
         if !has_strings(record) {

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::program::Value;
+
 /// Counters per sketch: keys above 1/32 of the traffic are always found.
 pub const CAPACITY: usize = 32;
 /// One record in this many is counted, on average.
@@ -17,7 +19,9 @@ pub const SAMPLE_EVERY: u64 = 4;
 #[derive(Debug, Clone)]
 struct Counter {
     hash: u64,
-    key: String,
+    /// Kept as a value, written out only for the report: a sketch with
+    /// many keys replaces counters often.
+    key: Value,
     count: u64,
     error: u64,
 }
@@ -54,11 +58,9 @@ pub struct HeavyKeys {
 }
 
 impl KeySketch {
-    /// Offers one record's key; `hash` is the partitioning hash of the
-    /// key, and `key` writes it as the `.flow` file would (called only when
-    /// the key takes a counter).
+    /// Offers one record's key; `hash` is its partitioning hash.
     #[inline]
-    pub fn offer(&mut self, hash: u64, key: impl FnOnce() -> String) {
+    pub fn offer(&mut self, hash: u64, key: &Value) {
         self.seen += 1;
         // Knuth's MMIX constants; an LCG's high bits are its random ones.
         self.dice = self.dice.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -71,11 +73,11 @@ impl KeySketch {
             return;
         }
         if self.counters.len() < CAPACITY {
-            self.counters.push(Counter { hash, key: key(), count: 1, error: 0 });
+            self.counters.push(Counter { hash, key: key.clone(), count: 1, error: 0 });
             return;
         }
         let smallest = self.counters.iter_mut().min_by_key(|counter| counter.count).expect("the sketch is full");
-        *smallest = Counter { hash, key: key(), count: smallest.count + 1, error: smallest.count };
+        *smallest = Counter { hash, key: key.clone(), count: smallest.count + 1, error: smallest.count };
     }
 
     /// Adds `other`'s counts into `self` (another sender of the same edge).
@@ -121,12 +123,20 @@ impl KeySketch {
                 .into_iter()
                 .take(limit)
                 .map(|counter| KeyCount {
-                    key: counter.key.clone(),
+                    key: key_text(&counter.key),
                     records: scale(counter.count),
                     error: scale(counter.error),
                 })
                 .collect(),
         }
+    }
+}
+
+/// A key as the `.flow` file would write it: `7`, `"gold"`.
+fn key_text(value: &Value) -> String {
+    match value {
+        Value::Str(text) => format!("{text:?}"),
+        other => crate::compile::interp::to_text(other),
     }
 }
 
@@ -139,7 +149,7 @@ mod tests {
         let mut sketch = KeySketch::default();
         for seq in 0..100_000u64 {
             let key = if seq % 10 < 8 { 7 } else { seq as i64 % 1_000 + 1_000 };
-            sketch.offer(key as u64 * 0x9e37_79b9, || key.to_string());
+            sketch.offer(key as u64 * 0x9e37_79b9, &Value::Int(key));
         }
         let heavy = sketch.heavy_keys(3);
         assert_eq!(heavy.records, 100_000);
@@ -152,9 +162,9 @@ mod tests {
     fn merged_sketches_add_their_counts() {
         let (mut a, mut b) = (KeySketch::default(), KeySketch::default());
         for _ in 0..400 {
-            a.offer(1, || "\"gold\"".into());
-            b.offer(1, || "\"gold\"".into());
-            b.offer(2, || "2".into());
+            a.offer(1, &Value::Str("gold".into()));
+            b.offer(1, &Value::Str("gold".into()));
+            b.offer(2, &Value::Int(2));
         }
         a.merge(&b);
         let heavy = a.heavy_keys(5);

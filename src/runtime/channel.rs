@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::check::program::Value;
 use crate::check::types::RecordType;
 use crate::compile::backend::Scalar;
 use crate::compile::builtins::hash_value;
@@ -71,6 +72,8 @@ pub enum Partitioner {
     Forward,
     Hash {
         key: Box<dyn Scalar>,
+        /// The key of every row of the batch at hand, evaluated at once.
+        keys: Vec<Value>,
         /// The heaviest keys this sender has sent, published now and then
         /// for the report.
         sketch: Option<KeySketch>,
@@ -178,7 +181,15 @@ impl OutputGate {
         // One clone per batch, not per row: `write_row` needs `self` mutably.
         let record = self.edges[edge].record.clone();
         let has_strings = has_strings(&record);
-        for row in 0..batch.len() {
+        // Keys a batch at a time; on an error, the rows before the failing
+        // one still go out, as they would record by record.
+        let mut evaluated = Ok(());
+        let mut rows = batch.len();
+        if let Partitioner::Hash { key, keys, .. } = &mut self.edges[edge].partitioner {
+            evaluated = key.evaluate_all(batch, keys);
+            rows = keys.len();
+        }
+        for row in 0..rows {
             let target = match &mut self.edges[edge].partitioner {
                 Partitioner::Forward => Some(0),
                 Partitioner::Rebalance { next } => {
@@ -187,13 +198,11 @@ impl OutputGate {
                     Some(target)
                 }
                 Partitioner::Broadcast => None,
-                Partitioner::Hash { key, sketch, .. } => {
-                    let value = key.evaluate(batch, row).map_err(|error| {
-                        ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
-                    })?;
-                    let hash = hash_value(&value) as u64;
+                Partitioner::Hash { keys, sketch, .. } => {
+                    let value = &keys[row];
+                    let hash = hash_value(value) as u64;
                     if let Some(sketch) = sketch {
-                        sketch.offer(hash, || key_text(&value));
+                        sketch.offer(hash, value);
                     }
                     Some((hash % n_channels as u64) as usize)
                 }
@@ -209,7 +218,9 @@ impl OutputGate {
                 }
             }
         }
-        Ok(())
+        evaluated.map_err(|error| {
+            ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
+        })
     }
 
     fn write_row(
@@ -233,7 +244,11 @@ impl OutputGate {
             self.channels[channel].partial = Some(Batch::with_capacity(record, self.buffer_size));
         }
         let partial = self.channels[channel].partial.as_mut().expect("a partial buffer was just ensured");
-        partial.push_row_of(batch, row, record);
+        if has_strings {
+            partial.push_row_of(batch, row, record);
+        } else {
+            partial.push_row_without_strings(batch, row);
+        }
         // A row larger than a whole buffer travels alone.
         if self.flush_every_record || partial.bytes() >= self.buffer_size {
             self.seal(channel, ctx)?;
@@ -449,13 +464,5 @@ impl OutputGate {
     pub fn has_unflushed(&self) -> bool {
         self.channels.iter().any(|channel| channel.partial.as_ref().is_some_and(|partial| !partial.is_empty()))
             || self.channels.iter().any(|channel| self.watermark > channel.watermark_sent)
-    }
-}
-
-/// A key as the `.flow` file writes it, for the report's hot keys.
-fn key_text(value: &crate::check::program::Value) -> String {
-    match value {
-        crate::check::program::Value::Str(text) => format!("{text:?}"),
-        other => crate::compile::interp::to_text(other),
     }
 }

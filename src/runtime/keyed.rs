@@ -1,6 +1,7 @@
 //! Keyed state shared by windows and `aggregate`: `KeyValue`, a key that
 //! can be hashed, compared and ordered (so output is in a defined order),
-//! and `Accumulators`, the running values of one key's aggregates.
+//! `KeyMap`, `Accumulators`, the running values of one key's aggregates,
+//! and `KeyedInputs`, the key and arguments of a batch's records.
 
 use std::cmp::Ordering;
 
@@ -17,25 +18,35 @@ use crate::compile::row::Batch;
 pub struct KeyValue(pub Value);
 
 impl KeyValue {
-    fn rank(&self) -> (u8, i64, &str) {
+    /// The variant's place in the key order, and the value's bits in it:
+    /// floats in IEEE total order (`f64::total_cmp`) as an i64.
+    fn rank(&self) -> (u8, i64) {
         match &self.0 {
-            Value::Int(v) => (0, *v, ""),
+            Value::Int(v) => (0, *v),
             Value::Float(v) => {
-                // The total-order bits of `f64::total_cmp`, as an i64.
                 let bits = v.to_bits() as i64;
-                (1, bits ^ (((bits >> 63) as u64) >> 1) as i64, "")
+                (1, bits ^ (((bits >> 63) as u64) >> 1) as i64)
             }
-            Value::Bool(v) => (2, i64::from(*v), ""),
-            Value::Str(v) => (3, 0, v),
-            Value::Timestamp(v) => (4, *v, ""),
-            Value::Duration(v) => (5, *v, ""),
+            Value::Bool(v) => (2, i64::from(*v)),
+            Value::Str(_) => (3, 0),
+            Value::Timestamp(v) => (4, *v),
+            Value::Duration(v) => (5, *v),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match &self.0 {
+            Value::Str(v) => v,
+            _ => "",
         }
     }
 }
 
+// By hand rather than derived from `rank` and `text` as a tuple: keys are
+// compared and hashed for every record, and only strings need their text.
 impl PartialEq for KeyValue {
     fn eq(&self, other: &Self) -> bool {
-        self.rank() == other.rank()
+        self.rank() == other.rank() && (!matches!(self.0, Value::Str(_)) || self.text() == other.text())
     }
 }
 
@@ -43,7 +54,10 @@ impl Eq for KeyValue {}
 
 impl std::hash::Hash for KeyValue {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.rank().hash(state);
+        match &self.0 {
+            Value::Str(text) => state.write(text.as_bytes()),
+            _ => state.write_u64(self.rank().1 as u64),
+        }
     }
 }
 
@@ -55,9 +69,37 @@ impl PartialOrd for KeyValue {
 
 impl Ord for KeyValue {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.rank().cmp(&other.rank())
+        self.rank().cmp(&other.rank()).then_with(|| self.text().cmp(other.text()))
     }
 }
+
+/// Hashes keys for the keyed state's maps: one multiply-and-mix per word
+/// (splitmix64's finaliser), far cheaper than SipHash per record. Keys
+/// come from the pipeline's own data, so flooding is not a concern here.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        crate::compile::builtins::mix64(self.0)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        self.write_u64(bytes.len() as u64);
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = crate::compile::builtins::mix64(self.0 ^ word);
+    }
+}
+
+/// A map from keys, hashed with `KeyHasher`.
+pub type KeyMap<V> = std::collections::HashMap<KeyValue, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// The running value of one aggregate function.
 #[derive(Debug, Clone)]
@@ -96,18 +138,18 @@ impl Accumulator {
         }
     }
 
-    fn add(&mut self, value: Option<Value>, aggregate: &Aggregate) -> Result<(), EvalError> {
+    fn add(&mut self, value: Option<&Value>, aggregate: &Aggregate) -> Result<(), EvalError> {
         match (self, value) {
             (Accumulator::Count(n), _) => *n += 1,
-            (Accumulator::SumInt(sum), Some(Value::Int(v))) => *sum = sum.wrapping_add(v),
+            (Accumulator::SumInt(sum), Some(Value::Int(v))) => *sum = sum.wrapping_add(*v),
             (Accumulator::SumFloat(sum), Some(Value::Float(v))) => *sum += v,
-            (Accumulator::SumDuration(sum), Some(Value::Duration(v))) => *sum = sum.wrapping_add(v),
-            (Accumulator::Pick { value: current @ None, .. }, Some(v)) => *current = Some(v),
+            (Accumulator::SumDuration(sum), Some(Value::Duration(v))) => *sum = sum.wrapping_add(*v),
+            (Accumulator::Pick { value: current @ None, .. }, Some(v)) => *current = Some(v.clone()),
             (Accumulator::Pick { function, value: Some(current) }, Some(v)) => {
-                *current = call(*function, &[current.clone(), v], aggregate.span)?;
+                *current = call(*function, &[current.clone(), v.clone()], aggregate.span)?;
             }
             (Accumulator::AvgInt { sum, n }, Some(Value::Int(v))) => {
-                *sum += i128::from(v);
+                *sum += i128::from(*v);
                 *n += 1;
             }
             (Accumulator::AvgFloat { sum, n }, Some(Value::Float(v))) => {
@@ -141,31 +183,66 @@ impl Accumulator {
 #[derive(Debug, Clone)]
 pub struct Accumulators(Vec<Accumulator>);
 
-/// The compiled arguments of a window's or aggregate's entries.
-pub struct AggregateArgs {
+/// A keyed operator's compiled key and aggregate arguments, evaluated a
+/// batch at a time: one call per batch and expression, not per record.
+pub struct KeyedInputs {
+    key: Box<dyn Scalar>,
     pub aggregates: Vec<Aggregate>,
-    pub args: Vec<Option<Box<dyn Scalar>>>,
+    args: Vec<Option<Box<dyn Scalar>>>,
+    /// The key of every row of the batch at hand.
+    keys: Vec<Value>,
+    /// Each argument's value for every row of the batch at hand.
+    columns: Vec<Vec<Value>>,
 }
 
-impl AggregateArgs {
+impl KeyedInputs {
+    pub fn new(key: Box<dyn Scalar>, aggregates: Vec<Aggregate>, args: Vec<Option<Box<dyn Scalar>>>) -> KeyedInputs {
+        let columns = args.iter().map(|_| Vec::new()).collect();
+        KeyedInputs { key, aggregates, args, keys: Vec::new(), columns }
+    }
+
     pub fn new_accumulators(&self) -> Accumulators {
         Accumulators(self.aggregates.iter().map(Accumulator::new).collect())
     }
 
-    /// Evaluates every argument over row `row` of `batch`.
-    pub fn values(&self, batch: &Batch, row: usize) -> Result<Vec<Option<Value>>, EvalError> {
-        self.args.iter().map(|arg| arg.as_ref().map(|arg| arg.evaluate(batch, row)).transpose()).collect()
+    /// Evaluates the key and every argument over `batch`. On an error, the
+    /// error is the one a record-by-record evaluation meets first, the
+    /// key before the arguments in each row, as the interpreter defines.
+    pub fn evaluate(&mut self, batch: &Batch) -> Result<(), EvalError> {
+        let mut evaluated = self.key.evaluate_all(batch, &mut self.keys);
+        for (arg, column) in self.args.iter().zip(&mut self.columns) {
+            if let (Ok(()), Some(arg)) = (&evaluated, arg) {
+                evaluated = arg.evaluate_all(batch, column);
+            }
+        }
+        if evaluated.is_ok() {
+            return Ok(());
+        }
+        for row in 0..batch.len() {
+            self.key.evaluate(batch, row)?;
+            for arg in self.args.iter().flatten() {
+                arg.evaluate(batch, row)?;
+            }
+        }
+        evaluated
+    }
+
+    /// Row `row`'s key, taken out of the batch's keys.
+    pub fn take_key(&mut self, row: usize) -> KeyValue {
+        KeyValue(std::mem::replace(&mut self.keys[row], Value::Bool(false)))
+    }
+
+    /// Adds row `row`'s arguments to `accumulators`.
+    pub fn add_to(&self, accumulators: &mut Accumulators, row: usize) -> Result<(), EvalError> {
+        for (index, (accumulator, aggregate)) in accumulators.0.iter_mut().zip(&self.aggregates).enumerate() {
+            let value = self.args[index].as_ref().map(|_| &self.columns[index][row]);
+            accumulator.add(value, aggregate)?;
+        }
+        Ok(())
     }
 }
 
 impl Accumulators {
-    pub fn add(&mut self, values: &[Option<Value>], args: &AggregateArgs) -> Result<(), EvalError> {
-        for ((accumulator, value), aggregate) in self.0.iter_mut().zip(values).zip(&args.aggregates) {
-            accumulator.add(value.clone(), aggregate)?;
-        }
-        Ok(())
-    }
-
     pub fn results(&self) -> impl Iterator<Item = Value> + '_ {
         self.0.iter().map(Accumulator::result)
     }
@@ -182,7 +259,7 @@ mod tests {
 
     #[test]
     fn keys_order_and_compare_by_value() {
-        let mut keys = vec![
+        let mut keys = [
             KeyValue(Value::Float(1.5)),
             KeyValue(Value::Float(-2.0)),
             KeyValue(Value::Float(0.0)),

@@ -8,26 +8,24 @@
 //! subtask's output is the same whatever order its records came in. A record
 //! whose every window has already fired is late: it is dropped and counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::check::program::{Value, WindowKind};
 use crate::check::types::RecordType;
-use crate::compile::backend::Scalar;
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 
-use super::keyed::{Accumulators, AggregateArgs, KeyValue};
+use super::keyed::{Accumulators, KeyMap, KeyValue, KeyedInputs};
 
 pub struct WindowOperator {
     pub kind: WindowKind,
     pub time_field: usize,
-    pub key: Box<dyn Scalar>,
-    pub args: AggregateArgs,
+    pub inputs: KeyedInputs,
     pub input: Arc<RecordType>,
     pub output: Arc<RecordType>,
     /// Open windows by `(end, start)`, each with its keys' accumulators.
-    windows: BTreeMap<(i64, i64), HashMap<KeyValue, Accumulators>>,
+    windows: BTreeMap<(i64, i64), KeyMap<Accumulators>>,
     watermark: i64,
 }
 
@@ -35,12 +33,11 @@ impl WindowOperator {
     pub fn new(
         kind: WindowKind,
         time_field: usize,
-        key: Box<dyn Scalar>,
-        args: AggregateArgs,
+        inputs: KeyedInputs,
         input: Arc<RecordType>,
         output: Arc<RecordType>,
     ) -> WindowOperator {
-        WindowOperator { kind, time_field, key, args, input, output, windows: BTreeMap::new(), watermark: i64::MIN }
+        WindowOperator { kind, time_field, inputs, input, output, windows: BTreeMap::new(), watermark: i64::MIN }
     }
 
     /// Adds every row of `batch` to its windows; returns how many were late.
@@ -50,10 +47,10 @@ impl WindowOperator {
             WindowKind::Sliding { size_nanos, slide_nanos } => (size_nanos, slide_nanos),
         };
         let mut late = 0;
+        self.inputs.evaluate(batch)?;
         for row in 0..batch.len() {
             let ts = batch.row(row, &self.input).i64_at(self.time_field);
-            let key = KeyValue(self.key.evaluate(batch, row)?);
-            let values = self.args.values(batch, row)?;
+            let key = self.inputs.take_key(row);
             let mut start = ts - ts.rem_euclid(slide);
             let mut assigned = false;
             // Every window of `size` starting at a multiple of `slide` that covers `ts`.
@@ -61,8 +58,11 @@ impl WindowOperator {
                 let end = start.saturating_add(size);
                 if end > self.watermark {
                     let keys = self.windows.entry((end, start)).or_default();
-                    let accumulators = keys.entry(key.clone()).or_insert_with(|| self.args.new_accumulators());
-                    accumulators.add(&values, &self.args)?;
+                    let accumulators = match keys.get_mut(&key) {
+                        Some(accumulators) => accumulators,
+                        None => keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators()),
+                    };
+                    self.inputs.add_to(accumulators, row)?;
                     assigned = true;
                 }
                 let Some(previous) = start.checked_sub(slide) else { break };
@@ -100,24 +100,26 @@ impl WindowOperator {
 
 /// `aggregate { … }`: emits the key's updated values for every record.
 pub struct AggregateOperator {
-    pub key: Box<dyn Scalar>,
-    pub args: AggregateArgs,
+    pub inputs: KeyedInputs,
     pub output: Arc<RecordType>,
-    keys: HashMap<KeyValue, Accumulators>,
+    keys: KeyMap<Accumulators>,
 }
 
 impl AggregateOperator {
-    pub fn new(key: Box<dyn Scalar>, args: AggregateArgs, output: Arc<RecordType>) -> AggregateOperator {
-        AggregateOperator { key, args, output, keys: HashMap::new() }
+    pub fn new(inputs: KeyedInputs, output: Arc<RecordType>) -> AggregateOperator {
+        AggregateOperator { inputs, output, keys: KeyMap::default() }
     }
 
     pub fn add(&mut self, batch: &Batch, output: &mut Batch) -> Result<(), EvalError> {
         let mut values = Vec::with_capacity(self.output.fields().len());
+        self.inputs.evaluate(batch)?;
         for row in 0..batch.len() {
-            let key = KeyValue(self.key.evaluate(batch, row)?);
-            let arguments = self.args.values(batch, row)?;
-            let accumulators = self.keys.entry(key.clone()).or_insert_with(|| self.args.new_accumulators());
-            accumulators.add(&arguments, &self.args)?;
+            let key = self.inputs.take_key(row);
+            let accumulators = match self.keys.get_mut(&key) {
+                Some(accumulators) => accumulators,
+                None => self.keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators()),
+            };
+            self.inputs.add_to(accumulators, row)?;
             values.clear();
             values.push(key.0);
             values.extend(accumulators.results());

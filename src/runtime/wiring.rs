@@ -25,7 +25,7 @@ use super::channel::{CreditMessage, InputMessage, OutputChannel, OutputEdge, Out
 use super::control::{Ctx, RunControl, RunError};
 use super::credit::GateCredits;
 use super::input::{InputChannel, InputGate};
-use super::keyed::AggregateArgs;
+use super::keyed::KeyedInputs;
 use super::sink::SinkWriter;
 use super::source::SourceReader;
 use super::window::{AggregateOperator, WindowOperator};
@@ -131,6 +131,7 @@ pub fn build(
                     Partitioning::Forward => Partitioner::Forward,
                     Partitioning::Hash(key) => Partitioner::Hash {
                         key: backend.scalar(&key.expr, &edge.record),
+                        keys: Vec::new(),
                         sketch: (!options.lean_metrics).then(KeySketch::default),
                         published: metrics.key_sketches[edge_id][index].clone(),
                     },
@@ -215,53 +216,50 @@ fn build_chain(
         let node = plan.node(operator_id);
         let input = operator.inputs.first().map(|&edge| plan.edges[edge].record.clone());
         let output = operator.outputs.first().map(|&edge| plan.edges[edge].record.clone());
-        let step = match &node.kind {
-            NodeKind::Source(_) => Step::Source,
-            NodeKind::Sink(sink) => {
-                let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
-                let writer = SinkWriter::open(connector, &sink.input, subtask, operator.parallelism)
-                    .map_err(|message| RunError::new(Code::SinkFailed, message, node.span, "this sink"))?;
-                Step::Sink(writer)
-            }
-            NodeKind::Operator { kind, .. } => {
-                let input = input.clone().expect("an operator has an input");
-                let output = output.clone().unwrap_or_else(|| input.clone());
-                let args = |aggregates: &[crate::check::program::Aggregate]| AggregateArgs {
-                    aggregates: aggregates.to_vec(),
-                    args: aggregates.iter().map(|a| a.arg.as_ref().map(|arg| backend.scalar(arg, &input))).collect(),
-                };
-                match kind {
-                    OperatorKind::Map { fields } => Step::Map(backend.projection(fields, &input, &output)),
-                    OperatorKind::Filter { predicate } => Step::Filter(backend.predicate(predicate, &input)),
-                    OperatorKind::Window { kind, time_field, key, aggregates } => Step::Window(WindowOperator::new(
-                        *kind,
-                        *time_field,
-                        backend.scalar(&key.expr, &input),
-                        args(aggregates),
-                        input.clone(),
-                        output,
-                    )),
-                    OperatorKind::Aggregate { key, aggregates } => Step::Aggregate(AggregateOperator::new(
-                        backend.scalar(&key.expr, &input),
-                        args(aggregates),
-                        output,
-                    )),
-                    OperatorKind::Throttle { per_second } => {
-                        Step::Pace(Pacer::new(PaceKind::Throttle, Duration::from_secs_f64(1.0 / per_second)))
-                    }
-                    OperatorKind::Work { nanos } => {
-                        Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64)))
-                    }
-                    OperatorKind::Sleep { nanos } => {
-                        Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64)))
-                    }
-                    OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
-                        unreachable!("partitioners are edges in a physical plan")
+        let step =
+            match &node.kind {
+                NodeKind::Source(_) => Step::Source,
+                NodeKind::Sink(sink) => {
+                    let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
+                    let writer = SinkWriter::open(connector, &sink.input, subtask, operator.parallelism)
+                        .map_err(|message| RunError::new(Code::SinkFailed, message, node.span, "this sink"))?;
+                    Step::Sink(writer)
+                }
+                NodeKind::Operator { kind, .. } => {
+                    let input = input.clone().expect("an operator has an input");
+                    let output = output.clone().unwrap_or_else(|| input.clone());
+                    let inputs = |key: &crate::check::program::Key, aggregates: &[crate::check::program::Aggregate]| {
+                        KeyedInputs::new(
+                            backend.scalar(&key.expr, &input),
+                            aggregates.to_vec(),
+                            aggregates.iter().map(|a| a.arg.as_ref().map(|arg| backend.scalar(arg, &input))).collect(),
+                        )
+                    };
+                    match kind {
+                        OperatorKind::Map { fields } => Step::Map(backend.projection(fields, &input, &output)),
+                        OperatorKind::Filter { predicate } => Step::Filter(backend.predicate(predicate, &input)),
+                        OperatorKind::Window { kind, time_field, key, aggregates } => Step::Window(
+                            WindowOperator::new(*kind, *time_field, inputs(key, aggregates), input.clone(), output),
+                        ),
+                        OperatorKind::Aggregate { key, aggregates } => {
+                            Step::Aggregate(AggregateOperator::new(inputs(key, aggregates), output))
+                        }
+                        OperatorKind::Throttle { per_second } => {
+                            Step::Pace(Pacer::new(PaceKind::Throttle, Duration::from_secs_f64(1.0 / per_second)))
+                        }
+                        OperatorKind::Work { nanos } => {
+                            Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64)))
+                        }
+                        OperatorKind::Sleep { nanos } => {
+                            Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64)))
+                        }
+                        OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
+                            unreachable!("partitioners are edges in a physical plan")
+                        }
                     }
                 }
-            }
-            NodeKind::Union => unreachable!("unions are edges in a physical plan"),
-        };
+                NodeKind::Union => unreachable!("unions are edges in a physical plan"),
+            };
         let children = operator
             .outputs
             .iter()

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::check::program::{TypedExpr, Value};
-use crate::check::types::{RecordType, Type};
+use crate::check::types::{Field, RecordType, Type};
 use crate::compile::backend::{Backend, Fused, FusedStage, Generator, Interpreter, Predicate, Projection, Scalar};
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
@@ -124,15 +124,30 @@ impl Backend for Jit {
     }
 
     fn scalar(&self, expr: &TypedExpr, record: &Arc<RecordType>) -> Box<dyn Scalar> {
-        match self.try_compile("key or argument", Some(expr.span), KernelKind::Scalar { expr, input: record }) {
-            Some(kernel) => Box::new(NativeScalar {
-                kernel,
-                ty: expr.ty,
-                width: record.layout().width as usize,
-                context: RefCell::default(),
-            }),
-            None => Interpreter.scalar(expr, record),
-        }
+        let Some(kernel) =
+            self.try_compile("key or argument", Some(expr.span), KernelKind::Scalar { expr, input: record })
+        else {
+            return Interpreter.scalar(expr, record);
+        };
+        // A whole batch's values at once: a projection to a one-field
+        // record, whose 8-byte rows are the values' bits. Not for strings,
+        // whose values would point into the kernel's scratch.
+        let column = (expr.ty != Type::String)
+            .then(|| {
+                let one = RecordType::new(vec![Field { name: "value".into(), ty: expr.ty }]);
+                let fields = std::slice::from_ref(expr);
+                let kind = KernelKind::Project { fields, input: record, output: &one };
+                self.try_compile("key or argument, a batch at a time", Some(expr.span), kind)
+            })
+            .flatten();
+        Box::new(NativeScalar {
+            kernel,
+            column,
+            ty: expr.ty,
+            width: record.layout().width as usize,
+            context: RefCell::default(),
+            bits: RefCell::default(),
+        })
     }
 
     fn fused(&self, stages: &[FusedStage], input: &Arc<RecordType>) -> Option<Box<dyn Fused>> {
@@ -209,44 +224,90 @@ impl Fused for NativeFused {
 
 struct NativeScalar {
     kernel: Arc<Kernel>,
+    /// The same expression over a whole batch (`evaluate_all`).
+    column: Option<Arc<Kernel>>,
     ty: Type,
     width: usize,
     context: RefCell<StringContext>,
+    /// The column kernel's output, reused from batch to batch.
+    bits: RefCell<Vec<u64>>,
 }
 
-impl Scalar for NativeScalar {
-    fn evaluate(&self, input: &Batch, row: usize) -> Result<Value, EvalError> {
+impl NativeScalar {
+    fn value_of_bits(&self, bits: i64) -> Value {
+        match self.ty {
+            Type::Float => Value::Float(f64::from_bits(bits as u64)),
+            // Bools are one byte in their slot: the rest of it is zero.
+            Type::Bool => Value::Bool(bits & 0xff != 0),
+            Type::Timestamp => Value::Timestamp(bits),
+            Type::Duration => Value::Duration(bits),
+            Type::Int | Type::String => Value::Int(bits),
+        }
+    }
+
+    /// Runs the kernel on row `row` of `input` with a prepared `context`.
+    fn value_at(&self, context: &mut StringContext, input: &Batch, row: usize) -> Result<Value, EvalError> {
         let bytes = input.row_bytes_all();
         let start = row * self.width;
         assert!(start + self.width <= bytes.len(), "row {row} is outside its batch");
-        let mut context = self.context.borrow_mut();
-        context.prepare(input.string_bytes_all(), &self.kernel.literals, None);
         let mut failed = [0u64; 2];
         // SAFETY: the kernel reads one row of the record's layout at
         // `start`, which the assertion above keeps inside the batch, and the
-        // strings it points to.
+        // strings it points to, which `context` was prepared with.
         let bits = unsafe {
             let function: ScalarFn = std::mem::transmute(self.kernel.code);
-            function(&mut *context, bytes.as_ptr().add(start), &mut failed)
+            function(context, bytes.as_ptr().add(start), &mut failed)
         };
         if failed[1] != 0 {
             return Err(kernel_error(&self.kernel, failed[1] as i64));
         }
-        Ok(match self.ty {
-            Type::Float => Value::Float(f64::from_bits(bits as u64)),
-            Type::Bool => Value::Bool(bits != 0),
-            Type::Timestamp => Value::Timestamp(bits),
-            Type::Duration => Value::Duration(bits),
-            Type::Int => Value::Int(bits),
-            Type::String => {
-                // SAFETY: a string-valued kernel returns a string's address
-                // and leaves its length in the context; both stay valid
-                // until the context is next prepared.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts(bits as usize as *const u8, context.last_len as usize) };
-                Value::Str(Arc::from(String::from_utf8_lossy(bytes)))
-            }
-        })
+        if self.ty != Type::String {
+            return Ok(self.value_of_bits(bits));
+        }
+        // SAFETY: a string-valued kernel returns a string's address and
+        // leaves its length in the context; both stay valid until the
+        // context is next prepared.
+        let bytes = unsafe { std::slice::from_raw_parts(bits as usize as *const u8, context.last_len as usize) };
+        Ok(Value::Str(Arc::from(String::from_utf8_lossy(bytes))))
+    }
+}
+
+impl Scalar for NativeScalar {
+    fn evaluate(&self, input: &Batch, row: usize) -> Result<Value, EvalError> {
+        let mut context = self.context.borrow_mut();
+        context.prepare(input.string_bytes_all(), &self.kernel.literals, None);
+        self.value_at(&mut context, input, row)
+    }
+
+    fn evaluate_all(&self, input: &Batch, values: &mut Vec<Value>) -> Result<(), EvalError> {
+        values.clear();
+        let mut context = self.context.borrow_mut();
+        if let Some(column) = &self.column {
+            let n = input.len();
+            let mut bits = self.bits.borrow_mut();
+            bits.clear();
+            bits.resize(n, 0);
+            context.prepare(input.string_bytes_all(), &column.literals, None);
+            let mut failed = [0u64; 2];
+            // SAFETY: the kernel reads `n` rows of the input's layout and the
+            // strings they point to, and writes `n` 8-byte rows of its
+            // one-field record (no strings) into `bits`, sized for them.
+            let status = unsafe {
+                let function: ProjectFn = std::mem::transmute(column.code);
+                let out = bits.as_mut_ptr() as *mut u8;
+                function(&mut *context, input.row_bytes_all().as_ptr(), n as u64, out, &mut failed)
+            };
+            let rows = if status < 0 { failed[0] as usize } else { n };
+            values.extend(bits[..rows].iter().map(|&bits| self.value_of_bits(bits as i64)));
+            return if status < 0 { Err(kernel_error(column, -status)) } else { Ok(()) };
+        }
+        // One preparation for the batch: strings made for earlier rows stay
+        // in scratch until the next batch, which is bounded by the batch.
+        context.prepare(input.string_bytes_all(), &self.kernel.literals, None);
+        for row in 0..input.len() {
+            values.push(self.value_at(&mut context, input, row)?);
+        }
+        Ok(())
     }
 }
 
