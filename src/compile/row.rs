@@ -153,6 +153,13 @@ impl Batch {
         self.n_rows += 1;
     }
 
+    /// Appends the rows `range` of `source`, whose record has no strings.
+    pub fn extend_rows_without_strings(&mut self, source: &Batch, range: std::ops::Range<usize>) {
+        debug_assert_eq!(self.width, source.width);
+        self.rows.extend_from_slice(&source.rows[range.start * source.width..range.end * source.width]);
+        self.n_rows += range.len();
+    }
+
     /// Appends every row of `source`.
     pub fn extend_from(&mut self, source: &Batch, record: &RecordType) {
         if !has_strings(record) {

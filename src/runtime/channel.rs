@@ -181,6 +181,16 @@ impl OutputGate {
         // One clone per batch, not per row: `write_row` needs `self` mutably.
         let record = self.edges[edge].record.clone();
         let has_strings = has_strings(&record);
+        let one_target = match self.edges[edge].partitioner {
+            Partitioner::Forward => true,
+            Partitioner::Rebalance { .. } | Partitioner::Broadcast => n_channels == 1,
+            // Keys are computed even for one channel: their errors and the sketch.
+            Partitioner::Hash { .. } => false,
+        };
+        let width = record.layout().width as usize;
+        if one_target && !has_strings && !self.flush_every_record && width > 0 {
+            return self.write_all_rows(self.edges[edge].channels[0], batch, width, ctx);
+        }
         // Keys a batch at a time; on an error, the rows before the failing
         // one still go out, as they would record by record.
         let mut evaluated = Ok(());
@@ -221,6 +231,35 @@ impl OutputGate {
         evaluated.map_err(|error| {
             ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
         })
+    }
+
+    /// Every row of `batch` (fixed width, no strings) to one channel,
+    /// as many rows at a time as the partial buffer has room for.
+    fn write_all_rows(&mut self, channel: usize, batch: &Batch, width: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
+        let edge = self.channels[channel].edge;
+        let mut row = 0;
+        while row < batch.len() {
+            if let Some(partial) = &self.channels[channel].partial {
+                if !partial.is_empty() && partial.bytes() + width > self.buffer_size {
+                    self.seal(channel, ctx)?;
+                }
+            }
+            if self.channels[channel].partial.is_none() {
+                self.acquire_buffer(edge, ctx)?;
+                let record = self.edges[edge].record.clone();
+                self.channels[channel].partial = Some(Batch::with_capacity(&record, self.buffer_size));
+            }
+            let partial = self.channels[channel].partial.as_mut().expect("a partial buffer was just ensured");
+            // At least one row: a row larger than a whole buffer travels alone.
+            let room = (self.buffer_size.saturating_sub(partial.bytes()) / width).max(1);
+            let rows = room.min(batch.len() - row);
+            partial.extend_rows_without_strings(batch, row..row + rows);
+            row += rows;
+            if partial.bytes() >= self.buffer_size {
+                self.seal(channel, ctx)?;
+            }
+        }
+        Ok(())
     }
 
     fn write_row(

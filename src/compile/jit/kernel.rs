@@ -193,6 +193,16 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
     let index = builder.append_block_param(header, types::I64);
     let count = builder.append_block_param(header, types::I64);
     let exit_count = builder.append_block_param(exit, types::I64);
+    // A fused kernel counts the rows past each filter in registers,
+    // carried round the loop, and stores the counts once at the end.
+    let filters = match kind {
+        KernelKind::Fused { stages, .. } => {
+            stages.iter().filter(|stage| matches!(stage, FusedStage::Filter(_))).count()
+        }
+        _ => 0,
+    };
+    let passed: Vec<_> = (0..filters).map(|_| builder.append_block_param(header, types::I64)).collect();
+    let exit_passed: Vec<_> = (0..filters).map(|_| builder.append_block_param(exit, types::I64)).collect();
     let code = builder.append_block_param(error_exit, types::I32);
     let failed_row = builder.append_block_param(error_exit, types::I64);
     let kept_before = builder.append_block_param(error_exit, types::I64);
@@ -206,14 +216,15 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
         _ => (params[2], params[4]),
     };
     let zero = builder.ins().iconst(types::I64, 0);
-    builder.ins().jump(header, &block_args(&[zero, zero]));
+    builder.ins().jump(header, &block_args(&vec![zero; 2 + filters]));
 
     builder.switch_to_block(header);
     let more = builder.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan, index, n);
-    builder.ins().brif(more, body, &[], exit, &block_args(&[count]));
+    builder.ins().brif(more, body, &[], exit, &block_args(&[&[count][..], &passed].concat()));
 
     builder.switch_to_block(body);
     let store = MemFlagsData::new().with_notrap();
+    let mut next_passed = Vec::new();
     let next_count = match kind {
         KernelKind::Project { fields, input, output } => {
             let row = builder.ins().imul_imm_s(index, i64::from(input.layout().width));
@@ -258,28 +269,30 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
             let row = builder.ins().iadd(params[1], row);
             let next = builder.create_block();
             let next_count = builder.append_block_param(next, types::I64);
+            next_passed = (0..filters).map(|_| builder.append_block_param(next, types::I64)).collect();
             let mut values: Option<Vec<Lowered>> = None;
-            for (stage_index, stage) in stages.iter().enumerate() {
+            // The counts as this row leaves each filter.
+            let mut counts = passed.clone();
+            let mut filter = 0;
+            for stage in stages.iter() {
                 let mut lowering = Lowering::new(&mut *builder, &mut state, index, count)
                     .reading(row, input)
                     .with_values(values.clone());
                 match stage {
                     FusedStage::Filter(predicate) => {
                         let keep = lowering.lower(predicate);
-                        let passed = builder.create_block();
-                        builder.ins().brif(keep, passed, &[], next, &block_args(&[count]));
-                        builder.switch_to_block(passed);
-                        builder.seal_block(passed);
+                        let kept = builder.create_block();
+                        let dropped = block_args(&[&[count][..], &counts].concat());
+                        builder.ins().brif(keep, kept, &[], next, &dropped);
+                        builder.switch_to_block(kept);
+                        builder.seal_block(kept);
+                        counts[filter] = builder.ins().iadd_imm_s(counts[filter], 1);
+                        filter += 1;
                     }
                     FusedStage::Map(fields, _) => {
                         values = Some(fields.iter().map(|field| lowering.lower_any(field)).collect());
                     }
                 }
-                let counter = params[4];
-                let offset = (stage_index * 8) as i32;
-                let passed = builder.ins().load(types::I64, store, counter, offset);
-                let passed = builder.ins().iadd_imm_s(passed, 1);
-                builder.ins().store(store, passed, counter, offset);
             }
             let out = builder.ins().imul_imm_s(count, i64::from(output.layout().width));
             let out = builder.ins().iadd(params[3], out);
@@ -293,15 +306,27 @@ fn build_loop(builder: &mut FunctionBuilder, kind: &KernelKind, helpers: Helpers
                 lowering.store(value, out, *offset);
             }
             let counted = builder.ins().iadd_imm_s(count, 1);
-            builder.ins().jump(next, &block_args(&[counted]));
+            builder.ins().jump(next, &block_args(&[&[counted][..], &counts].concat()));
             builder.switch_to_block(next);
             next_count
         }
     };
     let next = builder.ins().iadd_imm_s(index, 1);
-    builder.ins().jump(header, &block_args(&[next, next_count]));
+    builder.ins().jump(header, &block_args(&[&[next, next_count][..], &next_passed].concat()));
 
     builder.switch_to_block(exit);
+    if let KernelKind::Fused { stages, .. } = kind {
+        // A map passes what reached it: the count of the filter before
+        // it, or every row.
+        let (mut filter, mut reached) = (0, n);
+        for (stage_index, stage) in stages.iter().enumerate() {
+            if matches!(stage, FusedStage::Filter(_)) {
+                reached = exit_passed[filter];
+                filter += 1;
+            }
+            builder.ins().store(store, reached, params[4], (stage_index * 8) as i32);
+        }
+    }
     builder.ins().return_(&[exit_count]);
 
     builder.switch_to_block(error_exit);

@@ -8,7 +8,7 @@
 //! code through `helpers.rs`.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, Block, BlockArg, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{types, Block, BlockArg, InstBuilder, InstructionData, MemFlagsData, Opcode, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use crate::check::functions::Function;
@@ -358,9 +358,23 @@ impl Lowering<'_, '_> {
         }
     }
 
+    /// The value of `value` when it is an integer constant.
+    fn constant_of(&self, value: Value) -> Option<i64> {
+        let inst = self.builder.func.dfg.value_def(value).inst()?;
+        match self.builder.func.dfg.insts[inst] {
+            InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } => Some(imm.bits()),
+            _ => None,
+        }
+    }
+
     /// `a / b` or `a % b` on 64-bit integers: an error when `b` is 0, and
     /// wrapping (no trap) for `i64::MIN / -1`, as `wrapping_div` does.
     fn checked_division(&mut self, divide: bool, a: Value, b: Value, what: &str, span: Span) -> Value {
+        // A constant divisor other than 0 and -1 needs no checks, and
+        // Cranelift turns the division into a multiplication.
+        if self.constant_of(b).is_some_and(|divisor| divisor != 0 && divisor != -1) {
+            return if divide { self.builder.ins().sdiv(a, b) } else { self.builder.ins().srem(a, b) };
+        }
         self.kernel.errors.push(ErrorSite { message: format!("{what} by zero"), span });
         let code = self.kernel.errors.len() as i64;
         let (nonzero, minus_one, general, join) = (
