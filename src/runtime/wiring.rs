@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::check::program::{OperatorKind, SinkConnector, SourceConnector};
+use crate::check::program::{Aggregate, Key, OperatorKind, SinkConnector, SourceConnector};
+use crate::check::types::RecordType;
 use crate::compile::fusion::fusable_runs;
 use crate::compile::row::Batch;
 use crate::compile::Backend;
@@ -216,50 +217,46 @@ fn build_chain(
         let node = plan.node(operator_id);
         let input = operator.inputs.first().map(|&edge| plan.edges[edge].record.clone());
         let output = operator.outputs.first().map(|&edge| plan.edges[edge].record.clone());
-        let step =
-            match &node.kind {
-                NodeKind::Source(_) => Step::Source,
-                NodeKind::Sink(sink) => {
-                    let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
-                    let writer = SinkWriter::open(connector, &sink.input, subtask, operator.parallelism)
-                        .map_err(|message| RunError::new(Code::SinkFailed, message, node.span, "this sink"))?;
-                    Step::Sink(writer)
-                }
-                NodeKind::Operator { kind, .. } => {
-                    let input = input.clone().expect("an operator has an input");
-                    let output = output.clone().unwrap_or_else(|| input.clone());
-                    let inputs = |key: &crate::check::program::Key, aggregates: &[crate::check::program::Aggregate]| {
-                        KeyedInputs::new(
-                            backend.scalar(&key.expr, &input),
-                            aggregates.to_vec(),
-                            aggregates.iter().map(|a| a.arg.as_ref().map(|arg| backend.scalar(arg, &input))).collect(),
-                        )
-                    };
-                    match kind {
-                        OperatorKind::Map { fields } => Step::Map(backend.projection(fields, &input, &output)),
-                        OperatorKind::Filter { predicate } => Step::Filter(backend.predicate(predicate, &input)),
-                        OperatorKind::Window { kind, time_field, key, aggregates } => Step::Window(
-                            WindowOperator::new(*kind, *time_field, inputs(key, aggregates), input.clone(), output),
-                        ),
-                        OperatorKind::Aggregate { key, aggregates } => {
-                            Step::Aggregate(AggregateOperator::new(inputs(key, aggregates), output))
-                        }
-                        OperatorKind::Throttle { per_second } => {
-                            Step::Pace(Pacer::new(PaceKind::Throttle, Duration::from_secs_f64(1.0 / per_second)))
-                        }
-                        OperatorKind::Work { nanos } => {
-                            Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64)))
-                        }
-                        OperatorKind::Sleep { nanos } => {
-                            Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64)))
-                        }
-                        OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
-                            unreachable!("partitioners are edges in a physical plan")
-                        }
+        let step = match &node.kind {
+            NodeKind::Source(_) => Step::Source,
+            NodeKind::Sink(sink) => {
+                let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
+                let writer = SinkWriter::open(connector, &sink.input, subtask, operator.parallelism)
+                    .map_err(|message| RunError::new(Code::SinkFailed, message, node.span, "this sink"))?;
+                Step::Sink(writer)
+            }
+            NodeKind::Operator { kind, .. } => {
+                let input = input.clone().expect("an operator has an input");
+                let output = output.clone().unwrap_or_else(|| input.clone());
+                match kind {
+                    OperatorKind::Map { fields } => Step::Map(backend.projection(fields, &input, &output)),
+                    OperatorKind::Filter { predicate } => Step::Filter(backend.predicate(predicate, &input)),
+                    OperatorKind::Window { kind, time_field, key, aggregates } => Step::Window(WindowOperator::new(
+                        *kind,
+                        *time_field,
+                        keyed_inputs(backend, key, aggregates, &input),
+                        input.clone(),
+                        output,
+                    )),
+                    OperatorKind::Aggregate { key, aggregates } => {
+                        Step::Aggregate(AggregateOperator::new(keyed_inputs(backend, key, aggregates, &input), output))
+                    }
+                    OperatorKind::Throttle { per_second } => {
+                        Step::Pace(Pacer::new(PaceKind::Throttle, Duration::from_secs_f64(1.0 / per_second)))
+                    }
+                    OperatorKind::Work { nanos } => {
+                        Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64)))
+                    }
+                    OperatorKind::Sleep { nanos } => {
+                        Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64)))
+                    }
+                    OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
+                        unreachable!("partitioners are edges in a physical plan")
                     }
                 }
-                NodeKind::Union => unreachable!("unions are edges in a physical plan"),
-            };
+            }
+            NodeKind::Union => unreachable!("unions are edges in a physical plan"),
+        };
         let children = operator
             .outputs
             .iter()
@@ -288,6 +285,13 @@ fn build_chain(
     }
     fuse_filters_and_maps(plan, task, &mut operators, backend);
     Ok(Chain { operators })
+}
+
+/// The compiled key and aggregate arguments of a window or `aggregate`.
+fn keyed_inputs(backend: &dyn Backend, key: &Key, aggregates: &[Aggregate], input: &Arc<RecordType>) -> KeyedInputs {
+    let args =
+        aggregates.iter().map(|aggregate| aggregate.arg.as_ref().map(|arg| backend.scalar(arg, input))).collect();
+    KeyedInputs::new(backend.scalar(&key.expr, input), aggregates.to_vec(), args)
 }
 
 /// Hands each fusable run of `filter`s and `map`s to the backend to
