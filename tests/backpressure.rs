@@ -87,7 +87,7 @@ fn slow_sink_the_writer_is_the_bottleneck_and_waits_rather_than_computes() {
         &[
             ("rate = 1000/s, count = 5_000", "rate = 20k/s, count = 6_000"),
             ("throttle 100/s", "throttle 2k/s"),
-            ("buffer_size = 32KiB ", "buffer_size = 1KiB "),
+            ("= 32KiB", "= 1KiB"),
         ],
     );
     let report = report_of("slow_sink", &text, &[]);

@@ -173,3 +173,48 @@ fn a_parallelism_sweep_prints_the_throughput_of_each_setting() {
     assert!(stderr.lines().any(|line| line.trim_start().starts_with("2 ")), "{stderr}");
     assert!(out.stdout.is_empty(), "sinks discard during a sweep");
 }
+
+#[test]
+fn fmt_rewrites_files_in_place_and_check_reports_a_diff() {
+    let dir = std::env::temp_dir().join(format!("flowc-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let messy = dir.join("messy.flow");
+    let tidy = dir.join("tidy.flow");
+    std::fs::write(&messy, "schema R { id: int }\nsource r: R = generate(count = 1) { id = seq }\nr | sink print\n")
+        .unwrap();
+    std::fs::copy("examples/quickstart.flow", &tidy).unwrap();
+    let (messy_arg, tidy_arg) = (messy.to_str().unwrap(), tidy.to_str().unwrap());
+
+    let check = flowc(&["fmt", "--check", messy_arg, tidy_arg], None, &[]);
+    assert_eq!(check.status.code(), Some(1));
+    let diff = text(&check.stdout);
+    assert!(diff.contains("\n-r | sink print\n") && diff.contains("\n+  | sink print\n"), "{diff}");
+    assert!(!diff.contains("tidy.flow"), "a formatted file has no diff: {diff}");
+    assert!(text(&check.stderr).contains("1 file is not formatted"), "{}", text(&check.stderr));
+    assert!(std::fs::read_to_string(&messy).unwrap().contains("r | sink print"), "--check writes nothing");
+
+    let format = flowc(&["fmt", messy_arg, tidy_arg], None, &[]);
+    assert_eq!(format.status.code(), Some(0), "{}", text(&format.stderr));
+    assert!(format.stdout.is_empty());
+    assert!(std::fs::read_to_string(&messy).unwrap().ends_with("r\n  | sink print\n"));
+    assert_eq!(flowc(&["fmt", "--check", messy_arg, tidy_arg], None, &[]).status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fmt_of_standard_input_prints_and_refuses_syntax_errors() {
+    let out = flowc(&["fmt", "-"], Some(b"schema R{id:int}"), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "schema R {\n  id: int\n}\n");
+
+    let out = flowc(&["fmt", "-"], Some(b"schema R { id: int\n"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("<stdin>:"), "{stderr}");
+    assert!(stderr.ends_with("error: <stdin> has syntax errors; it was not formatted\n"), "{stderr}");
+
+    let missing = flowc(&["fmt", "no/such.flow"], None, &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read no/such.flow"));
+}

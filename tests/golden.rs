@@ -14,6 +14,10 @@
 //! `FLOWC_REQUIRE_DOT` is set, as CI sets it), and every JSON output must
 //! parse back with serde into the same `PlanDocument`.
 //!
+//! - `tests/golden/fmt/<case>/input.flow` with `fmt.txt`, the output of
+//!   `flowc fmt -` (exit code, stdout, stderr); a formatted output must
+//!   also come back unchanged when formatted again.
+//!
 //! `run/` cases and the examples are also run by the `flowc` binary; see
 //! `run_cases_match_their_golden_output`.
 //!
@@ -26,7 +30,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use flowc::cli::{check_text, explain_text, Cli, Command, ExplainFormat, Output};
+use flowc::cli::{check_text, explain_text, format_text, Cli, Command, ExplainFormat, Output};
 use flowc::diag::{Code, RenderOptions};
 use flowc::plan::explain::json::PlanDocument;
 
@@ -182,6 +186,26 @@ fn check_cases_match_their_golden_output() {
         let input = fs::read_to_string(case.join("input.flow")).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
         let output = check_text("input.flow", &input, true, RENDER);
         compare(&case.join("check.txt"), &show(&output), &mut mismatches);
+    }
+    fail_on(mismatches);
+}
+
+#[test]
+fn fmt_cases_match_their_golden_output() {
+    let mut mismatches = Vec::new();
+    let cases = sorted_entries(&root().join("tests/golden/fmt"));
+    assert!(cases.len() >= 8, "expected at least 8 fmt cases, found {}", cases.len());
+    for case in cases {
+        let input = fs::read_to_string(case.join("input.flow")).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        let output = format_text("input.flow", &input, RENDER);
+        compare(&case.join("fmt.txt"), &show(&output), &mut mismatches);
+        if output.exit_code == 0 {
+            let again = format_text("input.flow", &output.stdout, RENDER);
+            if again.stdout != output.stdout {
+                let diff = similar_asserts::SimpleDiff::from_str(&output.stdout, &again.stdout, "once", "twice");
+                mismatches.push(format!("{}: formatting twice changes the text:\n{diff}", case.display()));
+            }
+        }
     }
     fail_on(mismatches);
 }

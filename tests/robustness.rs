@@ -11,9 +11,11 @@ use flowc::plan::explain::{explain, Format};
 use flowc::plan::plan;
 use proptest::prelude::*;
 
-/// Parses, checks and renders every diagnostic, as `flowc check` does;
-/// then plans a clean program and draws the plan in every format.
+/// Formats, parses, checks and renders every diagnostic, as `flowc check`
+/// does; then plans a clean program and draws the plan in every format.
 fn front_end(text: &str) -> Vec<Code> {
+    // `flowc fmt` reads the same inputs; it must not panic either.
+    let _ = flowc::format::format(text);
     let checked = check_source(text);
     if let Some(program) = &checked.program {
         let planned = plan(program);

@@ -13,9 +13,11 @@ use crate::check::{self, Program};
 use crate::diag::{render, Diagnostic, RenderOptions};
 use crate::plan::{self, explain, PhysicalPlan};
 
+mod format;
 mod report;
 mod run;
 
+pub use format::format_text;
 pub use run::{peak_memory_bytes, RunArgs};
 
 /// Exit code when the file has errors.
@@ -78,6 +80,17 @@ pub enum Command {
         plan: PlanArgs,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Format .flow files in place, in the one canonical layout: one operator
+    /// per line after `|`, aligned `=` in bodies, canonical spacing, comments kept.
+    Fmt {
+        /// The .flow files, or `-` to format standard input to standard output.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write nothing; print a diff of each file that is not formatted and
+        /// exit 1 if there is one.
+        #[arg(long)]
+        check: bool,
     },
     /// Explain the backpressure of an earlier run from its saved metrics
     /// (`flowc run FILE --save-metrics M.json`).
@@ -147,6 +160,7 @@ pub fn main() -> i32 {
             }
             Err(output) => output,
         },
+        Command::Fmt { files, check } => format::format_files(files, *check, render_options),
         Command::Report { file, plan, metrics, format } => match (read_input(file), read_input(metrics)) {
             (Ok(text), Ok(recording)) => {
                 report::report_text(&display_name(file), &text, plan, &recording, *format, render_options)
@@ -283,7 +297,7 @@ pub fn check_text(file_name: &str, text: &str, schemas: bool, render_options: Re
     output
 }
 
-fn render_all(diagnostics: &[Diagnostic], file_name: &str, text: &str, options: RenderOptions) -> String {
+pub(crate) fn render_all(diagnostics: &[Diagnostic], file_name: &str, text: &str, options: RenderOptions) -> String {
     diagnostics.iter().map(|diagnostic| render(diagnostic, file_name, text, options)).collect()
 }
 
@@ -297,7 +311,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// Reads a file, or standard input for `-`, as UTF-8 text.
-fn read_input(path: &Path) -> Result<String, Output> {
+pub(crate) fn read_input(path: &Path) -> Result<String, Output> {
     let fail =
         |message: String| Output { stderr: format!("error: {message}\n"), exit_code: EXIT_USAGE, ..Output::default() };
     let mut bytes = Vec::new();
@@ -315,7 +329,7 @@ fn read_input(path: &Path) -> Result<String, Output> {
     })
 }
 
-fn display_name(path: &Path) -> String {
+pub(crate) fn display_name(path: &Path) -> String {
     if path == Path::new("-") {
         "<stdin>".to_string()
     } else {
