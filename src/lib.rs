@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod diag;
+pub mod export;
 pub mod format;
 pub mod metrics;
 pub mod plan;

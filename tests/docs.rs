@@ -187,3 +187,26 @@ fn collect_keys(value: &serde_json::Value, keys: &mut std::collections::BTreeSet
         }
     }
 }
+
+/// Every function, aggregate and operator has a row in the Flink SQL export's table.
+#[test]
+fn the_flink_sql_table_names_every_function_and_operator() {
+    let doc = fs::read_to_string(root().join("docs/flink-sql.md")).unwrap();
+    let mut missing = Vec::new();
+    for function in flowc::check::functions::Function::ALL {
+        if !doc.contains(&format!("`{}(", function.name())) {
+            missing.push(function.name());
+        }
+    }
+    for aggregate in flowc::check::functions::AggregateFunction::ALL {
+        if !doc.contains(&format!("`{}(", aggregate.name())) {
+            missing.push(aggregate.name());
+        }
+    }
+    for keyword in flowc::syntax::ast::OPERATOR_KEYWORDS {
+        if !doc.contains(&format!("`{keyword}")) {
+            missing.push(keyword);
+        }
+    }
+    assert!(missing.is_empty(), "docs/flink-sql.md has no row for {missing:?}");
+}

@@ -18,6 +18,10 @@
 //!   `flowc fmt -` (exit code, stdout, stderr); a formatted output must
 //!   also come back unchanged when formatted again.
 //!
+//! - `tests/golden/export/<case>/input.flow`, with an optional `args` file
+//!   (`--drop-simulation`), and `export.txt`, the output of
+//!   `flowc export --target flink-sql` (the script, or the refusals).
+//!
 //! `run/` cases and the examples are also run by the `flowc` binary; see
 //! `run_cases_match_their_golden_output`.
 //!
@@ -30,7 +34,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use flowc::cli::{check_text, explain_text, format_text, Cli, Command, ExplainFormat, Output};
+use flowc::cli::{check_text, explain_text, export_text, format_text, Cli, Command, ExplainFormat, Output};
 use flowc::diag::{Code, RenderOptions};
 use flowc::plan::explain::json::PlanDocument;
 
@@ -191,6 +195,20 @@ fn check_cases_match_their_golden_output() {
 }
 
 #[test]
+fn export_cases_match_their_golden_output() {
+    let mut mismatches = Vec::new();
+    let cases = sorted_entries(&root().join("tests/golden/export"));
+    assert!(cases.len() >= 8, "expected at least 8 export cases, found {}", cases.len());
+    for case in cases {
+        let input = fs::read_to_string(case.join("input.flow")).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        let drop_simulation = read_args(&case).iter().any(|arg| arg == "--drop-simulation");
+        let output = export_text("input.flow", &input, flowc::export::Options { drop_simulation }, RENDER);
+        compare(&case.join("export.txt"), &show(&output), &mut mismatches);
+    }
+    fail_on(mismatches);
+}
+
+#[test]
 fn fmt_cases_match_their_golden_output() {
     let mut mismatches = Vec::new();
     let cases = sorted_entries(&root().join("tests/golden/fmt"));
@@ -241,7 +259,9 @@ fn every_diagnostic_code_has_a_golden_case() {
     let check_cases = sorted_entries(&root().join("tests/golden/check")).into_iter().map(|case| case.join("check.txt"));
     let plan_cases = sorted_entries(&root().join("tests/golden/plan")).into_iter().map(|case| case.join("explain.txt"));
     let run_cases = sorted_entries(&root().join("tests/golden/run")).into_iter().map(|case| case.join("run.txt"));
-    for expected in check_cases.chain(plan_cases).chain(run_cases) {
+    let export_cases =
+        sorted_entries(&root().join("tests/golden/export")).into_iter().map(|case| case.join("export.txt"));
+    for expected in check_cases.chain(plan_cases).chain(run_cases).chain(export_cases) {
         let text = fs::read_to_string(expected).unwrap_or_default();
         for code in Code::ALL {
             if text.contains(&format!("{}\n", code.name())) || text.contains(&format!("{} ", code.name())) {

@@ -81,6 +81,21 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Translate a .flow file for another engine: `--target flink-sql`
+    /// writes a Flink SQL script for the SQL client or gateway.
+    Export {
+        /// The .flow file, or `-` for standard input.
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        target: ExportTarget,
+        /// Where to write the script; standard output without it.
+        #[arg(short, long, value_name = "OUT.sql")]
+        output: Option<PathBuf>,
+        /// Leave out `throttle`, `work` and `sleep`, which only simulate
+        /// load, rather than refuse them.
+        #[arg(long)]
+        drop_simulation: bool,
+    },
     /// Format .flow files in place, in the one canonical layout: one operator
     /// per line after `|`, aligned `=` in bodies, canonical spacing, comments kept.
     Fmt {
@@ -116,6 +131,12 @@ pub struct PlanArgs {
     /// Do not fuse operators into chains: every operator becomes its own task.
     #[arg(long)]
     pub no_chaining: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportTarget {
+    /// A Flink SQL script.
+    FlinkSql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +178,20 @@ pub fn main() -> i32 {
                     }
                 }
                 output
+            }
+            Err(output) => output,
+        },
+        Command::Export { file, target: ExportTarget::FlinkSql, output, drop_simulation } => match read_input(file) {
+            Ok(text) => {
+                let options = crate::export::Options { drop_simulation: *drop_simulation };
+                let mut result = export_text(&display_name(file), &text, options, render_options);
+                if let (Some(path), 0) = (output, result.exit_code) {
+                    if let Err(error) = std::fs::write(path, std::mem::take(&mut result.stdout)) {
+                        result.stderr.push_str(&format!("error: cannot write {}: {error}\n", path.display()));
+                        result.exit_code = EXIT_USAGE;
+                    }
+                }
+                result
             }
             Err(output) => output,
         },
@@ -265,6 +300,41 @@ fn failed(output: &mut Output, file_name: &str, diagnostics: &[Diagnostic]) {
         if warnings > 0 { format!(" and {}", plural(warnings, "warning")) } else { String::new() },
     ));
     output.exit_code = EXIT_ERRORS;
+}
+
+/// `flowc export --target flink-sql` on text that came from `file_name`:
+/// the script on stdout, or every diagnostic that stops it.
+pub fn export_text(
+    file_name: &str,
+    text: &str,
+    options: crate::export::Options,
+    render_options: RenderOptions,
+) -> Output {
+    let compiled = match compile(text, &PlanArgs::default()) {
+        Ok(compiled) => compiled,
+        Err(output) => return output,
+    };
+    let mut output =
+        Output { stderr: render_all(&compiled.diagnostics, file_name, text, render_options), ..Output::default() };
+    let Some(program) = compiled.program else {
+        failed(&mut output, file_name, &compiled.diagnostics);
+        return output;
+    };
+    match crate::export::flink_sql(&program, file_name, text, options) {
+        Ok(script) => output.stdout = script,
+        Err(diagnostics) => {
+            output.stderr.push_str(&render_all(&diagnostics, file_name, text, render_options));
+            let count = match diagnostics.len() {
+                1 => "1 construct has".to_string(),
+                n => format!("{n} constructs have"),
+            };
+            output
+                .stderr
+                .push_str(&format!("error: {file_name} cannot be exported to Flink SQL: {count} no faithful form\n"));
+            output.exit_code = EXIT_ERRORS;
+        }
+    }
+    output
 }
 
 /// `flowc check` on text that came from `file_name`.

@@ -95,6 +95,9 @@ codes! {
     BadInput => "bad_input", "a line of a file or of standard input that is not a record of the source's schema";
     EvalFailed => "eval_failed", "a record for which an expression cannot be computed, such as an int division by zero";
     SinkFailed => "sink_failed", "a sink that cannot write its output";
+    // Export.
+    NoFlinkForm => "no_flink_form", "a construct that Flink SQL cannot express with the same meaning";
+    SimulationOnly => "simulation_only", "`throttle`, `work` or `sleep` in an export: they simulate load and have no Flink form";
     Internal => "internal", "a plan that breaks flowc's own rules: a bug in flowc, not in the file";
     // Warnings.
     UnusedStream => "unused_stream", "a source or `let` stream that nothing reads";

@@ -1,0 +1,289 @@
+//! Sources and sinks as Flink tables, column types, and time constants as
+//! SQL intervals.
+
+use crate::check::program::{Format, OnError, Sink, SinkConnector, Source, SourceConnector};
+use crate::check::types::{Field, Type};
+use crate::diag::{line_number, Code, Diagnostic, Span};
+
+use super::expr::{string_literal, Scope, Translator};
+use super::quote;
+
+/// The column that numbers a generator's records (flowc's `seq`).
+const SEQ_COLUMN: &str = "flowc_seq";
+/// Datagen's `rows-per-second` for a source without a rate: as fast as it goes.
+const UNTHROTTLED_ROWS_PER_SECOND: u64 = 1_000_000_000;
+
+pub fn column_type(ty: Type) -> Option<&'static str> {
+    match ty {
+        Type::Int => Some("BIGINT"),
+        Type::Float => Some("DOUBLE"),
+        Type::Bool => Some("BOOLEAN"),
+        Type::String => Some("STRING"),
+        Type::Timestamp => Some("TIMESTAMP_LTZ(3)"),
+        Type::Duration => None,
+    }
+}
+
+fn no_duration_columns(fields: &[Field], span: Span, what: &str, diagnostics: &mut Vec<Diagnostic>) -> bool {
+    match fields.iter().find(|field| field.ty == Type::Duration) {
+        Some(field) => {
+            diagnostics.push(
+                Diagnostic::error(Code::NoFlinkForm, format!("{what} has a duration field, `{}`, which Flink cannot hold", field.name))
+                    .label(span, format!("`{}` is a duration", field.name))
+                    .help("Flink has no duration type that reads and writes like flowc's (`250ms`); use an int of nanoseconds"),
+            );
+            false
+        }
+        None => true,
+    }
+}
+
+/// `CREATE TABLE` for a source, and for a csv file the view that drops its
+/// header line; the stream reads the last statement's name.
+pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let fields = source.record.fields();
+    if !no_duration_columns(fields, source.name_span, &format!("source `{}`", source.name), diagnostics) {
+        return Vec::new();
+    }
+    let comment = format!("-- source `{}` (line {})", source.name, line_number(text, source.span.start));
+    let mut columns = Vec::new();
+    let mut options = Vec::new();
+    let mut header_view = None;
+    match &source.connector {
+        SourceConnector::Generate { count, rate_per_second, fields: exprs } => {
+            let Some(count) = count else {
+                diagnostics.push(
+                    Diagnostic::error(Code::NoFlinkForm, "a `generate` without `count` has no Flink datagen form")
+                        .label(source.span, "unbounded")
+                        .help("Flink's datagen `sequence` needs an end: give `generate(count = …)`"),
+                );
+                return Vec::new();
+            };
+            columns.push(format!("{} BIGINT", quote(SEQ_COLUMN)));
+            let mut translator = Translator::new(Scope::Generator { seq_column: SEQ_COLUMN });
+            for (field, expr) in fields.iter().zip(exprs) {
+                let sql = translator.value(expr);
+                let sql = match field.ty {
+                    Type::Int => format!("CAST({sql} AS BIGINT)"),
+                    _ => sql,
+                };
+                columns.push(format!("{} AS {sql}", quote(&field.name)));
+            }
+            diagnostics.append(&mut translator.diagnostics);
+            let rows_per_second = match rate_per_second {
+                Some(rate) => (rate.ceil() as u64).max(1),
+                None => UNTHROTTLED_ROWS_PER_SECOND,
+            };
+            options.extend([
+                ("connector", "datagen".to_string()),
+                ("fields.flowc_seq.kind", "sequence".to_string()),
+                ("fields.flowc_seq.start", "0".to_string()),
+                ("fields.flowc_seq.end", count.saturating_sub(1).to_string()),
+                ("rows-per-second", rows_per_second.to_string()),
+            ]);
+            if let Some((parallelism, _)) = source.attributes.parallelism {
+                options.push(("scan.parallelism", parallelism.to_string()));
+            }
+        }
+        SourceConnector::File { path, format: Format::Jsonl, on_error, .. } => {
+            refuse_skip(*on_error, source.span, diagnostics);
+            for field in fields {
+                columns.push(format!("{} {}", quote(&field.name), column_type(field.ty).expect("no durations")));
+            }
+            options.extend([
+                ("connector", "filesystem".to_string()),
+                ("path", path.clone()),
+                ("format", "json".to_string()),
+                ("json.timestamp-format.standard", "ISO-8601".to_string()),
+                ("json.fail-on-missing-field", "true".to_string()),
+            ]);
+        }
+        SourceConnector::File { path, format: Format::Csv, on_error, header } => {
+            refuse_skip(*on_error, source.span, diagnostics);
+            // Flink's csv format reads columns by position and cannot skip a
+            // header line, so every column is read as text and typed by a
+            // computed column that leaves the header line alone; a view then
+            // drops it.
+            for field in fields {
+                columns.push(format!("{} STRING", quote(&text_column(&field.name))));
+            }
+            for field in fields {
+                let raw = quote(&text_column(&field.name));
+                let typed = match field.ty {
+                    Type::String => raw.clone(),
+                    Type::Timestamp => format!(
+                        "CAST(CAST(REPLACE(REPLACE({raw}, 'T', ' '), 'Z', '') AS TIMESTAMP(3)) AS TIMESTAMP_LTZ(3))"
+                    ),
+                    ty => format!("CAST({raw} AS {})", column_type(ty).expect("no durations")),
+                };
+                let typed = match (header, field.ty) {
+                    (false, _) | (true, Type::String) => typed,
+                    // The header line's time is the epoch, which never moves a watermark.
+                    (true, Type::Timestamp) => format!(
+                        "CASE WHEN {raw} = {} THEN TO_TIMESTAMP_LTZ(0, 3) ELSE {typed} END",
+                        string_literal(&field.name)
+                    ),
+                    (true, _) => {
+                        format!("CASE WHEN {raw} = {} THEN NULL ELSE {typed} END", string_literal(&field.name))
+                    }
+                };
+                columns.push(format!("{} AS {typed}", quote(&field.name)));
+            }
+            options.extend([
+                ("connector", "filesystem".to_string()),
+                ("path", path.clone()),
+                ("format", "csv".to_string()),
+            ]);
+            if *header {
+                let is_header = fields
+                    .iter()
+                    .map(|field| format!("{} = {}", quote(&text_column(&field.name)), string_literal(&field.name)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                let names = fields.iter().map(|field| quote(&field.name)).collect::<Vec<_>>().join(", ");
+                header_view = Some(format!(
+                    "-- `{}` without its header line\nCREATE TEMPORARY VIEW {} AS\nSELECT {names} FROM {}\nWHERE NOT ({is_header});",
+                    source.name,
+                    quote(&source.name),
+                    quote(&table_name(source))
+                ));
+            }
+        }
+        SourceConnector::Stdin { .. } => {
+            diagnostics.push(
+                Diagnostic::error(Code::NoFlinkForm, "`stdin` has no Flink connector")
+                    .label(source.span, "standard input")
+                    .help("a Flink job reads from a system: write the input to a file and read it with `file(…)`"),
+            );
+            return Vec::new();
+        }
+    }
+    if let Some(watermark) = &source.watermark {
+        let delay = interval(watermark.delay_nanos, watermark.span, diagnostics);
+        let field = quote(&fields[watermark.field].name);
+        columns.push(if watermark.delay_nanos == 0 {
+            format!("WATERMARK FOR {field} AS {field}")
+        } else {
+            format!("WATERMARK FOR {field} AS {field} - {delay}")
+        });
+    }
+    let name = if header_view.is_some() { table_name(source) } else { source.name.clone() };
+    let options = options
+        .iter()
+        .map(|(key, value)| format!("  {} = {}", string_literal(key), string_literal(value)))
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let table =
+        format!("{comment}\nCREATE TABLE {} (\n  {}\n) WITH (\n{options}\n);", quote(&name), columns.join(",\n  "));
+    std::iter::once(table).chain(header_view).collect()
+}
+
+/// A csv source's table, when a view of the source's own name drops its header.
+fn table_name(source: &Source) -> String {
+    format!("{}__file", source.name)
+}
+
+fn text_column(field: &str) -> String {
+    format!("{field}__text")
+}
+
+fn refuse_skip(on_error: OnError, span: Span, diagnostics: &mut Vec<Diagnostic>) {
+    if on_error == OnError::Skip {
+        diagnostics.push(
+            Diagnostic::error(Code::NoFlinkForm, "`on_error = skip` has no faithful Flink form")
+                .label(span, "skips bad lines")
+                .help("Flink's `ignore-parse-errors` keeps a bad line with nulls in it rather than skipping it; export with `on_error = fail`"),
+        );
+    }
+}
+
+/// `CREATE TABLE` for a pipeline's sink.
+pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    let fields = sink.input.fields();
+    if !no_duration_columns(fields, sink.keyword, "the sink's input", diagnostics) {
+        return None;
+    }
+    let mut options = match &sink.connector {
+        SinkConnector::Print => vec![("connector", "print".to_string()), ("print-identifier", name.to_string())],
+        SinkConnector::Discard => vec![("connector", "blackhole".to_string())],
+        SinkConnector::File { path, format } => {
+            if updating {
+                diagnostics.push(
+                    Diagnostic::error(Code::NoFlinkForm, "Flink's filesystem sink cannot write a running aggregate")
+                        .label(sink.span, "a changelog of updates")
+                        .help("in Flink a running aggregate is a changelog, and files take only appends: `sink print`, or a window"),
+                );
+                return None;
+            }
+            let mut options = vec![("connector", "filesystem".to_string()), ("path", path.clone())];
+            match format {
+                Format::Jsonl => {
+                    options.push(("format", "json".to_string()));
+                    options.push(("json.timestamp-format.standard", "ISO-8601".to_string()));
+                }
+                Format::Csv => options.push(("format", "csv".to_string())),
+            }
+            options
+        }
+    };
+    let mut parallelism_note = "";
+    if let Some((parallelism, _)) = sink.attributes.parallelism {
+        if updating {
+            parallelism_note =
+                "\n-- @parallelism is left out: Flink changes a changelog's parallelism only with a primary key.";
+        } else {
+            options.push(("sink.parallelism", parallelism.to_string()));
+        }
+    }
+    let columns = fields
+        .iter()
+        .map(|field| format!("{} {}", quote(&field.name), column_type(field.ty).expect("no durations")))
+        .collect::<Vec<_>>()
+        .join(",\n  ");
+    let options = options
+        .iter()
+        .map(|(key, value)| format!("  {} = {}", string_literal(key), string_literal(value)))
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let note = match &sink.connector {
+        SinkConnector::File { .. } => {
+            "\n-- Flink writes a directory of part files at this path, csv without a header line."
+        }
+        SinkConnector::Print => {
+            "\n-- Flink prints rows as `+I[…]`, updates as `-U[…]`/`+U[…]`, to the task managers' stdout."
+        }
+        SinkConnector::Discard => "",
+    };
+    Some(format!(
+        "-- sink{note}{parallelism_note}\nCREATE TABLE {} (\n  {columns}\n) WITH (\n{options}\n);",
+        quote(name)
+    ))
+}
+
+/// A positive duration as an interval literal in the largest exact unit.
+/// Flink keeps milliseconds, so anything finer is refused.
+pub fn interval(nanos: i64, span: Span, diagnostics: &mut Vec<Diagnostic>) -> String {
+    const MILLI: i64 = 1_000_000;
+    if nanos % MILLI != 0 {
+        diagnostics.push(
+            Diagnostic::error(Code::NoFlinkForm, "Flink keeps time in milliseconds; this duration is finer")
+                .label(span, "not a whole number of milliseconds")
+                .help("use whole milliseconds"),
+        );
+        return "INTERVAL '0' SECOND".to_string();
+    }
+    let millis = nanos / MILLI;
+    let (value, unit) = [(86_400_000, "DAY"), (3_600_000, "HOUR"), (60_000, "MINUTE"), (1_000, "SECOND")]
+        .iter()
+        .find(|(size, _)| millis % size == 0)
+        .map(|(size, unit)| ((millis / size).to_string(), *unit))
+        .unwrap_or_else(|| (format!("{}.{:03}", millis / 1000, millis % 1000), "SECOND"));
+    // An interval's leading field holds two digits unless told otherwise.
+    let digits = value.split('.').next().map_or(1, str::len);
+    if digits > 2 {
+        let fraction = if value.contains('.') { ", 3" } else { "" };
+        format!("INTERVAL '{value}' {unit}({digits}{fraction})")
+    } else {
+        format!("INTERVAL '{value}' {unit}")
+    }
+}
