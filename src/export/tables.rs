@@ -168,11 +168,7 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
         });
     }
     let name = if header_view.is_some() { table_name(source) } else { source.name.clone() };
-    let options = options
-        .iter()
-        .map(|(key, value)| format!("  {} = {}", string_literal(key), string_literal(value)))
-        .collect::<Vec<_>>()
-        .join(",\n");
+    let options = with_options(&options);
     let table =
         format!("{comment}\nCREATE TABLE {} (\n  {}\n) WITH (\n{options}\n);", quote(&name), columns.join(",\n  "));
     std::iter::once(table).chain(header_view).collect()
@@ -240,11 +236,7 @@ pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec
         .map(|field| format!("{} {}", quote(&field.name), column_type(field.ty).expect("no durations")))
         .collect::<Vec<_>>()
         .join(",\n  ");
-    let options = options
-        .iter()
-        .map(|(key, value)| format!("  {} = {}", string_literal(key), string_literal(value)))
-        .collect::<Vec<_>>()
-        .join(",\n");
+    let options = with_options(&options);
     let note = match &sink.connector {
         SinkConnector::File { .. } => {
             "\n-- Flink writes a directory of part files at this path, csv without a header line."
@@ -286,4 +278,13 @@ pub fn interval(nanos: i64, span: Span, diagnostics: &mut Vec<Diagnostic>) -> St
     } else {
         format!("INTERVAL '{value}' {unit}")
     }
+}
+
+/// The lines of a `WITH ( … )` clause.
+fn with_options(options: &[(&str, String)]) -> String {
+    options
+        .iter()
+        .map(|(key, value)| format!("  {} = {}", string_literal(key), string_literal(value)))
+        .collect::<Vec<_>>()
+        .join(",\n")
 }
