@@ -63,27 +63,9 @@ type Row = Vec<Cell>;
 
 /// RFC 3339 (`2026-01-15T09:00:13.5Z`, flowc and Flink's LTZ) as ms since the epoch.
 fn parse_time(text: &str) -> Result<i64, String> {
-    let bad = || format!("not a timestamp: {text:?}");
-    let text = text.strip_suffix('Z').ok_or_else(bad)?;
-    let (date, time) = text.split_once('T').ok_or_else(bad)?;
-    let numbers = |s: &str, sep: char| -> Result<Vec<i64>, String> {
-        s.split(sep).map(|part| part.parse::<i64>().map_err(|_| bad())).collect()
-    };
-    let date = numbers(date, '-')?;
-    let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
-    let clock = numbers(clock, ':')?;
-    let millis: i64 = format!("{fraction:0<3}")[..3].parse().map_err(|_| bad())?;
-    let (year, month, day) = (date[0], date[1], date[2]);
-    // Days since the epoch of a proleptic Gregorian date.
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let seconds = clock.first().copied().unwrap_or(0) * 3600
-        + clock.get(1).copied().unwrap_or(0) * 60
-        + clock.get(2).copied().unwrap_or(0);
-    Ok((days * 86_400 + seconds) * 1000 + millis)
+    flowc::runtime::read::parse_timestamp(text)
+        .map(|nanos| nanos / 1_000_000)
+        .ok_or_else(|| format!("not a timestamp: {text:?}"))
 }
 
 fn cell_from_text(text: &str, ty: Type) -> Result<Cell, String> {

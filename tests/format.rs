@@ -16,24 +16,9 @@ use flowc::format::{format, tokens};
 use flowc::syntax::parse;
 use proptest::prelude::*;
 
-/// A small deterministic generator: proptest picks the seed and shrinks it.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 17
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+#[path = "common/dice.rs"]
+mod dice;
+use dice::Dice;
 
 /// `Debug` text with every `Span { start: …, end: … }` replaced by `Span`.
 fn without_spans(debug: String) -> String {

@@ -16,21 +16,9 @@ use flowc::diag::Span;
 use flowc::syntax::ast::{BinaryOp, UnaryOp};
 use proptest::prelude::*;
 
-/// A small deterministic generator: proptest picks the seed and shrinks it.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 17
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+#[path = "common/dice.rs"]
+mod dice;
+use dice::Dice;
 
 const ALL_TYPES: [Type; 6] = [Type::Int, Type::Float, Type::Bool, Type::Timestamp, Type::Duration, Type::String];
 
