@@ -171,7 +171,7 @@ impl LiveView {
 }
 
 /// `--sweep-parallelism 1,2,4`: the maximum throughput at each parallelism,
-/// with discarding sinks and unthrottled sources (seed 000).
+/// with discarding sinks and unthrottled sources.
 pub fn sweep(file_name: &str, text: &str, plan_args: &PlanArgs, parallelisms: &[u32], no_jit: bool) -> i32 {
     let mut rows: Vec<(u32, f64, Report)> = Vec::new();
     for &parallelism in parallelisms {

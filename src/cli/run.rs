@@ -22,7 +22,7 @@ const EXIT_INTERRUPTED: i32 = 130;
 /// Flags of `flowc run` beyond the plan's.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunArgs {
-    /// Every sink discards its records: measure the pipeline, not the sinks (seed 000).
+    /// Every sink discards its records: measure the pipeline, not the sinks.
     #[arg(long)]
     pub discard_sinks: bool,
     /// Generators ignore their `rate` and run as fast as they can.

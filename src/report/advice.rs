@@ -1,5 +1,5 @@
 //! What to change, in `.flow` terms: the attribute or setting, where it
-//! goes, and why, following the seeds' remedies. Advice targets the
+//! goes, and why, following the remedies Flink's documentation gives. Advice targets the
 //! bottleneck only: never more parallelism for the backpressured tasks
 //! upstream of it, and never more buffers for a throughput problem, except
 //! where latency, not work, limits (the credit round trip).

@@ -1,7 +1,8 @@
 //! From a plan and its recording to a `Report`: statuses, the bottleneck,
 //! its cause and the evidence, source lag and hot keys. The thresholds are
-//! the seeds': OK ≤ 10% < LOW ≤ 50% < HIGH backpressured; a bottleneck is
-//! "typically near 1000 ms/s busy"; CPU close to busy is CPU-bound work,
+//! Flink's web UI: OK ≤ 10% < LOW ≤ 50% < HIGH backpressured; a bottleneck
+//! is typically near 1000 ms/s busy (the Flink blog, "How to identify the
+//! source of backpressure?"); CPU close to busy is CPU-bound work,
 //! busy with little CPU is waiting on something else.
 
 use crate::diag::{line_number, Span};

@@ -5,8 +5,8 @@
 //!
 //! `report` never imports `runtime`: it reasons over recorded metrics only,
 //! so every verdict can be tested on a fixed recording. The rules follow
-//! the seeds (see ../shared/design/runtime-and-report.md): status from the
-//! backpressured ratio, the bottleneck as the first task after the last
+//! Flink's backpressure monitoring (its web UI and the Flink blog's posts on
+//! backpressure): status from the backpressured ratio, the bottleneck as the first task after the last
 //! backpressured one, the cause from busy, CPU, pool usages and skew.
 
 mod advice;
@@ -260,6 +260,6 @@ pub struct Advice {
     /// Where: the operator or setting, and its line when it is in the file.
     pub target: String,
     pub line: Option<usize>,
-    /// Why it helps, in the seeds' terms.
+    /// Why it helps, in Flink's backpressure terms.
     pub why: String,
 }

@@ -1,6 +1,6 @@
 //! The receiver's half of credit-based flow control, as a state machine
-//! with no threads in it (seed 002, seed 004; Flink's
-//! `RemoteInputChannel` and `BufferManager`).
+//! with no threads in it, after Flink's `RemoteInputChannel` and
+//! `BufferManager` (the Flink blog's "Flink Network Stack" posts describe them).
 //!
 //! Each channel of an input gate owns `exclusive` buffers; the gate shares
 //! a pool of floating buffers among its channels. A *credit* is one free

@@ -36,7 +36,7 @@ pub use control::{RunControl, RunError};
 /// How to run a plan, beyond what the plan says.
 #[derive(Default)]
 pub struct RunOptions {
-    /// Every sink becomes `discard` (throughput tests, seed 000).
+    /// Every sink becomes `discard`: the run measures the pipeline, not its sinks.
     pub discard_sinks: bool,
     /// Generators ignore their `rate`.
     pub unthrottled: bool,
