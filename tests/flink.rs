@@ -128,7 +128,11 @@ struct Case {
     sql: PathBuf,
 }
 
-fn prepare(name: &str, text: &str, dir: &Path) -> Result<Case, String> {
+/// Runs `input` with flowc and exports it for Flink; its relative paths
+/// start from its own folder, for both.
+fn prepare(name: &str, input: &Path, dir: &Path) -> Result<Case, String> {
+    let text = &fs::read_to_string(input).map_err(|e| e.to_string())?;
+    let folder = input.parent().expect("a file in a folder");
     let program = check_source(text).program.ok_or("does not check")?;
     let shapes: Vec<SinkShape> = program
         .pipelines
@@ -146,10 +150,11 @@ fn prepare(name: &str, text: &str, dir: &Path) -> Result<Case, String> {
     let flowc_text = with_sinks(text, &program, |i| format!("sink file({:?})", out(i).display().to_string()));
     let flowc_file = case_dir.join("flowc.flow");
     fs::write(&flowc_file, &flowc_text).map_err(|e| e.to_string())?;
+    // Read from standard input, the program's paths start from the current folder: its own.
     let run = Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .args(["run", "-q"])
-        .arg(&flowc_file)
-        .current_dir(root())
+        .args(["run", "-q", "-"])
+        .stdin(fs::File::open(&flowc_file).map_err(|e| e.to_string())?)
+        .current_dir(folder)
         .output()
         .map_err(|e| e.to_string())?;
     if !run.status.success() {
@@ -175,9 +180,10 @@ fn prepare(name: &str, text: &str, dir: &Path) -> Result<Case, String> {
 
     let flink_text = with_sinks(text, &program, |_| "sink print".to_string());
     let checked = check_source(&flink_text);
-    let flink_program = checked
+    let mut flink_program = checked
         .program
         .ok_or_else(|| format!("the print version does not check: {:?}\n{flink_text}", checked.diagnostics))?;
+    flink_program.resolve_paths(folder);
     let sql = flink_sql(&flink_program, name, &flink_text, Options { drop_simulation: true })
         .map_err(|diagnostics| format!("export failed: {diagnostics:?}"))?;
     let sql_file = case_dir.join("flink.sql");
@@ -287,7 +293,7 @@ fn exported_programs_give_flinks_records_what_flowc_gives() {
     let mut failures = Vec::new();
     for input in &inputs {
         let name = input.file_stem().unwrap().to_string_lossy().to_string();
-        match prepare(&name, &fs::read_to_string(input).unwrap(), &dir) {
+        match prepare(&name, input, &dir) {
             Ok(case) => cases.push(case),
             Err(error) => failures.push(format!("{name}: {error}")),
         }

@@ -343,10 +343,10 @@ fn ctrl_c_drains_and_exits_cleanly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The slow-sink example: its throttle runs at its rate and holds the
-/// source back. Stopped with two Ctrl-Cs after two seconds.
+/// The slow-sink example, backpressured from its throttle, stops at once at
+/// a second Ctrl-C although the first one's drain has far to go.
 #[test]
-fn the_slow_sink_example_is_backpressured_and_stops_at_a_second_ctrl_c() {
+fn the_slow_sink_example_stops_at_once_at_a_second_ctrl_c() {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["run", "examples/slow_sink.flow"])
@@ -361,6 +361,5 @@ fn the_slow_sink_example_is_backpressured_and_stops_at_a_second_ctrl_c() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("stopped at once by a second Ctrl-C"), "{stderr}");
-    assert!(stderr.contains("fell behind its producers' rate of 1,000/s"), "{stderr}");
+    assert!(stderr.contains("stopped at once by a second signal"), "{stderr}");
 }

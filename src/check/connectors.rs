@@ -126,7 +126,7 @@ pub fn check_source_connector(
                 }
             };
             Some(match path {
-                Some((path, _)) => SourceConnector::File { path, format, on_error, header },
+                Some((path, path_span)) => SourceConnector::File { path, path_span, format, on_error, header },
                 None => SourceConnector::Stdin { format, on_error, header },
             })
         }
@@ -257,7 +257,7 @@ pub fn check_sink(call: &Call, diagnostics: &mut Vec<Diagnostic>) -> Option<Sink
                 return None;
             };
             let format = file_format(&bound, Some((&path, path_expr.span)), diagnostics)?;
-            Some(SinkConnector::File { path, format })
+            Some(SinkConnector::File { path, path_span: path_expr.span, format })
         }
         _ => {
             diagnostics.push(unknown_connector(call, SINK_CONNECTORS, "sink"));
@@ -282,4 +282,42 @@ fn unknown_connector(call: &Call, known: &[&str], role: &str) -> Diagnostic {
     Diagnostic::error(Code::UnknownConnector, format!("unknown {role} connector `{name}`"))
         .label(call.name.span, format!("not a {role}"))
         .help(help)
+}
+
+/// Two file sinks on one file would interleave their lines, and the second
+/// rename would replace the first one's output: each needs its own file.
+/// Paths are compared as written, after removing `.` and `dir/..` parts
+/// (checking does no IO, so links are not followed).
+pub fn check_distinct_sink_files(pipelines: &[crate::check::program::Pipeline], diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: Vec<(String, Span)> = Vec::new();
+    for pipeline in pipelines {
+        let SinkConnector::File { path, path_span, .. } = &pipeline.sink.connector else { continue };
+        let normal = normalize(path);
+        match seen.iter().find(|(other, _)| *other == normal) {
+            Some((_, first)) => diagnostics.push(
+                Diagnostic::error(Code::SharedSinkFile, format!("two file sinks write `{normal}`"))
+                    .label(*path_span, "this sink writes the same file")
+                    .label(*first, "as this one")
+                    .help("give each file sink its own file, or `union` the streams into one sink"),
+            ),
+            None => seen.push((normal, *path_span)),
+        }
+    }
+}
+
+/// `./out/../x.csv` as `x.csv`: the path without `.` parts and with each
+/// `name/..` pair removed.
+fn normalize(path: &str) -> String {
+    use std::path::Component;
+    let mut parts: Vec<Component> = Vec::new();
+    for component in std::path::Path::new(path).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.iter().collect::<std::path::PathBuf>().to_string_lossy().into_owned()
 }

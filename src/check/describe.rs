@@ -59,7 +59,7 @@ pub fn describe(program: &Program, text: &str) -> String {
         let sink = match &pipeline.sink.connector {
             SinkConnector::Print => "print".to_string(),
             SinkConnector::Discard => "discard".to_string(),
-            SinkConnector::File { path, format } => format!("file {path:?} as {format:?}").to_lowercase(),
+            SinkConnector::File { path, format, .. } => format!("file {path:?} as {format:?}").to_lowercase(),
         };
         let _ = writeln!(out, "  | sink {sink}{}", attributes(&pipeline.sink.attributes));
     }

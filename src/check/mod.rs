@@ -282,6 +282,7 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(mut self, parse_failed: bool) -> Checked {
+        connectors::check_distinct_sink_files(&self.pipelines, &mut self.diagnostics);
         let has_errors = parse_failed || self.diagnostics.iter().any(Diagnostic::is_error);
         // With errors, a stream may look unused only because its reader failed.
         if !has_errors {

@@ -13,6 +13,9 @@ use super::expr::{check_expr, expect_type, Scope};
 use super::functions::AggregateFunction;
 use super::program::{Aggregate, Key, Operator, OperatorKind, Sink, SourceId, WindowKind};
 use super::types::{Field, RecordType, Type};
+
+/// The most windows a sliding window may put one record in (`size / every`).
+pub const MAX_WINDOWS_PER_RECORD: i64 = 10_000;
 use super::Checker;
 
 impl Checker<'_> {
@@ -276,8 +279,29 @@ impl Checker<'_> {
         if name == "tumbling" {
             return Some(WindowKind::Tumbling { size_nanos: size_nanos? });
         }
-        let slide_nanos = duration("every");
-        Some(WindowKind::Sliding { size_nanos: size_nanos?, slide_nanos: slide_nanos? })
+        let (size_nanos, slide_nanos) = (size_nanos?, duration("every")?);
+        // Each record is counted into size / every windows; past a bound the
+        // state and the work per record explode (1d every 1ms is 86 million
+        // windows per record).
+        let windows_per_record = (size_nanos as u64).div_ceil(slide_nanos as u64) as i64;
+        if windows_per_record > MAX_WINDOWS_PER_RECORD {
+            let units = super::units::format_duration;
+            self.diagnostics.push(
+                Diagnostic::error(
+                    Code::TooManyWindows,
+                    format!(
+                        "every record would belong to {windows_per_record} windows; flowc allows at most {MAX_WINDOWS_PER_RECORD}"
+                    ),
+                )
+                .label(kind.span, format!("{} / {} windows per record", units(size_nanos), units(slide_nanos)))
+                .help(format!(
+                    "slide by at least {} (`every = …`), or use a shorter window",
+                    units((size_nanos as u64).div_ceil(MAX_WINDOWS_PER_RECORD as u64) as i64)
+                )),
+            );
+            return None;
+        }
+        Some(WindowKind::Sliding { size_nanos, slide_nanos })
     }
 
     fn check_aggregates(&mut self, assignments: &[ast::Assignment], scope: &Scope<'_>) -> Option<Vec<Aggregate>> {

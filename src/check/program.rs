@@ -22,6 +22,29 @@ pub struct Program {
     pub pipelines: Vec<Pipeline>,
 }
 
+impl Program {
+    /// Makes every relative file path relative to `folder` instead: a
+    /// `.flow` file names its data as seen from where it lives, not from
+    /// wherever flowc runs (as most tools with configuration files do).
+    pub fn resolve_paths(&mut self, folder: &std::path::Path) {
+        let resolve = |path: &mut String| {
+            if std::path::Path::new(path.as_str()).is_relative() && !folder.as_os_str().is_empty() {
+                *path = folder.join(&*path).to_string_lossy().into_owned();
+            }
+        };
+        for source in &mut self.sources {
+            if let SourceConnector::File { path, .. } = &mut source.connector {
+                resolve(path);
+            }
+        }
+        for pipeline in &mut self.pipelines {
+            if let SinkConnector::File { path, .. } = &mut pipeline.sink.connector {
+                resolve(path);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
@@ -53,6 +76,8 @@ pub enum SourceConnector {
     },
     File {
         path: String,
+        /// The path's string literal, for errors that concern the file.
+        path_span: Span,
         format: Format,
         on_error: OnError,
         header: bool,
@@ -227,7 +252,12 @@ pub struct Sink {
 pub enum SinkConnector {
     Print,
     Discard,
-    File { path: String, format: Format },
+    File {
+        path: String,
+        /// The path's string literal, for errors that concern the file.
+        path_span: Span,
+        format: Format,
+    },
 }
 
 /// A typed expression. Operand types are on the operands, so a backend

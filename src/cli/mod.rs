@@ -131,6 +131,10 @@ pub struct PlanArgs {
     /// Do not fuse operators into chains: every operator becomes its own task.
     #[arg(long)]
     pub no_chaining: bool,
+    /// The folder relative file paths in the program start from: the
+    /// `.flow` file's own (none for standard input: the current folder).
+    #[arg(skip)]
+    pub folder: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -184,7 +188,9 @@ pub fn main() -> i32 {
         Command::Export { file, target: ExportTarget::FlinkSql, output, drop_simulation } => match read_input(file) {
             Ok(text) => {
                 let options = crate::export::Options { drop_simulation: *drop_simulation };
-                let mut result = export_text(&display_name(file), &text, options, render_options);
+                // The script runs elsewhere (a SQL client, a cluster): its paths must not depend on where.
+                let folder = folder_of(file).map(|folder| std::path::absolute(&folder).unwrap_or(folder));
+                let mut result = export_in(&display_name(file), &text, options, folder, render_options);
                 if let (Some(path), 0) = (output, result.exit_code) {
                     if let Err(error) = std::fs::write(path, std::mem::take(&mut result.stdout)) {
                         result.stderr.push_str(&format!("error: cannot write {}: {error}\n", path.display()));
@@ -203,9 +209,10 @@ pub fn main() -> i32 {
             (Err(output), _) | (_, Err(output)) => output,
         },
         Command::Run { file, plan, run } => {
+            let plan = PlanArgs { folder: folder_of(file), ..plan.clone() };
             // A run streams its output; it prints as it goes.
             return match read_input(file) {
-                Ok(text) => run::run_text(&display_name(file), &text, plan, run, render_options),
+                Ok(text) => run::run_text(&display_name(file), &text, &plan, run, render_options),
                 Err(output) => {
                     eprint!("{}", output.stderr);
                     output.exit_code
@@ -213,10 +220,26 @@ pub fn main() -> i32 {
             };
         }
     };
-    print!("{}", output.stdout);
+    print_stdout(&output.stdout);
     eprint!("{}", output.stderr);
-    let _ = std::io::stdout().flush();
     output.exit_code
+}
+
+/// Exit code when standard output's reader has gone (`flowc … | head`), as
+/// a shell reports a process ended by SIGPIPE.
+pub const EXIT_STDOUT_CLOSED: i32 = 141;
+
+/// Writes `text` to standard output. A reader that has gone ends flowc at
+/// once and quietly, as Unix tools do.
+pub fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_STDOUT_CLOSED);
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(EXIT_USAGE);
+    }
 }
 
 /// The front end and the planner over one file: the program and its plan
@@ -234,6 +257,9 @@ fn compile(text: &str, plan_args: &PlanArgs) -> Result<Compiled, Output> {
         return Ok(Compiled { program: None, plan: None, diagnostics });
     };
     apply_plan_args(&mut program.config, plan_args)?;
+    if let Some(folder) = &plan_args.folder {
+        program.resolve_paths(folder);
+    }
     let planned = plan::plan(&program);
     diagnostics.extend(planned.diagnostics);
     let failed = diagnostics.iter().any(Diagnostic::is_error);
@@ -310,7 +336,18 @@ pub fn export_text(
     options: crate::export::Options,
     render_options: RenderOptions,
 ) -> Output {
-    let compiled = match compile(text, &PlanArgs::default()) {
+    export_in(file_name, text, options, None, render_options)
+}
+
+/// `export_text` with relative file paths resolved against `folder`.
+fn export_in(
+    file_name: &str,
+    text: &str,
+    options: crate::export::Options,
+    folder: Option<PathBuf>,
+    render_options: RenderOptions,
+) -> Output {
+    let compiled = match compile(text, &PlanArgs { folder, ..PlanArgs::default() }) {
         Ok(compiled) => compiled,
         Err(output) => return output,
     };
@@ -397,6 +434,12 @@ pub(crate) fn read_input(path: &Path) -> Result<String, Output> {
         let offset = error.utf8_error().valid_up_to();
         fail(format!("{} is not UTF-8 text: invalid byte at offset {offset}", display_name(path)))
     })
+}
+
+/// The folder of a `.flow` file, where its relative paths start; none for
+/// standard input, whose paths start from the current folder.
+fn folder_of(file: &Path) -> Option<PathBuf> {
+    (file != Path::new("-")).then(|| file.parent().unwrap_or(Path::new("")).to_path_buf())
 }
 
 pub(crate) fn display_name(path: &Path) -> String {

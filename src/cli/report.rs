@@ -30,7 +30,7 @@ pub fn write_report(plan: &PhysicalPlan, recording: &Recording, file_name: &str,
     }
     match format {
         ReportFormat::Text => eprint!("{}", report::text::render(&report, text)),
-        ReportFormat::Json => println!("{}", render(&report, text, ReportFormat::Json)),
+        ReportFormat::Json => super::print_stdout(&format!("{}\n", render(&report, text, ReportFormat::Json))),
         ReportFormat::Html => {
             let stem = Path::new(file_name).file_stem().and_then(|s| s.to_str()).unwrap_or("flowc");
             return write_file(Path::new(&format!("{stem}.report.html")), &render(&report, text, format));

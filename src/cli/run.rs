@@ -4,7 +4,7 @@
 //! carries only what `print` sinks write.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +15,6 @@ use crate::plan::{NodeKind, PhysicalPlan};
 use crate::runtime::{self, Progress, RunError, RunOptions, RunOutcome};
 
 use super::{compile, failed, plural, render_all, PlanArgs, EXIT_ERRORS};
-
-/// Exit code after a second Ctrl-C, as a shell reports SIGINT.
-const EXIT_INTERRUPTED: i32 = 130;
 
 /// Flags of `flowc run` beyond the plan's.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -77,11 +74,15 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         eprint!("{}", output.stderr);
         return output.exit_code;
     };
+    if let Some(output) = report_would_mix_with_records(&plan, args, file_name, text) {
+        eprint!("{}", output.stderr);
+        return output.exit_code;
+    }
     if !args.sweep_parallelism.is_empty() {
         return super::report::sweep(file_name, text, plan_args, &args.sweep_parallelism, args.no_jit);
     }
     let interrupts = Arc::new(AtomicUsize::new(0));
-    listen_for_ctrl_c(&interrupts);
+    listen_for_stop_signals(&interrupts);
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let live_table = show_progress && args.explain_backpressure.is_some();
     let mut live = super::report::LiveView::new(&plan);
@@ -96,6 +97,7 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         sample_interval: None,
         lean_metrics: false,
     };
+    let started = std::time::SystemTime::now();
     let outcome = runtime::run(&plan, backend(args.no_jit).as_ref(), run_options);
     if show_progress {
         if live_table {
@@ -103,9 +105,13 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         }
         eprint!("\r\x1b[2K");
     }
+    if outcome.stdout_closed {
+        return super::EXIT_STDOUT_CLOSED;
+    }
     let _ = std::io::stdout().flush();
     if let Some(error) = &outcome.error {
         eprint!("{}", render(&run_diagnostic(error), file_name, text, options));
+        eprint!("{}", earlier_outputs(&plan, started));
         return EXIT_ERRORS;
     }
     if !args.quiet {
@@ -123,11 +129,42 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
             return code;
         }
     }
-    if outcome.interrupts >= 2 {
-        eprintln!("stopped at once by a second Ctrl-C: records in flight were dropped and file sinks not written");
-        return EXIT_INTERRUPTED;
-    }
     0
+}
+
+/// `--explain-backpressure=json` writes the report to standard output, so
+/// a `print` sink's records would make it unreadable: refused, with the
+/// ways to have both.
+fn report_would_mix_with_records(plan: &PhysicalPlan, args: &RunArgs, file_name: &str, text: &str) -> Option<super::Output> {
+    if args.explain_backpressure != Some(ReportFormat::Json) || args.report.is_some() || args.discard_sinks {
+        return None;
+    }
+    let print = plan.operators.iter().map(|operator| plan.node(operator.id)).find(|node| {
+        matches!(&node.kind, NodeKind::Sink(sink) if sink.connector == crate::check::program::SinkConnector::Print)
+    })?;
+    let line = crate::diag::line_number(text, print.span.start);
+    Some(super::Output {
+        stderr: format!(
+            "error: --explain-backpressure=json writes the report to standard output, and so does the `print` sink at {file_name}:{line}\n  help: write the report to a file with `--report report.json`, or drop the records with `--discard-sinks`\n"
+        ),
+        exit_code: super::EXIT_USAGE,
+        ..super::Output::default()
+    })
+}
+
+/// A failed run replaces no file sink's target, so a file left there by an
+/// earlier run still looks complete: say which ones are not this run's.
+fn earlier_outputs(plan: &PhysicalPlan, run_started: std::time::SystemTime) -> String {
+    let mut notes = String::new();
+    for operator in &plan.operators {
+        let NodeKind::Sink(sink) = &plan.node(operator.id).kind else { continue };
+        let crate::check::program::SinkConnector::File { path, .. } = &sink.connector else { continue };
+        let modified = std::fs::metadata(path).and_then(|metadata| metadata.modified());
+        if modified.is_ok_and(|modified| modified < run_started) {
+            notes.push_str(&format!("note: `{path}` was not replaced; the file there is from an earlier run\n"));
+        }
+    }
+    notes
 }
 
 /// The JIT, or with `--no-jit` the interpreter.
@@ -139,19 +176,36 @@ pub fn backend(no_jit: bool) -> Box<dyn Backend> {
     }
 }
 
-/// SIGINT bumps a counter the run watches; a third press ends the process.
-fn listen_for_ctrl_c(interrupts: &Arc<AtomicUsize>) {
-    let counter = interrupts.clone();
-    // The handler only touches an atomic, and `exit` is async-signal-safe.
-    let registered = unsafe {
-        signal_hook::low_level::register(signal_hook::consts::SIGINT, move || {
-            if counter.fetch_add(1, Ordering::SeqCst) >= 2 {
-                signal_hook::low_level::exit(130);
-            }
-        })
-    };
-    if registered.is_err() {
-        eprintln!("warning: cannot catch Ctrl-C; it will end flowc at once");
+/// Signals that ask a run to end: Ctrl-C, and what `timeout`, systemd and
+/// container runtimes send (SIGTERM), and a closed terminal (SIGHUP).
+const STOP_SIGNALS: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
+
+/// The first stop signal that came, for the summary; 0 before any.
+static FIRST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The first stop signal bumps a counter the run watches: the sources stop
+/// and what is in flight drains. The second ends the process from inside
+/// the handler, whatever any thread is blocked on (a FIFO with no writer, a
+/// stalled pipe), after removing every file sink's temporary file.
+fn listen_for_stop_signals(interrupts: &Arc<AtomicUsize>) {
+    for signal in STOP_SIGNALS {
+        let counter = interrupts.clone();
+        // The handler touches only an atomic and, on the second signal,
+        // calls `unlink`, `write` and `_exit`, which are async-signal-safe.
+        let registered = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                FIRST_SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).ok();
+                if counter.fetch_add(1, Ordering::SeqCst) >= 1 {
+                    runtime::temporary::remove_all_from_signal_handler();
+                    let message = b"\nflowc: stopped at once by a second signal: records in flight were dropped and file sinks not written\n";
+                    libc::write(2, message.as_ptr().cast(), message.len());
+                    libc::_exit(128 + signal);
+                }
+            })
+        };
+        if registered.is_err() {
+            eprintln!("warning: cannot catch signal {signal}; it will end flowc at once");
+        }
     }
 }
 
@@ -226,7 +280,12 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> St
     }
     let rate = if seconds > 0.0 { source_records as f64 / seconds } else { 0.0 };
     let mut text = String::new();
-    let ending = if outcome.interrupts > 0 { "stopped by Ctrl-C after" } else { "ran" };
+    let ending = match (outcome.interrupts, FIRST_SIGNAL.load(Ordering::SeqCst)) {
+        (0, _) => "ran",
+        (_, signal_hook::consts::SIGTERM) => "stopped by SIGTERM after",
+        (_, signal_hook::consts::SIGHUP) => "stopped by SIGHUP after",
+        _ => "stopped by Ctrl-C after",
+    };
     text.push_str(&format!(
         "\n{file_name}: {ending} {seconds:.2} s: {} records in, {} out, {}/s\n",
         group(source_records),

@@ -144,6 +144,19 @@ impl Batch {
         self.n_rows += 1;
     }
 
+    /// Rows `range` as a batch of their own.
+    pub fn slice(&self, range: std::ops::Range<usize>, record: &RecordType) -> Batch {
+        let mut slice = Batch::with_capacity(record, range.len() * self.width);
+        if has_strings(record) {
+            for row in range {
+                slice.push_row_of(self, row, record);
+            }
+        } else {
+            slice.extend_rows_without_strings(self, range);
+        }
+        slice
+    }
+
     /// Appends row `index` of `source`, whose record has no strings: its
     /// bytes as they are.
     pub fn push_row_without_strings(&mut self, source: &Batch, index: usize) {

@@ -90,11 +90,14 @@ codes! {
     AttributeNotAllowed => "attribute_not_allowed", "an attribute where it has no meaning";
     ConfigValue => "config_value", "a `config` value of the wrong kind or out of range";
     NoPipeline => "no_pipeline", "a program with nothing to run";
+    SharedSinkFile => "shared_sink_file", "two file sinks that would write the same file";
+    TooManyWindows => "too_many_windows", "a sliding window that puts each record in more windows than flowc allows";
     // Planning.
     NotParallel => "not_parallel", "`@parallelism` above 1 on a source or sink that runs as one subtask";
     BadInput => "bad_input", "a line of a file or of standard input that is not a record of the source's schema";
     EvalFailed => "eval_failed", "a record for which an expression cannot be computed, such as an int division by zero";
     SinkFailed => "sink_failed", "a sink that cannot write its output";
+    OutOfResources => "out_of_resources", "the machine cannot give the run what it needs, such as a thread for every subtask";
     // Export.
     NoFlinkForm => "no_flink_form", "a construct that Flink SQL cannot express with the same meaning";
     SimulationOnly => "simulation_only", "`throttle`, `work` or `sleep` in an export: they simulate load and have no Flink form";

@@ -98,7 +98,7 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
                 ("json.fail-on-missing-field", "true".to_string()),
             ]);
         }
-        SourceConnector::File { path, format: Format::Csv, on_error, header } => {
+        SourceConnector::File { path, format: Format::Csv, on_error, header, .. } => {
             refuse_skip(*on_error, source.span, diagnostics);
             // Flink's csv format reads columns by position and cannot skip a
             // header line, so every column is read as text and typed by a
@@ -202,7 +202,7 @@ pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec
     let mut options = match &sink.connector {
         SinkConnector::Print => vec![("connector", "print".to_string()), ("print-identifier", name.to_string())],
         SinkConnector::Discard => vec![("connector", "blackhole".to_string())],
-        SinkConnector::File { path, format } => {
+        SinkConnector::File { path, format, .. } => {
             if updating {
                 diagnostics.push(
                     Diagnostic::error(Code::NoFlinkForm, "Flink's filesystem sink cannot write a running aggregate")

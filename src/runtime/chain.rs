@@ -103,14 +103,37 @@ impl Pacer {
     /// spell, or a sleep that overslept) passes it at once, so the average
     /// rate is exact though a single sleep is not.
     fn next_due(&mut self, now: Instant) -> Instant {
-        let due = match self.due {
-            Some(previous) if previous + self.interval > now => previous + self.interval,
-            _ => now,
-        };
+        let due = self.first_due(now);
         self.due = Some(due);
         due
     }
+
+    fn first_due(&self, now: Instant) -> Instant {
+        match self.due {
+            Some(previous) if previous + self.interval > now => previous + self.interval,
+            _ => now,
+        }
+    }
+
+    /// For `throttle`: how many of `waiting` records may pass now, or when
+    /// the first one may. Records due within `THROTTLE_SLICE` pass together,
+    /// because a thread cannot sleep much less than that: one sleep per
+    /// record would cap a `throttle 100k/s` far below its rate.
+    fn passable(&mut self, now: Instant, waiting: usize) -> Result<usize, Instant> {
+        let first = self.first_due(now);
+        let horizon = now + THROTTLE_SLICE;
+        if first > horizon {
+            return Err(first);
+        }
+        let extra = (horizon - first).as_nanos() / self.interval.as_nanos().max(1);
+        let n = (extra as usize).saturating_add(1).min(waiting);
+        self.due = Some(first + self.interval * (n as u32 - 1));
+        Ok(n)
+    }
 }
+
+/// Records a `throttle` lets through together: those due within this long.
+const THROTTLE_SLICE: Duration = Duration::from_millis(1);
 
 pub struct Chain {
     pub operators: Vec<ChainOperator>,
@@ -214,7 +237,7 @@ impl Chain {
             Step::Sink(sink) => {
                 let span = operator.span;
                 if let Err(error) = sink.write(input) {
-                    return Err(ctx.fail(sink_error(span, sink, &error)));
+                    return Err(sink_failed(ctx, span, sink, &error));
                 }
                 OperatorCounters::add(&operator.counters.records_out, input.len());
                 OperatorCounters::add(&ctx.counters.records_out, input.len());
@@ -240,6 +263,10 @@ impl Chain {
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
         let record = self.operators[index].input.clone();
+        let Step::Pace(pacer) = &self.operators[index].step else { unreachable!("pace on a pacing step") };
+        if pacer.kind == PaceKind::Throttle {
+            return self.throttle(index, input, single, outputs, ctx);
+        }
         for row in 0..input.len() {
             let Step::Pace(pacer) = &mut self.operators[index].step else { unreachable!("pace on a pacing step") };
             let (kind, due) = (pacer.kind, pacer.next_due(Instant::now()));
@@ -255,6 +282,38 @@ impl Chain {
             single.push_row_of(input, row, &record);
             OperatorCounters::add(&self.operators[index].counters.records_out, 1);
             self.deliver(index, single, outputs, ctx)?;
+            outputs.flush_if_due(ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Passes rows at the throttle's rate, as many at a time as are due.
+    fn throttle(
+        &mut self,
+        index: usize,
+        input: &Batch,
+        slice: &mut Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        let record = self.operators[index].input.clone();
+        let mut row = 0;
+        while row < input.len() {
+            let Step::Pace(pacer) = &mut self.operators[index].step else { unreachable!("throttle on a pacing step") };
+            let n = match pacer.passable(Instant::now(), input.len() - row) {
+                Ok(n) => n,
+                Err(due) => {
+                    outputs.sleep_until(due, ctx)?;
+                    continue;
+                }
+            };
+            slice.clear();
+            for passing in row..row + n {
+                slice.push_row_of(input, passing, &record);
+            }
+            row += n;
+            OperatorCounters::add(&self.operators[index].counters.records_out, n);
+            self.deliver(index, slice, outputs, ctx)?;
             outputs.flush_if_due(ctx)?;
         }
         Ok(())
@@ -326,7 +385,7 @@ impl Chain {
             let span = operator.span;
             if let Step::Sink(sink) = &mut operator.step {
                 if let Err(error) = sink.flush() {
-                    return Err(ctx.fail(sink_error(span, sink, &error)));
+                    return Err(sink_failed(ctx, span, sink, &error));
                 }
             }
         }
@@ -340,7 +399,7 @@ impl Chain {
             let span = operator.span;
             if let Step::Sink(sink) = &mut operator.step {
                 if let Err(error) = sink.finish() {
-                    return Err(ctx.fail(sink_error(span, sink, &error)));
+                    return Err(sink_failed(ctx, span, sink, &error));
                 }
             }
         }
@@ -352,6 +411,17 @@ impl Chain {
 fn eval_error(operator: &ChainOperator, error: EvalError) -> RunError {
     RunError::new(Code::EvalFailed, format!("{} in `{}`", error.message, operator.name), error.span, "here")
         .help("guard the expression, for example with `if … then … else …` or a `filter` before it")
+}
+
+/// Stops the run because a sink cannot write. Standard output closed by
+/// its reader (`flowc run … | head`) is no error: nobody reads any more, so
+/// the run ends at once and quietly, as Unix tools do.
+fn sink_failed(ctx: &Ctx, span: Span, sink: &SinkWriter, error: &std::io::Error) -> Stopped {
+    if sink.target().is_none() && error.kind() == std::io::ErrorKind::BrokenPipe {
+        ctx.control.stdout_closed();
+        return Stopped;
+    }
+    ctx.fail(sink_error(span, sink, error))
 }
 
 fn sink_error(span: Span, sink: &SinkWriter, error: &std::io::Error) -> RunError {

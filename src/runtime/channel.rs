@@ -29,11 +29,15 @@ use crate::metrics::{self, TimeState};
 
 use super::control::{Ctx, RunError, Stopped, POLL};
 
-/// A buffer on the wire: rows, then the sender's watermark after them.
+/// A buffer on the wire: rows, and the watermarks that rose among them,
+/// each with the number of rows before it. Watermarks keep their place in
+/// the stream whatever the buffer sizes and flush timing, so which records
+/// are late does not depend on them (as Flink's watermarks are stream
+/// elements between records).
 #[derive(Debug)]
 pub struct NetBuffer {
     pub rows: Batch,
-    pub watermark: Option<i64>,
+    pub watermarks: Vec<(usize, i64)>,
 }
 
 #[derive(Debug)]
@@ -108,8 +112,12 @@ pub struct OutputChannel {
     remote_index: usize,
     credit: u32,
     partial: Option<Batch>,
+    /// Watermarks that rose while `partial` filled, at their row positions.
+    partial_watermarks: Vec<(usize, i64)>,
+    /// A watermark that rose while no buffer was being filled: it goes
+    /// before the rows of the next one (or alone, at the next flush).
+    owed_watermark: Option<i64>,
     queue: VecDeque<Queued>,
-    watermark_sent: i64,
 }
 
 impl OutputChannel {
@@ -120,8 +128,9 @@ impl OutputChannel {
             remote_index,
             credit: initial_credit,
             partial: None,
+            partial_watermarks: Vec::new(),
+            owed_watermark: None,
             queue: VecDeque::new(),
-            watermark_sent: i64::MIN,
         }
     }
 }
@@ -138,7 +147,7 @@ pub struct OutputGate {
     /// When the `buffer_timeout` flush is next due.
     next_flush: Instant,
     latency: Duration,
-    /// The subtask's watermark, attached to every buffer sealed after it rises.
+    /// The subtask's watermark; `raise_watermark` moves it.
     pub watermark: i64,
     next_sketch_publish: Instant,
 }
@@ -168,6 +177,35 @@ impl OutputGate {
             watermark: i64::MIN,
             next_sketch_publish: Instant::now() + SKETCH_PUBLISH_INTERVAL,
         }
+    }
+
+    /// The subtask's watermark rose: every channel carries it after the
+    /// rows written so far.
+    pub fn raise_watermark(&mut self, watermark: i64) {
+        if watermark <= self.watermark {
+            return;
+        }
+        self.watermark = watermark;
+        for channel in &mut self.channels {
+            match &channel.partial {
+                Some(partial) => {
+                    let at = partial.len();
+                    match channel.partial_watermarks.last_mut() {
+                        // Nothing between the two: the later one says it all.
+                        Some(last) if last.0 == at => last.1 = watermark,
+                        _ => channel.partial_watermarks.push((at, watermark)),
+                    }
+                }
+                None => channel.owed_watermark = Some(watermark),
+            }
+        }
+    }
+
+    /// Starts `channel`'s next buffer, with an owed watermark before its rows.
+    fn start_partial(&mut self, channel: usize, record: &RecordType, capacity: usize) {
+        let state = &mut self.channels[channel];
+        state.partial = Some(Batch::with_capacity(record, capacity));
+        state.partial_watermarks.extend(state.owed_watermark.take().map(|watermark| (0, watermark)));
     }
 
     pub fn credit_receiver(&self) -> Option<&Receiver<CreditMessage>> {
@@ -247,7 +285,7 @@ impl OutputGate {
             if self.channels[channel].partial.is_none() {
                 self.acquire_buffer(edge, ctx)?;
                 let record = self.edges[edge].record.clone();
-                self.channels[channel].partial = Some(Batch::with_capacity(&record, self.buffer_size));
+                self.start_partial(channel, &record, self.buffer_size);
             }
             let partial = self.channels[channel].partial.as_mut().expect("a partial buffer was just ensured");
             // At least one row: a row larger than a whole buffer travels alone.
@@ -280,7 +318,7 @@ impl OutputGate {
         }
         if self.channels[channel].partial.is_none() {
             self.acquire_buffer(edge, ctx)?;
-            self.channels[channel].partial = Some(Batch::with_capacity(record, self.buffer_size));
+            self.start_partial(channel, record, self.buffer_size);
         }
         let partial = self.channels[channel].partial.as_mut().expect("a partial buffer was just ensured");
         if has_strings {
@@ -315,16 +353,12 @@ impl OutputGate {
         metrics::set(&ctx.counters.out_pool_used, used);
     }
 
-    /// Queues `channel`'s partial buffer, with the watermark if it rose.
+    /// Queues `channel`'s partial buffer, with the watermarks that rose in it.
     fn seal(&mut self, channel: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
-        let watermark = self.watermark;
         let state = &mut self.channels[channel];
         let Some(rows) = state.partial.take() else { return Ok(()) };
-        let watermark = (watermark > state.watermark_sent).then(|| {
-            state.watermark_sent = watermark;
-            watermark
-        });
-        state.queue.push_back(Queued::Buffer(NetBuffer { rows, watermark }));
+        let watermarks = std::mem::take(&mut state.partial_watermarks);
+        state.queue.push_back(Queued::Buffer(NetBuffer { rows, watermarks }));
         self.send_queued(channel, ctx)
     }
 
@@ -358,13 +392,14 @@ impl OutputGate {
         for channel in 0..self.channels.len() {
             let state = &self.channels[channel];
             let has_rows = state.partial.as_ref().is_some_and(|partial| !partial.is_empty());
-            let owes_watermark = state.partial.is_none() && self.watermark > state.watermark_sent;
+            let owes_watermark = state.partial.is_none() && state.owed_watermark.is_some();
             let edge = state.edge;
             if has_rows {
                 self.seal(channel, ctx)?;
             } else if owes_watermark && self.edges[edge].pool_used < self.edges[edge].pool_size {
                 self.edges[edge].pool_used += 1;
-                self.channels[channel].partial = Some(Batch::new(&self.edges[edge].record));
+                let record = self.edges[edge].record.clone();
+                self.start_partial(channel, &record, 0);
                 self.seal(channel, ctx)?;
             }
         }
@@ -475,8 +510,20 @@ impl OutputGate {
     /// Sleeps until `until`, still sending buffers as credit arrives: pacing
     /// operators and rate-limited sources wait here.
     pub fn sleep_until(&mut self, until: Instant, ctx: &mut Ctx) -> Result<(), Stopped> {
+        self.sleep(until, false, ctx)
+    }
+
+    /// As `sleep_until`, but a source stop (Ctrl-C) ends the wait too.
+    pub fn sleep_until_or_stop(&mut self, until: Instant, ctx: &mut Ctx) -> Result<(), Stopped> {
+        self.sleep(until, true, ctx)
+    }
+
+    fn sleep(&mut self, until: Instant, until_sources_stop: bool, ctx: &mut Ctx) -> Result<(), Stopped> {
         loop {
             ctx.control.check()?;
+            if until_sources_stop && ctx.control.sources_stopped() {
+                return Ok(());
+            }
             let now = Instant::now();
             if now >= until {
                 return Ok(());
@@ -502,6 +549,6 @@ impl OutputGate {
     /// Whether any partial buffer holds rows: the flush timer only runs then.
     pub fn has_unflushed(&self) -> bool {
         self.channels.iter().any(|channel| channel.partial.as_ref().is_some_and(|partial| !partial.is_empty()))
-            || self.channels.iter().any(|channel| self.watermark > channel.watermark_sent)
+            || self.channels.iter().any(|channel| channel.owed_watermark.is_some())
     }
 }

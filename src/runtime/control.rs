@@ -46,6 +46,7 @@ pub struct Stopped;
 pub struct RunControl {
     stop: AtomicBool,
     stop_sources: AtomicBool,
+    stdout_closed: AtomicBool,
     error: Mutex<Option<RunError>>,
 }
 
@@ -66,6 +67,16 @@ impl RunControl {
     /// Stops at once, without an error (a second Ctrl-C).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Standard output was closed by its reader: stops at once, no error.
+    pub fn stdout_closed(&self) {
+        self.stdout_closed.store(true, Ordering::SeqCst);
+        self.stop();
+    }
+
+    pub fn is_stdout_closed(&self) -> bool {
+        self.stdout_closed.load(Ordering::SeqCst)
     }
 
     /// Sources end their input; everything in flight drains (Ctrl-C).

@@ -15,6 +15,7 @@ mod keyed;
 pub mod read;
 mod sink;
 mod source;
+pub mod temporary;
 mod window;
 mod wiring;
 mod worker;
@@ -101,6 +102,8 @@ pub struct RunOutcome {
     pub error: Option<RunError>,
     /// Ctrl-C presses seen: 1 stopped the sources and drained, 2 stopped at once.
     pub interrupts: usize,
+    /// A `print` sink found standard output closed, and the run stopped.
+    pub stdout_closed: bool,
 }
 
 /// Each subtask thread's stack: chains recurse once per fused operator.
@@ -140,13 +143,21 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
         Ok(subtasks) => subtasks,
         Err(error) => {
             let recording = sampler_of(plan, &metrics, sample_interval, start).recording(Instant::now());
-            return RunOutcome { wall_time: start.elapsed(), metrics, recording, error: Some(error), interrupts: 0 };
+            return RunOutcome {
+                wall_time: start.elapsed(),
+                metrics,
+                recording,
+                error: Some(error),
+                interrupts: 0,
+                stdout_closed: false,
+            };
         }
     };
     let mut sampler = sampler_of(plan, &metrics, sample_interval, start);
     let (done_sender, done) = crossbeam_channel::unbounded::<()>();
     let mut handles = Vec::new();
     let mut spawn_error = None;
+    let total = subtasks.len();
     for (name, subtask) in subtasks {
         let done_sender = done_sender.clone();
         let control = control.clone();
@@ -180,11 +191,11 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
     drop(done_sender);
     if let Some(error) = spawn_error {
         control.fail(RunError {
-            code: Code::Internal,
-            message: format!("cannot start a thread: {error}"),
+            code: Code::OutOfResources,
+            message: format!("cannot start a thread for every subtask ({total} of them): {error}"),
             span: None,
             label: String::new(),
-            help: Some("lower `parallelism`: every subtask is a thread".into()),
+            help: Some("lower `parallelism` (every subtask is a thread), or raise the limit on threads (`ulimit -u`)".into()),
         });
     }
     let progress_interval = options.progress_interval.unwrap_or(Duration::from_millis(250));
@@ -229,6 +240,7 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
         recording: sampler.recording(end),
         error: control.take_error(),
         interrupts: seen_interrupts,
+        stdout_closed: control.is_stdout_closed(),
     }
 }
 

@@ -1,10 +1,14 @@
 //! Sinks: `print` (one line per record on standard output), `file` (csv
 //! with a header line, or jsonl) and `discard`.
 //!
-//! A file sink writes to a hidden temporary file beside its target and
-//! renames it into place only when the run succeeds, so a failed or stopped
-//! run never leaves a file that looks complete; the temporary file is
-//! removed when the sink is dropped unfinished.
+//! A file sink whose target is a regular file (or nothing yet) writes to a
+//! hidden temporary file beside it and renames it into place only when the
+//! run succeeds, so a failed or stopped run never replaces the target; the
+//! temporary file is removed on every other way out (`temporary.rs`). A
+//! symbolic link is followed: the file it points to is replaced, the link
+//! stays. A target that is not a regular file — a device such as
+//! `/dev/stdout`, a FIFO, a socket — is written to directly, since renaming
+//! over it would replace the device itself.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -28,9 +32,17 @@ pub enum SinkWriter {
 pub struct FileSink {
     record: Arc<RecordType>,
     format: Format,
+    /// The path as written in the `.flow` file (resolved against its folder).
     target: PathBuf,
-    temporary: PathBuf,
+    /// Where the output goes: to a temporary file renamed over `target`'s
+    /// final file, or straight into a device or FIFO.
+    destination: Destination,
     writer: Option<BufWriter<File>>,
+}
+
+enum Destination {
+    Replace { file: PathBuf, temporary: super::temporary::Listed },
+    WriteThrough,
 }
 
 impl SinkWriter {
@@ -49,7 +61,7 @@ impl SinkWriter {
                 prefix: if parallelism > 1 { format!("{}> ", subtask + 1) } else { String::new() },
                 pending: String::new(),
             },
-            SinkConnector::File { path, format } => SinkWriter::File(FileSink::create(path, *format, record)?),
+            SinkConnector::File { path, format, .. } => SinkWriter::File(FileSink::create(path, *format, record)?),
         })
     }
 
@@ -130,14 +142,12 @@ fn push_print_value(out: &mut String, value: &Value) {
 impl FileSink {
     fn create(path: &str, format: Format, record: &Arc<RecordType>) -> Result<FileSink, String> {
         let target = PathBuf::from(path);
-        let name = target.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-        let temporary = target.with_file_name(format!(".{name}.flowc-{}.tmp", std::process::id()));
-        let file = File::create(&temporary).map_err(|error| format!("cannot create `{path}`: {error}"))?;
+        let (file, destination) = open_destination(&target)?;
         let mut sink = FileSink {
             record: record.clone(),
             format,
             target,
-            temporary,
+            destination,
             writer: Some(BufWriter::with_capacity(64 << 10, file)),
         };
         if format == Format::Csv {
@@ -178,21 +188,85 @@ impl FileSink {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        if let Some(writer) = self.writer.take() {
-            let file = writer.into_inner().map_err(|error| error.into_error())?;
-            file.sync_all()?;
-            std::fs::rename(&self.temporary, &self.target)?;
+        let Some(writer) = self.writer.take() else { return Ok(()) };
+        let result = writer.into_inner().map_err(|error| error.into_error()).and_then(|file| match &self.destination {
+            Destination::Replace { file: final_file, temporary } => {
+                file.sync_all()?;
+                std::fs::rename(temporary.path(), final_file)
+            }
+            // A pipe or terminal has nothing to sync.
+            Destination::WriteThrough => Ok(()),
+        });
+        if let Destination::Replace { temporary, .. } = &mut self.destination {
+            match result {
+                Ok(()) => temporary.unlist(),
+                Err(_) => temporary.remove(),
+            }
         }
-        Ok(())
+        result
     }
 }
 
 impl Drop for FileSink {
     fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.temporary);
+        if let Destination::Replace { temporary, .. } = &mut self.destination {
+            if self.writer.take().is_some() {
+                temporary.remove();
+            }
         }
     }
+}
+
+/// Opens where a file sink's output goes (see the module comment).
+fn open_destination(target: &Path) -> Result<(File, Destination), String> {
+    let shown = target.display();
+    let cannot_create = |error: io::Error| match error.kind() {
+        io::ErrorKind::NotFound => format!(
+            "cannot create `{shown}`: the folder `{}` does not exist",
+            target.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new(".")).display()
+        ),
+        _ => format!("cannot create `{shown}`: {error}"),
+    };
+    let final_file = follow_links(target).map_err(|error| format!("cannot follow the link `{shown}`: {error}"))?;
+    match std::fs::metadata(&final_file) {
+        Ok(metadata) if metadata.is_dir() => Err(format!("cannot write `{shown}`: it is a folder")),
+        Ok(metadata) if !metadata.is_file() => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&final_file)
+                .map_err(|error| format!("cannot open `{shown}` for writing: {error}"))?;
+            Ok((file, Destination::WriteThrough))
+        }
+        _ => {
+            let temporary = super::temporary::name_beside(&final_file);
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temporary)
+                .map_err(cannot_create)?;
+            let temporary = super::temporary::list(&temporary);
+            Ok((file, Destination::Replace { file: final_file, temporary }))
+        }
+    }
+}
+
+/// The path at the end of a chain of symbolic links (which may not exist
+/// yet: a dangling link names the file to create).
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let link = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 /// A csv field, quoted when it holds a comma, a quote or a line break.

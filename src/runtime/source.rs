@@ -69,9 +69,10 @@ impl SourceReader {
                     rate: rate_per_second.filter(|_| !unthrottled).map(|rate| rate / parallelism as f64),
                     start: None,
                     made: 0,
+                    stopped: false,
                 })
             }
-            SourceConnector::File { path, format, on_error, header } => {
+            SourceConnector::File { path, format, on_error, header, .. } => {
                 let file = File::open(path).map_err(|error| format!("cannot open `{path}`: {error}"))?;
                 let lines = LineInput::File(BufReader::with_capacity(256 << 10, file));
                 SourceReader::Lines(LineSource::new(lines, path.clone(), *format, *on_error, *header, record))
@@ -88,6 +89,15 @@ impl SourceReader {
         match self {
             SourceReader::Generate(source) => source.produce(output, max_rows).map_err(ProduceError::Eval),
             SourceReader::Lines(source) => source.produce(output, max_rows),
+        }
+    }
+
+    /// The sources are stopping (Ctrl-C): from now on a source hands on only
+    /// what flowc has already read and ends without waiting for more.
+    pub fn stop(&mut self) {
+        match self {
+            SourceReader::Lines(source) => source.stopping = true,
+            SourceReader::Generate(source) => source.stopped = true,
         }
     }
 
@@ -134,6 +144,7 @@ pub struct GenerateSource {
     rate: Option<f64>,
     start: Option<Instant>,
     made: u64,
+    stopped: bool,
 }
 
 impl GenerateSource {
@@ -153,7 +164,7 @@ impl GenerateSource {
     fn produce(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, crate::compile::interp::EvalError> {
         let now = Instant::now();
         let start = *self.start.get_or_insert(now);
-        if self.local_count.is_some_and(|count| self.made >= count) {
+        if self.stopped || self.local_count.is_some_and(|count| self.made >= count) {
             return Ok(Produced::Done);
         }
         let due = self.due(now).max(if self.rate.is_some() { 1 } else { 0 });
@@ -195,6 +206,8 @@ pub struct LineSource {
     line_number: usize,
     skipped: u64,
     done: bool,
+    /// Set by `SourceReader::stop`.
+    stopping: bool,
 }
 
 impl LineSource {
@@ -219,6 +232,7 @@ impl LineSource {
             line_number: 0,
             skipped: 0,
             done: false,
+            stopping: false,
         }
     }
 
@@ -227,6 +241,7 @@ impl LineSource {
             ProduceError::BadLine(BadLine { location: name.to_string(), message: format!("cannot read: {error}") })
         };
         match &mut self.input {
+            LineInput::File(_) if self.stopping => Ok(LineRead::End),
             LineInput::File(reader) => {
                 let mut line = String::new();
                 match reader.read_line(&mut line) {
@@ -238,6 +253,17 @@ impl LineSource {
             LineInput::Stdin(lines) => loop {
                 if let Some(line) = self.pending.pop_front() {
                     return Ok(LineRead::Line(line));
+                }
+                if self.stopping {
+                    // Lines the reader thread holds were read: they drain too.
+                    return match lines.try_recv() {
+                        Ok(Ok(chunk)) => {
+                            self.pending.extend(chunk);
+                            continue;
+                        }
+                        Ok(Err(error)) => Err(io_error(&self.name, error)),
+                        Err(_) => Ok(LineRead::End),
+                    };
                 }
                 match lines.recv_timeout(POLL) {
                     Ok(Ok(chunk)) => self.pending.extend(chunk),
@@ -299,35 +325,44 @@ impl LineSource {
     }
 }
 
-/// Reads standard input on its own thread, a chunk of lines at a time.
+/// Reads standard input on its own thread and hands lines over in chunks.
+/// A chunk holds only lines that were already in memory: before a read
+/// that could block, what has been read goes on, so a burst of lines
+/// followed by silence is processed at once, not when more input comes.
 fn spawn_stdin_reader() -> Receiver<std::io::Result<Vec<String>>> {
     let (sender, receiver) = crossbeam_channel::bounded(4);
     let spawned = std::thread::Builder::new().name("stdin reader".into()).spawn(move || {
-        let stdin = std::io::stdin();
-        let mut lines = stdin.lock();
+        let mut lines = BufReader::with_capacity(64 << 10, std::io::stdin());
         loop {
             let mut chunk = Vec::new();
             let mut bytes = 0;
+            let mut ended = false;
             while bytes < 64 << 10 {
                 let mut line = String::new();
                 match lines.read_line(&mut line) {
-                    Ok(0) => break,
+                    Ok(0) => {
+                        ended = true;
+                        break;
+                    }
                     Ok(n) => {
                         bytes += n;
                         chunk.push(line);
-                        // A line typed at a terminal goes on at once; a
-                        // pipe fills chunks faster than they are read.
-                        if sender.is_empty() {
+                        // No whole line left in memory: the next read may wait.
+                        if !lines.buffer().contains(&b'\n') {
                             break;
                         }
                     }
                     Err(error) => {
+                        let _ = sender.send(Ok(chunk));
                         let _ = sender.send(Err(error));
                         return;
                     }
                 }
             }
-            if chunk.is_empty() || sender.send(Ok(chunk)).is_err() {
+            if !chunk.is_empty() && sender.send(Ok(chunk)).is_err() {
+                return;
+            }
+            if ended {
                 return;
             }
         }

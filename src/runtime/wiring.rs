@@ -164,13 +164,21 @@ pub fn build(
                         task.parallelism,
                         options.unthrottled,
                     )
-                    .map_err(|message| RunError::new(Code::BadInput, message, source.name_span, "this source"))?;
+                    .map_err(|message| match &source.connector {
+                        SourceConnector::File { path_span, .. } => {
+                            RunError::new(Code::BadInput, message, *path_span, "this file").help(RELATIVE_PATHS)
+                        }
+                        _ => RunError::new(Code::BadInput, message, source.name_span, "this source"),
+                    })?;
                     let width = source.record.layout().width.max(8) as usize;
                     let batch_rows = (config.buffer_size as usize / width).clamp(1, 4096);
+                    // A line source's watermark follows each batch, so its
+                    // batches must not depend on buffer settings: which
+                    // records are late is then a function of the input.
                     let batch_rows = if matches!(source.connector, SourceConnector::Generate { .. }) {
                         batch_rows
                     } else {
-                        batch_rows.min(1024)
+                        LINE_SOURCE_BATCH_ROWS
                     };
                     Feed::Source {
                         reader,
@@ -202,6 +210,12 @@ pub fn build(
     Ok(subtasks)
 }
 
+/// Records a file or stdin source reads at a time, and so between its watermarks.
+pub const LINE_SOURCE_BATCH_ROWS: usize = 1024;
+
+/// Said with every file that cannot be opened: where its path started from.
+const RELATIVE_PATHS: &str = "a relative path starts from the folder of the .flow file, not from the current folder";
+
 fn build_chain(
     plan: &PhysicalPlan,
     task: &crate::plan::physical::Task,
@@ -221,8 +235,15 @@ fn build_chain(
             NodeKind::Source(_) => Step::Source,
             NodeKind::Sink(sink) => {
                 let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
-                let writer = SinkWriter::open(connector, &sink.input, subtask, operator.parallelism)
-                    .map_err(|message| RunError::new(Code::SinkFailed, message, node.span, "this sink"))?;
+                let writer =
+                    SinkWriter::open(connector, &sink.input, subtask, operator.parallelism).map_err(|message| {
+                        match connector {
+                            SinkConnector::File { path_span, .. } => {
+                                RunError::new(Code::SinkFailed, message, *path_span, "this file").help(RELATIVE_PATHS)
+                            }
+                            _ => RunError::new(Code::SinkFailed, message, node.span, "this sink"),
+                        }
+                    })?;
                 Step::Sink(writer)
             }
             NodeKind::Operator { kind, .. } => {

@@ -62,7 +62,7 @@ impl Subtask {
         loop {
             self.ctx.control.check()?;
             if self.ctx.control.sources_stopped() {
-                return Ok(());
+                reader.stop();
             }
             batch.clear();
             // The lag is largest just before the source reads what is due.
@@ -108,7 +108,7 @@ impl Subtask {
                             let watermark = newest.saturating_sub(delay);
                             if watermark > self.outputs.watermark {
                                 self.chain.advance_watermark(0, watermark, &mut self.outputs, &mut self.ctx)?;
-                                self.outputs.watermark = watermark;
+                                self.outputs.raise_watermark(watermark);
                             }
                         }
                     }
@@ -117,7 +117,8 @@ impl Subtask {
                     let until = if self.outputs.has_unflushed() { until.min(self.outputs.next_flush()) } else { until };
                     let before = self.ctx.enter(TimeState::Idle);
                     self.chain.flush_sinks(&mut self.ctx)?;
-                    let slept = self.outputs.sleep_until(until.max(Instant::now()), &mut self.ctx);
+                    // Ctrl-C ends the wait for a generator's next record.
+                    let slept = self.outputs.sleep_until_or_stop(until.max(Instant::now()), &mut self.ctx);
                     self.ctx.enter(before);
                     slept?;
                 }
@@ -132,22 +133,41 @@ impl Subtask {
 
     fn run_inputs(&mut self) -> Result<(), Stopped> {
         let Feed::Inputs(inputs) = &mut self.feed else { unreachable!() };
+        let record = self.chain.operators[0].input.clone();
         while !inputs.all_ended() {
             let waiting_output = self.outputs.has_unflushed() || self.chain.has_buffered_output();
             let deadline = waiting_output.then(|| self.outputs.next_flush());
-            let risen = match inputs.next(deadline, &mut self.outputs, &mut self.ctx)? {
+            match inputs.next(deadline, &mut self.outputs, &mut self.ctx)? {
                 Received::Data { channel, buffer } => {
-                    self.chain.push(0, &buffer.rows, &mut self.outputs, &mut self.ctx)?;
+                    // Rows and watermarks in the order they were sent.
+                    let mut done = 0;
+                    for &(at, watermark) in &buffer.watermarks {
+                        if at > done {
+                            let rows = buffer.rows.slice(done..at, &record);
+                            self.chain.push(0, &rows, &mut self.outputs, &mut self.ctx)?;
+                            done = at;
+                        }
+                        if let Some(risen) = inputs.advance_watermark(channel, Some(watermark)) {
+                            self.chain.advance_watermark(0, risen, &mut self.outputs, &mut self.ctx)?;
+                            self.outputs.raise_watermark(risen);
+                        }
+                    }
+                    if done == 0 {
+                        self.chain.push(0, &buffer.rows, &mut self.outputs, &mut self.ctx)?;
+                    } else if done < buffer.rows.len() {
+                        let rows = buffer.rows.slice(done..buffer.rows.len(), &record);
+                        self.chain.push(0, &rows, &mut self.outputs, &mut self.ctx)?;
+                    }
                     // Processed: the buffer's memory goes back as credit.
                     inputs.recycle(channel, &mut self.ctx);
-                    inputs.advance_watermark(channel, buffer.watermark)
                 }
-                Received::End { channel } => inputs.advance_watermark(channel, None),
-                Received::Timeout => None,
-            };
-            if let Some(watermark) = risen {
-                self.chain.advance_watermark(0, watermark, &mut self.outputs, &mut self.ctx)?;
-                self.outputs.watermark = watermark;
+                Received::End { channel } => {
+                    if let Some(risen) = inputs.advance_watermark(channel, None) {
+                        self.chain.advance_watermark(0, risen, &mut self.outputs, &mut self.ctx)?;
+                        self.outputs.raise_watermark(risen);
+                    }
+                }
+                Received::Timeout => {}
             }
             if Instant::now() >= self.outputs.next_flush() {
                 self.chain.flush_sinks(&mut self.ctx)?;
