@@ -23,9 +23,15 @@ pub enum Carrier<'a> {
     Partitioning(&'a str),
 }
 
+/// The most records `@watermark(every = n)` lets pass between watermarks:
+/// a source reads that many at a time.
+pub const MAX_WATERMARK_EVERY: i64 = 65_536;
+
 /// A source's `@watermark(delay = …, on = field)`, before its field is resolved.
 pub struct WatermarkAttribute<'a> {
     pub delay_nanos: i64,
+    /// `every = n`: records between watermarks, when given.
+    pub every_records: Option<u64>,
     pub field: Option<(&'a str, Span)>,
     pub span: Span,
 }
@@ -127,7 +133,7 @@ pub fn check_attributes<'a>(
                 }
             }
             "watermark" => {
-                let params = [Param::required("delay"), Param::named("on")];
+                let params = [Param::required("delay"), Param::named("on"), Param::named("every")];
                 let usage = "@watermark(delay = 2s)";
                 let Some(bound) = bind(&attribute.args, &params, &what, span, usage, diagnostics) else { continue };
                 let delay = bound.get("delay").expect("required");
@@ -156,7 +162,28 @@ pub fn check_attributes<'a>(
                         continue;
                     }
                 };
-                watermark = Some(WatermarkAttribute { delay_nanos, field, span });
+                let every_records = match bound.get("every") {
+                    None => None,
+                    Some(every) => {
+                        let what = "the watermark `every` (records between watermarks)";
+                        match expect(every, Expected::Int, Code::AttributeValue, what, diagnostics) {
+                            Some(Const::Int(n)) if (1..=MAX_WATERMARK_EVERY).contains(&n) => Some(n as u64),
+                            Some(Const::Int(_)) => {
+                                diagnostics.push(
+                                    Diagnostic::error(
+                                        Code::AttributeValue,
+                                        format!("a watermark comes every 1 to {MAX_WATERMARK_EVERY} records"),
+                                    )
+                                    .label(every.span, "out of range")
+                                    .help("`every = 1` sends a watermark after each record"),
+                                );
+                                continue;
+                            }
+                            _ => continue,
+                        }
+                    }
+                };
+                watermark = Some(WatermarkAttribute { delay_nanos, every_records, field, span });
             }
             _ => unreachable!("every name in ATTRIBUTE_NAMES is handled"),
         }

@@ -46,7 +46,8 @@ pub fn describe(program: &Program, text: &str) -> String {
         let _ = writeln!(out, "  {}", record(&source.record));
         if let Some(watermark) = &source.watermark {
             let field = &source.record.fields()[watermark.field].name;
-            let _ = writeln!(out, "  watermark on {field}, delay {}", format_duration(watermark.delay_nanos));
+            let every = watermark.every_records.map(|n| format!(", every {n} records")).unwrap_or_default();
+            let _ = writeln!(out, "  watermark on {field}, delay {}{every}", format_duration(watermark.delay_nanos));
         }
     }
     for let_stream in &program.lets {

@@ -211,7 +211,12 @@ impl<'a> Checker<'a> {
             let watermark = match watermark {
                 None => Some(None),
                 Some(attribute) => watermark_field(&attribute, &record, &decl.name.name, &mut self.diagnostics)
-                    .map(|field| Some(Watermark { field, delay_nanos: attribute.delay_nanos, span: attribute.span })),
+                    .map(|field| Some(Watermark {
+                        field,
+                        delay_nanos: attribute.delay_nanos,
+                        every_records: attribute.every_records,
+                        span: attribute.span,
+                    })),
             };
             Some((record, connector?, watermark?))
         });

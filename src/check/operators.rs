@@ -290,7 +290,9 @@ impl Checker<'_> {
                 Diagnostic::error(
                     Code::TooManyWindows,
                     format!(
-                        "every record would belong to {windows_per_record} windows; flowc allows at most {MAX_WINDOWS_PER_RECORD}"
+                        "every record would belong to {} windows; flowc allows at most {}",
+                        super::units::format_count(windows_per_record as u64),
+                        super::units::format_count(MAX_WINDOWS_PER_RECORD as u64)
                     ),
                 )
                 .label(kind.span, format!("{} / {} windows per record", units(size_nanos), units(slide_nanos)))

@@ -62,6 +62,8 @@ pub struct Source {
 pub struct Watermark {
     pub field: usize,
     pub delay_nanos: i64,
+    /// `every = n`: a watermark after each `n` records the source reads.
+    pub every_records: Option<u64>,
     pub span: Span,
 }
 

@@ -44,3 +44,16 @@ mod tests {
         assert_eq!(format_size(64 << 20), "64MiB");
     }
 }
+
+/// `86400000` as `86,400,000`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}

@@ -159,6 +159,13 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
         }
     }
     if let Some(watermark) = &source.watermark {
+        if watermark.every_records.is_some() {
+            diagnostics.push(
+                Diagnostic::error(Code::NoFlinkForm, "`@watermark(every = …)` has no Flink form")
+                    .label(watermark.span, "a watermark after a count of records")
+                    .help("Flink emits watermarks on a timer (`pipeline.auto-watermark-interval`); remove `every`"),
+            );
+        }
         let delay = interval(watermark.delay_nanos, watermark.span, diagnostics);
         let field = quote(&fields[watermark.field].name);
         columns.push(if watermark.delay_nanos == 0 {

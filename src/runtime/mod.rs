@@ -195,7 +195,7 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
             message: format!("cannot start a thread for every subtask ({total} of them): {error}"),
             span: None,
             label: String::new(),
-            help: Some("lower `parallelism` (every subtask is a thread), or raise the limit on threads (`ulimit -u`)".into()),
+            help: Some("lower `parallelism` (every subtask is a thread), or raise the limits on threads and memory (`ulimit -u`, `ulimit -v`)".into()),
         });
     }
     let progress_interval = options.progress_interval.unwrap_or(Duration::from_millis(250));

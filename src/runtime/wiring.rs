@@ -175,10 +175,11 @@ pub fn build(
                     // A line source's watermark follows each batch, so its
                     // batches must not depend on buffer settings: which
                     // records are late is then a function of the input.
-                    let batch_rows = if matches!(source.connector, SourceConnector::Generate { .. }) {
-                        batch_rows
-                    } else {
-                        LINE_SOURCE_BATCH_ROWS
+                    let every = source.watermark.as_ref().and_then(|watermark| watermark.every_records);
+                    let batch_rows = match (every, &source.connector) {
+                        (Some(every), _) => every as usize,
+                        (None, SourceConnector::Generate { .. }) => batch_rows,
+                        (None, _) => LINE_SOURCE_BATCH_ROWS,
                     };
                     Feed::Source {
                         reader,
