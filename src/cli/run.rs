@@ -115,7 +115,7 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         return EXIT_ERRORS;
     }
     if !args.quiet {
-        eprint!("{}", summary(&plan, &outcome, file_name));
+        eprint!("{}", summary(&plan, &outcome, file_name, text));
     }
     if let Some(path) = &args.save_metrics {
         if let Err(error) = std::fs::write(path, outcome.recording.to_json()) {
@@ -232,12 +232,13 @@ pub fn run_diagnostic(error: &RunError) -> Diagnostic {
 }
 
 /// Records in and out of every task, the wall time and the rate.
-pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> String {
+pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text: &str) -> String {
     let metrics = &outcome.metrics;
     let seconds = outcome.wall_time.as_secs_f64();
     let mut source_records = 0;
     let mut sink_records = 0;
     let mut notes = Vec::new();
+    let mut state_bytes = 0;
     for operator in &plan.operators {
         let total = |read_counter: fn(&crate::metrics::OperatorCounters) -> u64| {
             metrics.operator_total(operator.id, read_counter)
@@ -246,6 +247,24 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> St
             NodeKind::Source(_) => source_records += total(|c| read(&c.records_out)),
             NodeKind::Sink(_) => sink_records += total(|c| read(&c.records_in)),
             _ => {}
+        }
+        let state_entries = total(|c| read(&c.state_entries_peak));
+        if state_entries > 0 {
+            let bytes = total(|c| read(&c.state_bytes_peak));
+            state_bytes += bytes;
+            let node = plan.node(operator.id);
+            let line = crate::diag::line_number(text, node.span.start);
+            let what = if matches!(&node.kind, NodeKind::Operator { kind: crate::check::program::OperatorKind::Window { .. }, .. }) {
+                "keys in open windows"
+            } else {
+                "keys"
+            };
+            notes.push(format!(
+                "{} (line {line}) held up to {} {what}, about {} of state",
+                operator.name,
+                group(state_entries),
+                human_bytes(bytes)
+            ));
         }
         let late = total(|c| read(&c.late));
         if late > 0 {
@@ -330,10 +349,34 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str) -> St
     for note in notes {
         text.push_str(&format!("  note: {note}\n"));
     }
+    if state_bytes > STATE_WARNING_BYTES {
+        text.push_str(&format!(
+            "  warning: keyed state reached about {}; flowc keeps it in memory, so a key with many values (an id, a timestamp) can exhaust it: key by fewer values, or use shorter windows\n",
+            human_bytes(state_bytes)
+        ));
+    }
     if let Some(peak) = peak_memory_bytes() {
         text.push_str(&format!("  peak memory: {:.1} MiB\n", peak as f64 / (1 << 20) as f64));
     }
     text
+}
+
+/// Keyed state past this is worth a warning (documented in docs/language.md).
+const STATE_WARNING_BYTES: u64 = 1 << 30;
+
+/// `1.5 MiB`, `320 B`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// `1234567` as `1,234,567`.

@@ -75,11 +75,25 @@ pub struct OperatorCounters {
     /// Busy time of the subtask spent in this operator's own work (its
     /// successors in the chain excluded), writing its output included.
     pub busy_nanos: AtomicU64,
+    /// A keyed operator's state: entries (a key, or a key in one open
+    /// window) and their estimated bytes, now and at most so far.
+    pub state_entries: AtomicU64,
+    pub state_bytes: AtomicU64,
+    pub state_entries_peak: AtomicU64,
+    pub state_bytes_peak: AtomicU64,
 }
 
 impl OperatorCounters {
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Publishes a keyed operator's state size.
+    pub fn set_state(&self, entries: u64, bytes: u64) {
+        self.state_entries.store(entries, Relaxed);
+        self.state_bytes.store(bytes, Relaxed);
+        self.state_entries_peak.fetch_max(entries, Relaxed);
+        self.state_bytes_peak.fetch_max(bytes, Relaxed);
     }
 }
 

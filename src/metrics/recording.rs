@@ -82,6 +82,13 @@ pub struct Totals {
     pub operator_busy_ms: Vec<f64>,
     pub operator_records_in: Vec<u64>,
     pub operator_records_out: Vec<u64>,
+    /// Per fused operator, the most state it held: entries and estimated
+    /// bytes (0 for operators without keyed state). Absent in recordings
+    /// older than these fields.
+    #[serde(default)]
+    pub operator_state_entries_peak: Vec<u64>,
+    #[serde(default)]
+    pub operator_state_bytes_peak: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

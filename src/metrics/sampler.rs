@@ -266,5 +266,7 @@ fn totals_of(subtask: &SampledSubtask, now_nanos: u64) -> Totals {
         operator_busy_ms: reading.operator_busy.iter().map(|&nanos| to_microseconds(nanos as f64 / 1e6)).collect(),
         operator_records_in: subtask.operators.iter().map(|op| read(&op.records_in)).collect(),
         operator_records_out: subtask.operators.iter().map(|op| read(&op.records_out)).collect(),
+        operator_state_entries_peak: subtask.operators.iter().map(|op| read(&op.state_entries_peak)).collect(),
+        operator_state_bytes_peak: subtask.operators.iter().map(|op| read(&op.state_bytes_peak)).collect(),
     }
 }

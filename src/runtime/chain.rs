@@ -227,8 +227,16 @@ impl Chain {
                 OperatorCounters::add(&operator.counters.filtered, input.len() - output.len());
                 result
             }
-            Step::Window(window) => window.add(input).map(|late| OperatorCounters::add(&operator.counters.late, late)),
-            Step::Aggregate(aggregate) => aggregate.add(input, &mut output),
+            Step::Window(window) => {
+                let added = window.add(input).map(|late| OperatorCounters::add(&operator.counters.late, late));
+                operator.counters.set_state(window.state.entries, window.state.bytes);
+                added
+            }
+            Step::Aggregate(aggregate) => {
+                let added = aggregate.add(input, &mut output);
+                operator.counters.set_state(aggregate.state.entries, aggregate.state.bytes);
+                added
+            }
             Step::Pace(_) => {
                 let result = self.pace(index, input, &mut output, outputs, ctx);
                 self.operators[index].output = output;
@@ -364,8 +372,10 @@ impl Chain {
         {
             let mut fired = std::mem::take(&mut self.operators[index].output);
             fired.clear();
-            if let Step::Window(window) = &mut self.operators[index].step {
+            let operator = &mut self.operators[index];
+            if let Step::Window(window) = &mut operator.step {
                 window.fire(watermark, &mut fired);
+                operator.counters.set_state(window.state.entries, window.state.bytes);
             }
             OperatorCounters::add(&self.operators[index].counters.records_out, fired.len());
             let delivered = self.deliver(index, &fired, outputs, ctx);

@@ -248,6 +248,41 @@ impl Accumulators {
     }
 }
 
+/// A keyed operator's state: its entries (a key, or a key in one open
+/// window) and an estimate of their memory, kept as entries come and go so
+/// the run summary and the report can show it without walking the maps.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StateSize {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl StateSize {
+    /// What one entry costs: the key and its accumulators in the hash map
+    /// (with its control byte and spare capacity), the accumulators' own
+    /// vector, and a string key's text.
+    fn entry_bytes(key: &KeyValue, inputs: &KeyedInputs) -> u64 {
+        let slot = std::mem::size_of::<(KeyValue, Accumulators)>() + 1;
+        let accumulators = inputs.aggregates.len() * std::mem::size_of::<Accumulator>();
+        let text = match &key.0 {
+            Value::Str(text) => text.len() + 16,
+            _ => 0,
+        };
+        // Hash maps run at most 7/8 full.
+        (slot * 8 / 7 + accumulators + text) as u64
+    }
+
+    pub fn insert(&mut self, key: &KeyValue, inputs: &KeyedInputs) {
+        self.entries += 1;
+        self.bytes += StateSize::entry_bytes(key, inputs);
+    }
+
+    pub fn remove(&mut self, key: &KeyValue, inputs: &KeyedInputs) {
+        self.entries -= 1;
+        self.bytes -= StateSize::entry_bytes(key, inputs);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

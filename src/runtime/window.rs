@@ -16,7 +16,7 @@ use crate::check::types::RecordType;
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 
-use super::keyed::{Accumulators, KeyMap, KeyValue, KeyedInputs};
+use super::keyed::{Accumulators, KeyMap, KeyValue, KeyedInputs, StateSize};
 
 pub struct WindowOperator {
     pub kind: WindowKind,
@@ -27,6 +27,7 @@ pub struct WindowOperator {
     /// Open windows by `(end, start)`, each with its keys' accumulators.
     windows: BTreeMap<(i64, i64), KeyMap<Accumulators>>,
     watermark: i64,
+    pub state: StateSize,
 }
 
 impl WindowOperator {
@@ -37,7 +38,16 @@ impl WindowOperator {
         input: Arc<RecordType>,
         output: Arc<RecordType>,
     ) -> WindowOperator {
-        WindowOperator { kind, time_field, inputs, input, output, windows: BTreeMap::new(), watermark: i64::MIN }
+        WindowOperator {
+            kind,
+            time_field,
+            inputs,
+            input,
+            output,
+            windows: BTreeMap::new(),
+            watermark: i64::MIN,
+            state: StateSize::default(),
+        }
     }
 
     /// Adds every row of `batch` to its windows; returns how many were late.
@@ -60,7 +70,10 @@ impl WindowOperator {
                     let keys = self.windows.entry((end, start)).or_default();
                     let accumulators = match keys.get_mut(&key) {
                         Some(accumulators) => accumulators,
-                        None => keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators()),
+                        None => {
+                            self.state.insert(&key, &self.inputs);
+                            keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators())
+                        }
                     };
                     self.inputs.add_to(accumulators, row)?;
                     assigned = true;
@@ -84,6 +97,9 @@ impl WindowOperator {
                 break;
             }
             let mut keys: Vec<(KeyValue, Accumulators)> = entry.remove().into_iter().collect();
+            for (key, _) in &keys {
+                self.state.remove(key, &self.inputs);
+            }
             keys.sort_by(|a, b| a.0.cmp(&b.0));
             let mut values = Vec::with_capacity(self.output.fields().len());
             for (key, accumulators) in keys {
@@ -103,11 +119,12 @@ pub struct AggregateOperator {
     pub inputs: KeyedInputs,
     pub output: Arc<RecordType>,
     keys: KeyMap<Accumulators>,
+    pub state: StateSize,
 }
 
 impl AggregateOperator {
     pub fn new(inputs: KeyedInputs, output: Arc<RecordType>) -> AggregateOperator {
-        AggregateOperator { inputs, output, keys: KeyMap::default() }
+        AggregateOperator { inputs, output, keys: KeyMap::default(), state: StateSize::default() }
     }
 
     pub fn add(&mut self, batch: &Batch, output: &mut Batch) -> Result<(), EvalError> {
@@ -117,7 +134,10 @@ impl AggregateOperator {
             let key = self.inputs.take_key(row);
             let accumulators = match self.keys.get_mut(&key) {
                 Some(accumulators) => accumulators,
-                None => self.keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators()),
+                None => {
+                    self.state.insert(&key, &self.inputs);
+                    self.keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators())
+                }
             };
             self.inputs.add_to(accumulators, row)?;
             values.clear();
