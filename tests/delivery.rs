@@ -375,11 +375,13 @@ fn lateness_at_parallelism_one_does_not_depend_on_timing_or_buffers() {
     for args in settings {
         let output = flowc(&dir).args(["run", "late.flow"]).args(args).output().unwrap();
         assert!(output.status.success(), "{}", stderr_of(&output));
-        let late = stderr_of(&output).lines().find(|line| line.contains("late record")).map(str::to_string);
-        outcomes.push((args, String::from_utf8_lossy(&output.stdout).into_owned(), late));
+        let stderr = stderr_of(&output);
+        let note = |what: &str| stderr.lines().find(|line| line.contains(what)).map(str::to_string);
+        let late_and_state = (note("late record"), note("of state"));
+        outcomes.push((args, String::from_utf8_lossy(&output.stdout).into_owned(), late_and_state));
     }
     let (_, first_records, first_late) = &outcomes[0];
-    assert!(first_late.is_some(), "the input has late records");
+    assert!(first_late.0.is_some() && first_late.1.is_some(), "late records and a keyed state: {first_late:?}");
     for (args, records, late) in &outcomes[1..] {
         assert_eq!(late, first_late, "{args:?}");
         assert!(records == first_records, "{args:?}: the window results differ");
