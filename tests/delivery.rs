@@ -296,7 +296,8 @@ fn a_closed_standard_output_ends_flowc_quietly() {
 #[test]
 fn a_json_report_on_standard_output_is_refused_beside_a_print_sink() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let output = flowc(&root).args(["run", "examples/quickstart.flow", "--explain-backpressure=json"]).output().unwrap();
+    let output =
+        flowc(&root).args(["run", "examples/quickstart.flow", "--explain-backpressure=json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = stderr_of(&output);
     assert!(stderr.contains("the `print` sink at examples/quickstart.flow:22"), "{stderr}");
@@ -353,7 +354,13 @@ fn lateness_at_parallelism_one_does_not_depend_on_timing_or_buffers() {
         state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         let jitter = (state >> 33) as i64 % 601 - 300;
         let ms = (i * 10 + jitter).max(0);
-        csv.push_str(&format!("{i},{},1970-01-01T00:{:02}:{:02}.{:03}Z\n", i % 7, ms / 60_000, ms / 1000 % 60, ms % 1000));
+        csv.push_str(&format!(
+            "{i},{},1970-01-01T00:{:02}:{:02}.{:03}Z\n",
+            i % 7,
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000
+        ));
     }
     std::fs::write(dir.join("hits.csv"), csv).unwrap();
     std::fs::write(
@@ -409,4 +416,24 @@ fn running_out_of_threads_is_a_limit_of_the_machine() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("flow::out_of_resources") && stderr.contains("cannot start a thread"), "{stderr}");
     assert!(!stderr.contains("bug"), "{stderr}");
+}
+
+/// The final rename fails (the target became a folder during the run):
+/// the run fails, naming the file, and the temporary file goes too.
+#[test]
+fn a_failed_final_rename_leaves_no_temporary_file() {
+    let dir = scratch("rename");
+    std::fs::write(
+        dir.join("r.flow"),
+        "schema R { id: int }\nsource g: R = generate(rate = 20/s, count = 10) { id = seq }\ng | sink file(\"out.csv\")\n",
+    )
+    .unwrap();
+    let child = flowc(&dir).args(["run", "r.flow"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    std::fs::create_dir_all(dir.join("out.csv/inside")).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("flow::sink_failed") && stderr.contains("out.csv"), "{stderr}");
+    assert!(temporary_files(&dir).is_empty(), "{:?}", temporary_files(&dir));
 }

@@ -267,7 +267,8 @@ fn flow_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 #[cfg_attr(not(flowc_flink), ignore = "needs PyFlink: set FLOWC_FLINK_PYTHON to a Python with apache-flink 2.3")]
 fn exported_programs_give_flinks_records_what_flowc_gives() {
-    let python = std::env::var_os("FLOWC_FLINK_PYTHON").expect("FLOWC_REQUIRE_FLINK is set but FLOWC_FLINK_PYTHON is not");
+    let python =
+        std::env::var_os("FLOWC_FLINK_PYTHON").expect("FLOWC_REQUIRE_FLINK is set but FLOWC_FLINK_PYTHON is not");
     let dir = std::env::temp_dir().join(format!("flowc-flink-{}", std::process::id()));
     let mut inputs: Vec<PathBuf> = flow_files(&root().join("tests/flink/cases"));
     let examples: Vec<PathBuf> = flow_files(&root().join("examples"));

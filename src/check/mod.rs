@@ -210,13 +210,16 @@ impl<'a> Checker<'a> {
             let connector = connectors::check_source_connector(decl, &record, &mut self.diagnostics);
             let watermark = match watermark {
                 None => Some(None),
-                Some(attribute) => watermark_field(&attribute, &record, &decl.name.name, &mut self.diagnostics)
-                    .map(|field| Some(Watermark {
-                        field,
-                        delay_nanos: attribute.delay_nanos,
-                        every_records: attribute.every_records,
-                        span: attribute.span,
-                    })),
+                Some(attribute) => {
+                    watermark_field(&attribute, &record, &decl.name.name, &mut self.diagnostics).map(|field| {
+                        Some(Watermark {
+                            field,
+                            delay_nanos: attribute.delay_nanos,
+                            every_records: attribute.every_records,
+                            span: attribute.span,
+                        })
+                    })
+                }
             };
             Some((record, connector?, watermark?))
         });

@@ -135,7 +135,12 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
 /// `--explain-backpressure=json` writes the report to standard output, so
 /// a `print` sink's records would make it unreadable: refused, with the
 /// ways to have both.
-fn report_would_mix_with_records(plan: &PhysicalPlan, args: &RunArgs, file_name: &str, text: &str) -> Option<super::Output> {
+fn report_would_mix_with_records(
+    plan: &PhysicalPlan,
+    args: &RunArgs,
+    file_name: &str,
+    text: &str,
+) -> Option<super::Output> {
     if args.explain_backpressure != Some(ReportFormat::Json) || args.report.is_some() || args.discard_sinks {
         return None;
     }
@@ -254,7 +259,10 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
             state_bytes += bytes;
             let node = plan.node(operator.id);
             let line = crate::diag::line_number(text, node.span.start);
-            let what = if matches!(&node.kind, NodeKind::Operator { kind: crate::check::program::OperatorKind::Window { .. }, .. }) {
+            let what = if matches!(
+                &node.kind,
+                NodeKind::Operator { kind: crate::check::program::OperatorKind::Window { .. }, .. }
+            ) {
                 "keys in open windows"
             } else {
                 "keys"

@@ -239,11 +239,8 @@ fn open_destination(target: &Path) -> Result<(File, Destination), String> {
         }
         _ => {
             let temporary = super::temporary::name_beside(&final_file);
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temporary)
-                .map_err(cannot_create)?;
+            let file =
+                std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary).map_err(cannot_create)?;
             let temporary = super::temporary::list(&temporary);
             Ok((file, Destination::Replace { file: final_file, temporary }))
         }

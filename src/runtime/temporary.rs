@@ -42,9 +42,9 @@ pub fn name_beside(target: &Path) -> PathBuf {
 pub fn list(path: &Path) -> Listed {
     let slot = CString::new(path.as_os_str().as_bytes()).ok().and_then(|c_path| {
         let raw = c_path.into_raw();
-        let slot = LISTED.iter().position(|slot| {
-            slot.compare_exchange(null_mut(), raw, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-        });
+        let slot = LISTED
+            .iter()
+            .position(|slot| slot.compare_exchange(null_mut(), raw, Ordering::SeqCst, Ordering::SeqCst).is_ok());
         if slot.is_none() {
             // Not listed: nothing else holds the pointer, so it can be freed.
             drop(unsafe { CString::from_raw(raw) });
