@@ -143,8 +143,14 @@ impl Subtask {
                     let mut done = 0;
                     for &(at, watermark) in &buffer.watermarks {
                         if at > done {
-                            let rows = buffer.rows.slice(done..at, &record);
-                            self.chain.push(0, &rows, &mut self.outputs, &mut self.ctx)?;
+                            push_rows(
+                                &mut self.chain,
+                                &buffer.rows,
+                                done..at,
+                                &record,
+                                &mut self.outputs,
+                                &mut self.ctx,
+                            )?;
                             done = at;
                         }
                         if let Some(risen) = inputs.advance_watermark(channel, Some(watermark)) {
@@ -152,11 +158,9 @@ impl Subtask {
                             self.outputs.raise_watermark(risen);
                         }
                     }
-                    if done == 0 {
-                        self.chain.push(0, &buffer.rows, &mut self.outputs, &mut self.ctx)?;
-                    } else if done < buffer.rows.len() {
-                        let rows = buffer.rows.slice(done..buffer.rows.len(), &record);
-                        self.chain.push(0, &rows, &mut self.outputs, &mut self.ctx)?;
+                    let all = buffer.rows.len();
+                    if done < all {
+                        push_rows(&mut self.chain, &buffer.rows, done..all, &record, &mut self.outputs, &mut self.ctx)?;
                     }
                     // Processed: the buffer's memory goes back as credit.
                     inputs.recycle(channel, &mut self.ctx);
@@ -181,5 +185,22 @@ impl Subtask {
         self.chain.advance_watermark(0, i64::MAX, &mut self.outputs, &mut self.ctx)?;
         self.chain.finish_sinks(&mut self.ctx)?;
         self.outputs.finish(&mut self.ctx)
+    }
+}
+
+/// Pushes rows `range` of `rows` through the chain; a copy only when the
+/// range is not the whole buffer (a watermark stood among its rows).
+fn push_rows(
+    chain: &mut Chain,
+    rows: &Batch,
+    range: std::ops::Range<usize>,
+    record: &crate::check::types::RecordType,
+    outputs: &mut OutputGate,
+    ctx: &mut Ctx,
+) -> Result<(), Stopped> {
+    if range.start == 0 && range.end == rows.len() {
+        chain.push(0, rows, outputs, ctx)
+    } else {
+        chain.push(0, &rows.slice(range, record), outputs, ctx)
     }
 }
