@@ -155,21 +155,8 @@ impl FileSink {
             line.clear();
             let values = batch.row(row, &self.record).values();
             match self.format {
-                Format::Csv => {
-                    for (index, value) in values.iter().enumerate() {
-                        if index > 0 {
-                            line.push(',');
-                        }
-                        line.push_str(&csv_field(&to_text(value)));
-                    }
-                }
-                Format::Jsonl => {
-                    let mut object = serde_json::Map::new();
-                    for (field, value) in self.record.fields().iter().zip(values) {
-                        object.insert(field.name.clone(), json_value(value));
-                    }
-                    line.push_str(&serde_json::Value::Object(object).to_string());
-                }
+                Format::Csv => push_csv_record(&mut line, &values),
+                Format::Jsonl => push_json_record(&mut line, &self.record, &values),
             }
             line.push('\n');
             writer.write_all(line.as_bytes())?;
@@ -195,6 +182,39 @@ impl Drop for FileSink {
     }
 }
 
+/// One csv record, without its line break, as the csv source reads it back.
+pub(super) fn push_csv_record(line: &mut String, values: &[Value]) {
+    if let [value] = values {
+        let text = to_text(value);
+        // A blank line is no record to the reader; quoted, it is one empty (or blank) string.
+        if text.trim().is_empty() {
+            line.push_str(&format!("\"{text}\""));
+            return;
+        }
+    }
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            line.push(',');
+        }
+        line.push_str(&csv_field(&to_text(value)));
+    }
+}
+
+/// One JSON object, members in the record's field order (a
+/// `serde_json::Map` would sort them by name).
+pub(super) fn push_json_record(line: &mut String, record: &RecordType, values: &[Value]) {
+    line.push('{');
+    for (index, (field, value)) in record.fields().iter().zip(values).enumerate() {
+        if index > 0 {
+            line.push(',');
+        }
+        line.push_str(&serde_json::Value::from(field.name.as_str()).to_string());
+        line.push(':');
+        line.push_str(&json_value(value).to_string());
+    }
+    line.push('}');
+}
+
 /// A csv field, quoted when it holds a comma, a quote or a line break.
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
@@ -206,12 +226,12 @@ fn csv_field(text: &str) -> String {
 
 /// Numbers and bools as JSON; timestamps, durations and the floats JSON has
 /// no number for (NaN, infinities) as the text `str()` gives them.
-fn json_value(value: Value) -> serde_json::Value {
+fn json_value(value: &Value) -> serde_json::Value {
     match value {
-        Value::Int(v) => v.into(),
-        Value::Float(v) if v.is_finite() => v.into(),
-        Value::Bool(v) => v.into(),
-        Value::Str(v) => v.to_string().into(),
-        other => to_text(&other).into(),
+        Value::Int(v) => (*v).into(),
+        Value::Float(v) if v.is_finite() => (*v).into(),
+        Value::Bool(v) => (*v).into(),
+        Value::Str(v) => (**v).into(),
+        other => to_text(other).into(),
     }
 }

@@ -28,7 +28,7 @@ use super::credit::GateCredits;
 use super::input::{InputChannel, InputGate};
 use super::keyed::KeyedInputs;
 use super::sink::SinkWriter;
-use super::source::SourceReader;
+use super::source::{LineLimits, SourceReader};
 use super::window::{AggregateOperator, WindowOperator};
 use super::worker::{Feed, Subtask};
 use super::{RunMetrics, RunOptions};
@@ -163,6 +163,10 @@ pub fn build(
                         subtask,
                         task.parallelism,
                         options.unthrottled,
+                        LineLimits {
+                            max_line_length: config.max_line_length as usize,
+                            batch_bytes: config.buffer_size as usize,
+                        },
                     )
                     .map_err(|message| RunError::new(Code::BadInput, message, source.name_span, "this source"))?;
                     let width = source.record.layout().width.max(8) as usize;
