@@ -204,7 +204,7 @@ fn parse_every_way(line: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn no_text_panics_a_reader(line in proptest::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter)) {
@@ -281,6 +281,22 @@ fn invalid_utf8_is_a_bad_line_with_its_place() {
     assert_eq!((skipped.rows.len(), skipped.skipped, skipped.error), (2, 1, None));
     let error = error_of(b"{\"id\": 1, \"name\": \"\xe9\"}\n", Format::Jsonl);
     assert!(error.starts_with("in:1:20: byte 0xe9 (byte 20 of the line)"), "{error}");
+}
+
+#[test]
+fn a_multibyte_character_in_a_timestamp_is_a_bad_line_that_can_be_skipped() {
+    let record = record(&[("id", Type::Int), ("ts", Type::Timestamp)]);
+    let input = "id,ts\n1,2026-01-15T09:00:13+0é00\n2,2026-01-15T09:00:13Z\n".as_bytes();
+    let failed = read(input, settings(Format::Csv, OnError::Fail), &record);
+    let error = failed.error.expect("an error");
+    assert!(
+        error.starts_with("in:2:3: field `ts`: `2026-01-15T09:00:13+0é00` is not an RFC 3339 timestamp"),
+        "{error}"
+    );
+    let skipped = read(input, settings(Format::Csv, OnError::Skip), &record);
+    assert_eq!((skipped.rows.len(), skipped.skipped, skipped.error), (1, 1, None));
+    let jsonl = "{\"id\": 1, \"ts\": \"2026-01-15T09:00:13+0é00\"}\n".as_bytes();
+    assert_eq!(read(jsonl, settings(Format::Jsonl, OnError::Skip), &record).skipped, 1);
 }
 
 #[test]

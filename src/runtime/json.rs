@@ -51,7 +51,22 @@ pub fn members(line: &str) -> Result<Vec<Member<'_>>, LineError> {
             if at == bytes.len() {
                 return Err(fail(at, "the line ends inside the object"));
             }
-            let (value, end) = value_at::<serde_json::Value>(line, at)?;
+            let (value, end) = value_at::<serde_json::Value>(line, at).map_err(|mut error| {
+                error.message = match error.message.strip_prefix("not a JSON object: ") {
+                    // serde_json says only "number out of range"; show the number.
+                    Some("number out of range") => {
+                        error.column = column(at);
+                        let number: String = line[at..]
+                            .chars()
+                            .take_while(|c| matches!(c, '0'..='9' | '-' | '+' | '.' | 'e' | 'E'))
+                            .collect();
+                        format!("member `{key}`: `{number}` is out of range for a JSON number (at most about ±1.8e308)")
+                    }
+                    Some(message) => format!("member `{key}`: not valid JSON: {message}"),
+                    None => error.message,
+                };
+                error
+            })?;
             if let Some(first) = members.iter().find(|member| member.key == key) {
                 return Err(LineError {
                     column: column(key_at),
@@ -123,6 +138,9 @@ mod tests {
         let seen: Vec<(&str, &str, usize)> = members.iter().map(|m| (m.key.as_str(), m.text, m.column)).collect();
         assert_eq!(seen, [("a", "99999999999999999999", 10), ("b", "[1, {\"c\": 2}]", 36), ("é", "\"x\"", 55)]);
         assert!(super::members("{}").unwrap().is_empty());
+        let error = super::members(r#"{"f": -1e400}"#).unwrap_err();
+        assert_eq!(error.message, "member `f`: `-1e400` is out of range for a JSON number (at most about ±1.8e308)");
+        assert_eq!(error.column, 7);
     }
 
     #[test]
