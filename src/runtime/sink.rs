@@ -235,3 +235,33 @@ fn json_value(value: &Value) -> serde_json::Value {
         other => to_text(other).into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::types::{Field, Type};
+
+    #[test]
+    fn a_json_record_keeps_the_field_order() {
+        let record = RecordType::new(vec![
+            Field { name: "zone".into(), ty: Type::String },
+            Field { name: "amount".into(), ty: Type::Float },
+            Field { name: "id".into(), ty: Type::Int },
+        ]);
+        let mut line = String::new();
+        push_json_record(&mut line, &record, &[Value::Str("a\"b".into()), Value::Float(f64::NAN), Value::Int(7)]);
+        assert_eq!(line, r#"{"zone":"a\"b","amount":"NaN","id":7}"#);
+    }
+
+    #[test]
+    fn a_lone_blank_csv_field_is_quoted_so_it_is_no_blank_line() {
+        for (text, written) in [("", "\"\""), (" ", "\" \""), ("a b", "a b"), ("a\nb", "\"a\nb\"")] {
+            let mut line = String::new();
+            push_csv_record(&mut line, &[Value::Str(text.into())]);
+            assert_eq!(line, written);
+        }
+        let mut line = String::new();
+        push_csv_record(&mut line, &[Value::Str("".into()), Value::Int(1)]);
+        assert_eq!(line, ",1");
+    }
+}
