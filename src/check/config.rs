@@ -26,6 +26,8 @@ pub struct Config {
     pub channel_latency_nanos: i64,
     /// Whether neighbouring operators are fused into chains.
     pub chaining: bool,
+    /// The longest record a file or stdin source reads, in bytes.
+    pub max_line_length: u64,
     /// Where each setting that is not at its default was set, for messages
     /// and advice.
     pub origins: BTreeMap<&'static str, SettingOrigin>,
@@ -50,6 +52,7 @@ impl Default for Config {
             buffer_timeout_nanos: 0,
             channel_latency_nanos: 0,
             chaining: false,
+            max_line_length: 0,
             origins: BTreeMap::new(),
         };
         for key in KEYS {
@@ -145,6 +148,16 @@ pub const KEYS: &[ConfigKey] = &[
         default_text: "true",
         doc: "fuse neighbouring operators into chains (tasks) by Flink's rules",
         apply: |config, value| config.chaining = as_i64(value) != 0,
+    },
+    ConfigKey {
+        name: "max_line_length",
+        expected: Expected::Size,
+        min: 64,
+        max: 1 << 30,
+        default: Const::Size(1 << 20),
+        default_text: "1MiB",
+        doc: "the longest line (csv record) a `file` or `stdin` source reads; a longer one is a bad line",
+        apply: |config, value| config.max_line_length = as_i64(value) as u64,
     },
 ];
 

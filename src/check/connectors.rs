@@ -9,7 +9,7 @@ use crate::syntax::ast::{Call, SourceDecl};
 use super::args::{bind, Bound, Param};
 use super::constant::{expect, require_positive, Const, Expected};
 use super::expr::{check_expr, expect_type, Scope};
-use super::program::{Format, OnError, SinkConnector, SourceConnector, TypedExpr};
+use super::program::{Format, OnError, SinkConnector, SourceConnector, TimestampFormat, TypedExpr};
 use super::types::RecordType;
 
 pub const SOURCE_CONNECTORS: &[&str] = &["generate", "file", "stdin"];
@@ -17,6 +17,7 @@ pub const SINK_CONNECTORS: &[&str] = &["print", "file", "discard"];
 
 const FORMATS: &[&str] = &["csv", "jsonl"];
 const ON_ERROR: &[&str] = &["fail", "skip"];
+const TIMESTAMP_FORMATS: &[&str] = &["rfc3339", "epoch_millis"];
 
 /// Checks a source's connector, its arguments and its body against the
 /// source's record type.
@@ -78,12 +79,18 @@ pub fn check_source_connector(
                         Param::named("format"),
                         Param::named("on_error"),
                         Param::named("header"),
+                        Param::named("timestamp_format"),
                     ],
                     "file(\"in.csv\")",
                 )
             } else {
                 (
-                    &[Param::required("format"), Param::named("on_error"), Param::named("header")],
+                    &[
+                        Param::required("format"),
+                        Param::named("on_error"),
+                        Param::named("header"),
+                        Param::named("timestamp_format"),
+                    ],
                     "stdin(format = jsonl)",
                 )
             };
@@ -125,9 +132,24 @@ pub fn check_source_connector(
                     header
                 }
             };
+            let timestamps = match bound.get("timestamp_format") {
+                None => TimestampFormat::Rfc3339,
+                Some(expr) => match expect(
+                    expr,
+                    Expected::Word(TIMESTAMP_FORMATS),
+                    Code::BadArgument,
+                    "`timestamp_format`",
+                    diagnostics,
+                )? {
+                    Const::Word(word) if word == "epoch_millis" => TimestampFormat::EpochMillis,
+                    _ => TimestampFormat::Rfc3339,
+                },
+            };
             Some(match path {
-                Some((path, path_span)) => SourceConnector::File { path, path_span, format, on_error, header },
-                None => SourceConnector::Stdin { format, on_error, header },
+                Some((path, path_span)) => {
+                    SourceConnector::File { path, path_span, format, on_error, header, timestamps }
+                }
+                None => SourceConnector::Stdin { format, on_error, header, timestamps },
             })
         }
         _ => {

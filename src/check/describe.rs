@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::diag::line_number;
 
 use super::program::{
-    Attributes, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, WindowKind,
+    Attributes, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, TimestampFormat, WindowKind,
 };
 use super::types::RecordType;
 use super::units::{format_duration, format_size};
@@ -35,11 +35,12 @@ pub fn describe(program: &Program, text: &str) -> String {
                 let rate = rate_per_second.map_or("as fast as it can".to_string(), |r| format!("{r}/s"));
                 format!("generate, {count}, {rate}")
             }
-            SourceConnector::File { path, format, on_error, .. } => {
+            SourceConnector::File { path, format, on_error, timestamps, .. } => {
                 format!("file {path:?} as {format:?}, on error {on_error:?}").to_lowercase()
+                    + timestamp_note(*timestamps)
             }
-            SourceConnector::Stdin { format, on_error, .. } => {
-                format!("stdin as {format:?}, on error {on_error:?}").to_lowercase()
+            SourceConnector::Stdin { format, on_error, timestamps, .. } => {
+                format!("stdin as {format:?}, on error {on_error:?}").to_lowercase() + timestamp_note(*timestamps)
             }
         };
         let _ = writeln!(out, "source {} (line {}): {}", source.name, line(source.name_span), connector);
@@ -126,4 +127,11 @@ fn attributes(attributes: &Attributes) -> String {
 
 fn record(record: &RecordType) -> String {
     format!("{record} ({} B/row)", record.layout().width)
+}
+
+fn timestamp_note(timestamps: TimestampFormat) -> &'static str {
+    match timestamps {
+        TimestampFormat::Rfc3339 => "",
+        TimestampFormat::EpochMillis => ", timestamps in epoch milliseconds",
+    }
 }

@@ -83,11 +83,13 @@ pub enum SourceConnector {
         format: Format,
         on_error: OnError,
         header: bool,
+        timestamps: TimestampFormat,
     },
     Stdin {
         format: Format,
         on_error: OnError,
         header: bool,
+        timestamps: TimestampFormat,
     },
 }
 
@@ -96,6 +98,18 @@ pub enum SourceConnector {
 pub enum Format {
     Csv,
     Jsonl,
+}
+
+/// How a file or stdin source writes its timestamps: `timestamp_format = …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampFormat {
+    /// RFC 3339 text, `2026-01-15T09:00:13Z`.
+    #[default]
+    Rfc3339,
+    /// A whole number of milliseconds since the epoch (Kafka's and Flink's
+    /// usual encoding): a plain integer in csv, a JSON integer in jsonl.
+    EpochMillis,
 }
 
 /// What a file or stdin source does with a line it cannot read.

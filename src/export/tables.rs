@@ -1,7 +1,7 @@
 //! Sources and sinks as Flink tables, column types, and time constants as
 //! SQL intervals.
 
-use crate::check::program::{Format, OnError, Sink, SinkConnector, Source, SourceConnector};
+use crate::check::program::{Format, OnError, Sink, SinkConnector, Source, SourceConnector, TimestampFormat};
 use crate::check::types::{Field, Type};
 use crate::diag::{line_number, Code, Diagnostic, Span};
 
@@ -85,8 +85,15 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
                 options.push(("scan.parallelism", parallelism.to_string()));
             }
         }
-        SourceConnector::File { path, format: Format::Jsonl, on_error, .. } => {
+        SourceConnector::File { path, format: Format::Jsonl, on_error, timestamps, .. } => {
             refuse_skip(*on_error, source.span, diagnostics);
+            if *timestamps == TimestampFormat::EpochMillis && fields.iter().any(|field| field.ty == Type::Timestamp) {
+                diagnostics.push(
+                    Diagnostic::error(Code::NoFlinkForm, "Flink's json format reads timestamps only as text")
+                        .label(source.span, "reads epoch milliseconds from JSON numbers")
+                        .help("read the member as an `int` and convert it in a `map` (`epoch + ms * 1ms`), or export a csv source"),
+                );
+            }
             for field in fields {
                 columns.push(format!("{} {}", quote(&field.name), column_type(field.ty).expect("no durations")));
             }
@@ -98,7 +105,7 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
                 ("json.fail-on-missing-field", "true".to_string()),
             ]);
         }
-        SourceConnector::File { path, format: Format::Csv, on_error, header, .. } => {
+        SourceConnector::File { path, format: Format::Csv, on_error, header, timestamps, .. } => {
             refuse_skip(*on_error, source.span, diagnostics);
             // Flink's csv format reads columns by position and cannot skip a
             // header line, so every column is read as text and typed by a
@@ -111,6 +118,9 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
                 let raw = quote(&text_column(&field.name));
                 let typed = match field.ty {
                     Type::String => raw.clone(),
+                    Type::Timestamp if *timestamps == TimestampFormat::EpochMillis => {
+                        format!("TO_TIMESTAMP_LTZ(CAST({raw} AS BIGINT), 3)")
+                    }
                     Type::Timestamp => format!(
                         "CAST(CAST(REPLACE(REPLACE({raw}, 'T', ' '), 'Z', '') AS TIMESTAMP(3)) AS TIMESTAMP_LTZ(3))"
                     ),

@@ -11,7 +11,11 @@ mod channel;
 mod control;
 pub mod credit;
 mod input;
+#[cfg(test)]
+mod input_tests;
+mod json;
 mod keyed;
+mod lines;
 pub mod read;
 mod sink;
 mod source;

@@ -165,21 +165,8 @@ impl FileSink {
             line.clear();
             let values = batch.row(row, &self.record).values();
             match self.format {
-                Format::Csv => {
-                    for (index, value) in values.iter().enumerate() {
-                        if index > 0 {
-                            line.push(',');
-                        }
-                        line.push_str(&csv_field(&to_text(value)));
-                    }
-                }
-                Format::Jsonl => {
-                    let mut object = serde_json::Map::new();
-                    for (field, value) in self.record.fields().iter().zip(values) {
-                        object.insert(field.name.clone(), json_value(value));
-                    }
-                    line.push_str(&serde_json::Value::Object(object).to_string());
-                }
+                Format::Csv => push_csv_record(&mut line, &values),
+                Format::Jsonl => push_json_record(&mut line, &self.record, &values),
             }
             line.push('\n');
             writer.write_all(line.as_bytes())?;
@@ -266,6 +253,39 @@ fn follow_links(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other("too many levels of symbolic links"))
 }
 
+/// One csv record, without its line break, as the csv source reads it back.
+pub(super) fn push_csv_record(line: &mut String, values: &[Value]) {
+    if let [value] = values {
+        let text = to_text(value);
+        // A blank line is no record to the reader; quoted, it is one empty (or blank) string.
+        if text.trim().is_empty() {
+            line.push_str(&format!("\"{text}\""));
+            return;
+        }
+    }
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            line.push(',');
+        }
+        line.push_str(&csv_field(&to_text(value)));
+    }
+}
+
+/// One JSON object, members in the record's field order (a
+/// `serde_json::Map` would sort them by name).
+pub(super) fn push_json_record(line: &mut String, record: &RecordType, values: &[Value]) {
+    line.push('{');
+    for (index, (field, value)) in record.fields().iter().zip(values).enumerate() {
+        if index > 0 {
+            line.push(',');
+        }
+        line.push_str(&serde_json::Value::from(field.name.as_str()).to_string());
+        line.push(':');
+        line.push_str(&json_value(value).to_string());
+    }
+    line.push('}');
+}
+
 /// A csv field, quoted when it holds a comma, a quote or a line break.
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
@@ -277,12 +297,42 @@ fn csv_field(text: &str) -> String {
 
 /// Numbers and bools as JSON; timestamps, durations and the floats JSON has
 /// no number for (NaN, infinities) as the text `str()` gives them.
-fn json_value(value: Value) -> serde_json::Value {
+fn json_value(value: &Value) -> serde_json::Value {
     match value {
-        Value::Int(v) => v.into(),
-        Value::Float(v) if v.is_finite() => v.into(),
-        Value::Bool(v) => v.into(),
-        Value::Str(v) => v.to_string().into(),
-        other => to_text(&other).into(),
+        Value::Int(v) => (*v).into(),
+        Value::Float(v) if v.is_finite() => (*v).into(),
+        Value::Bool(v) => (*v).into(),
+        Value::Str(v) => (**v).into(),
+        other => to_text(other).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::types::{Field, Type};
+
+    #[test]
+    fn a_json_record_keeps_the_field_order() {
+        let record = RecordType::new(vec![
+            Field { name: "zone".into(), ty: Type::String },
+            Field { name: "amount".into(), ty: Type::Float },
+            Field { name: "id".into(), ty: Type::Int },
+        ]);
+        let mut line = String::new();
+        push_json_record(&mut line, &record, &[Value::Str("a\"b".into()), Value::Float(f64::NAN), Value::Int(7)]);
+        assert_eq!(line, r#"{"zone":"a\"b","amount":"NaN","id":7}"#);
+    }
+
+    #[test]
+    fn a_lone_blank_csv_field_is_quoted_so_it_is_no_blank_line() {
+        for (text, written) in [("", "\"\""), (" ", "\" \""), ("a b", "a b"), ("a\nb", "\"a\nb\"")] {
+            let mut line = String::new();
+            push_csv_record(&mut line, &[Value::Str(text.into())]);
+            assert_eq!(line, written);
+        }
+        let mut line = String::new();
+        push_csv_record(&mut line, &[Value::Str("".into()), Value::Int(1)]);
+        assert_eq!(line, ",1");
     }
 }

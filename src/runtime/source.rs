@@ -9,6 +9,11 @@
 //!
 //! Standard input is read on a helper thread that hands lines over a small
 //! bounded channel, so a subtask waiting for input can still see Ctrl-C.
+//!
+//! A line source reads records as bytes (`lines::read_record`, at most
+//! `max_line_length` each) and stops a batch at about one buffer's worth of
+//! bytes, so memory stays bounded whatever the lines; it checks UTF-8 itself,
+//! so a bad byte has a line and column like any other mistake.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -17,13 +22,23 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::check::program::{Format, OnError, SourceConnector};
+use crate::check::program::{Format, OnError, SourceConnector, TimestampFormat, Value};
 use crate::check::types::RecordType;
 use crate::compile::backend::{Backend, Generator};
 use crate::compile::row::Batch;
 
 use super::control::POLL;
+use super::lines::{read_record, Quoting, RawRecord};
 use super::read::{parse_json, CsvColumns, LineError};
+
+/// How much a line source may hold: per record, and per batch.
+#[derive(Debug, Clone, Copy)]
+pub struct LineLimits {
+    /// `max_line_length`: the longest record, in bytes.
+    pub max_line_length: usize,
+    /// A batch ends once its rows and strings take this many bytes.
+    pub batch_bytes: usize,
+}
 
 /// What a source did when asked for records.
 pub enum Produced {
@@ -56,6 +71,7 @@ impl SourceReader {
         subtask: u32,
         parallelism: u32,
         unthrottled: bool,
+        limits: LineLimits,
     ) -> Result<SourceReader, String> {
         Ok(match connector {
             SourceConnector::Generate { count, rate_per_second, fields } => {
@@ -72,14 +88,28 @@ impl SourceReader {
                     stopped: false,
                 })
             }
-            SourceConnector::File { path, format, on_error, header, .. } => {
+            SourceConnector::File { path, format, on_error, header, timestamps, .. } => {
                 let file = File::open(path).map_err(|error| format!("cannot open `{path}`: {error}"))?;
-                let lines = LineInput::File(BufReader::with_capacity(256 << 10, file));
-                SourceReader::Lines(LineSource::new(lines, path.clone(), *format, *on_error, *header, record))
+                let lines = LineInput::File(Box::new(BufReader::with_capacity(256 << 10, file)));
+                let settings = LineSettings {
+                    format: *format,
+                    on_error: *on_error,
+                    header: *header,
+                    timestamps: *timestamps,
+                    limits,
+                };
+                SourceReader::Lines(LineSource::new(lines, path.clone(), settings, record))
             }
-            SourceConnector::Stdin { format, on_error, header } => {
-                let lines = LineInput::Stdin(spawn_stdin_reader());
-                SourceReader::Lines(LineSource::new(lines, "<stdin>".into(), *format, *on_error, *header, record))
+            SourceConnector::Stdin { format, on_error, header, timestamps } => {
+                let lines = LineInput::Stdin(spawn_stdin_reader(limits.max_line_length, quoting(*format)));
+                let settings = LineSettings {
+                    format: *format,
+                    on_error: *on_error,
+                    header: *header,
+                    timestamps: *timestamps,
+                    limits,
+                };
+                SourceReader::Lines(LineSource::new(lines, "<stdin>".into(), settings, record))
             }
         })
     }
@@ -182,81 +212,108 @@ impl GenerateSource {
 }
 
 enum LineRead {
-    Line(String),
+    Record(RawRecord),
     End,
     /// Standard input has nothing yet.
     NotYet,
 }
 
 enum LineInput {
-    File(BufReader<File>),
-    Stdin(Receiver<std::io::Result<Vec<String>>>),
+    /// A file, or (in tests) any bytes.
+    File(Box<dyn BufRead + Send>),
+    Stdin(Receiver<std::io::Result<Vec<RawRecord>>>),
+}
+
+/// A line source's arguments and limits.
+#[derive(Debug, Clone, Copy)]
+pub struct LineSettings {
+    pub format: Format,
+    pub on_error: OnError,
+    pub header: bool,
+    pub timestamps: TimestampFormat,
+    pub limits: LineLimits,
+}
+
+fn quoting(format: Format) -> Quoting {
+    match format {
+        Format::Csv => Quoting::Csv,
+        Format::Jsonl => Quoting::None,
+    }
 }
 
 pub struct LineSource {
     input: LineInput,
-    /// Lines handed over by the stdin reader and not read yet.
-    pending: std::collections::VecDeque<String>,
+    /// Records handed over by the stdin reader and not read yet.
+    pending: std::collections::VecDeque<RawRecord>,
     name: String,
-    format: Format,
-    on_error: OnError,
-    header: bool,
+    settings: LineSettings,
     columns: Option<CsvColumns>,
     record: Arc<RecordType>,
-    line_number: usize,
-    skipped: u64,
+    /// The line the next record starts on, from 1.
+    next_line: usize,
+    pub(super) skipped: u64,
     done: bool,
     /// Set by `SourceReader::stop`.
     stopping: bool,
 }
 
+/// A record that could not be read: where it is and why.
+struct Bad {
+    line: usize,
+    /// The column, when the mistake has one (a line too long has none).
+    column: Option<usize>,
+    message: String,
+}
+
 impl LineSource {
-    fn new(
-        input: LineInput,
-        name: String,
-        format: Format,
-        on_error: OnError,
-        header: bool,
+    /// A source reading `reader` as a file named `name`.
+    #[cfg(test)]
+    pub fn from_reader(
+        reader: impl BufRead + Send + 'static,
+        name: &str,
+        settings: LineSettings,
         record: &Arc<RecordType>,
     ) -> Self {
-        let columns = (format == Format::Csv && !header).then(|| CsvColumns::in_schema_order(record));
+        LineSource::new(LineInput::File(Box::new(reader)), name.into(), settings, record)
+    }
+
+    fn new(input: LineInput, name: String, settings: LineSettings, record: &Arc<RecordType>) -> Self {
+        let columns = (settings.format == Format::Csv && !settings.header)
+            .then(|| CsvColumns::in_schema_order(record, settings.timestamps));
         LineSource {
             input,
             pending: std::collections::VecDeque::new(),
             name,
-            format,
-            on_error,
-            header,
+            settings,
             columns,
             record: record.clone(),
-            line_number: 0,
+            next_line: 1,
             skipped: 0,
             done: false,
             stopping: false,
         }
     }
 
-    fn next_line(&mut self) -> Result<LineRead, ProduceError> {
+    fn next_record(&mut self) -> Result<LineRead, ProduceError> {
         let io_error = |name: &str, error: std::io::Error| {
             ProduceError::BadLine(BadLine { location: name.to_string(), message: format!("cannot read: {error}") })
         };
         match &mut self.input {
             LineInput::File(_) if self.stopping => Ok(LineRead::End),
             LineInput::File(reader) => {
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
-                    Ok(0) => Ok(LineRead::End),
-                    Ok(_) => Ok(LineRead::Line(line)),
+                match read_record(reader, self.settings.limits.max_line_length, quoting(self.settings.format)) {
+                    Ok(Some(record)) => Ok(LineRead::Record(record)),
+                    Ok(None) => Ok(LineRead::End),
                     Err(error) => Err(io_error(&self.name, error)),
                 }
             }
-            LineInput::Stdin(lines) => loop {
-                if let Some(line) = self.pending.pop_front() {
-                    return Ok(LineRead::Line(line));
+            LineInput::Stdin(records) => loop {
+                if let Some(record) = self.pending.pop_front() {
+                    return Ok(LineRead::Record(record));
                 }
                 if self.stopping {
                     // Lines the reader thread holds were read: they drain too.
-                    return match lines.try_recv() {
+                    return match records.try_recv() {
                         Ok(Ok(chunk)) => {
                             self.pending.extend(chunk);
                             continue;
@@ -265,7 +322,7 @@ impl LineSource {
                         Err(_) => Ok(LineRead::End),
                     };
                 }
-                match lines.recv_timeout(POLL) {
+                match records.recv_timeout(POLL) {
                     Ok(Ok(chunk)) => self.pending.extend(chunk),
                     Ok(Err(error)) => return Err(io_error(&self.name, error)),
                     Err(RecvTimeoutError::Disconnected) => return Ok(LineRead::End),
@@ -276,11 +333,11 @@ impl LineSource {
         }
     }
 
-    fn produce(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, ProduceError> {
+    pub fn produce(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, ProduceError> {
         let mut n = 0;
-        while n < max_rows && !self.done {
-            let line = match self.next_line()? {
-                LineRead::Line(line) => line,
+        while n < max_rows && output.bytes() < self.settings.limits.batch_bytes && !self.done {
+            let record = match self.next_record()? {
+                LineRead::Record(record) => record,
                 LineRead::End => {
                     self.done = true;
                     break;
@@ -288,48 +345,123 @@ impl LineSource {
                 LineRead::NotYet if n > 0 => break,
                 LineRead::NotYet => return Ok(Produced::WaitUntil(Instant::now())),
             };
-            self.line_number += 1;
-            let line = line.trim_end_matches(['\n', '\r']);
-            if self.columns.is_none() && self.format == Format::Csv && self.header {
-                match CsvColumns::from_header(line, &self.record) {
-                    Ok(columns) => self.columns = Some(columns),
-                    // Without its header no line of the file can be read.
-                    Err(error) => return Err(self.bad_line(error)),
+            let first = self.next_line == 1;
+            let line = self.next_line;
+            self.next_line += record.lines;
+            let is_header = self.columns.is_none() && self.settings.format == Format::Csv && self.settings.header;
+            let values = match self.read(&record, line, first, is_header) {
+                Ok(Some(values)) => values,
+                Ok(None) => continue,
+                // Without its header no line of the file can be read.
+                Err(_) if self.settings.on_error == OnError::Skip && !is_header => {
+                    self.skipped += 1;
+                    continue;
                 }
-                continue;
-            }
-            if line.trim().is_empty() {
-                continue;
-            }
-            let values = match &self.columns {
-                Some(columns) => columns.parse(line, &self.record),
-                None => parse_json(line, &self.record),
+                Err(bad) => return Err(self.bad_line(bad, &record)),
             };
-            match values {
-                Ok(values) => {
-                    output.push_values(&self.record, &values);
-                    n += 1;
-                }
-                Err(_) if self.on_error == OnError::Skip => self.skipped += 1,
-                Err(error) => return Err(self.bad_line(error)),
-            }
+            output.push_values(&self.record, &values);
+            n += 1;
         }
         Ok(if n > 0 { Produced::Records(n) } else { Produced::Done })
     }
 
-    fn bad_line(&self, error: LineError) -> ProduceError {
-        ProduceError::BadLine(BadLine {
-            location: format!("{}:{}:{}", self.name, self.line_number, error.column),
-            message: error.message,
+    /// The values of one record; `None` for a header or a blank line.
+    fn read(
+        &mut self,
+        record: &RawRecord,
+        line: usize,
+        first: bool,
+        is_header: bool,
+    ) -> Result<Option<Vec<Value>>, Bad> {
+        if record.too_long {
+            let max = self.settings.limits.max_line_length;
+            return Err(Bad {
+                line,
+                column: None,
+                message: format!("a line longer than {max} bytes (max_line_length)"),
+            });
+        }
+        let mut bytes = record.bytes.as_slice();
+        if first {
+            // Editors on Windows begin UTF-8 files with a byte-order mark; it is no part of the first name.
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|error| {
+            let valid = std::str::from_utf8(&bytes[..error.valid_up_to()]).expect("valid up to here");
+            let (lines_before, column) = place(valid, valid.chars().count() + 1);
+            let absolute = record.bytes.len() - bytes.len() + error.valid_up_to();
+            let line_start = record.bytes[..absolute].iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+            Bad {
+                line: line + lines_before,
+                column: Some(column),
+                message: format!(
+                    "byte 0x{:02x} (byte {} of the line) is not UTF-8; flowc reads UTF-8 text",
+                    record.bytes[absolute],
+                    absolute - line_start + 1
+                ),
+            }
+        })?;
+        if is_header {
+            let columns = CsvColumns::from_header(text, &self.record, self.settings.timestamps)
+                .map_err(|error| locate(text, line, error))?;
+            self.columns = Some(columns);
+            return Ok(None);
+        }
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let values = match &self.columns {
+            Some(columns) => columns.parse(text, &self.record),
+            None => parse_json(text, &self.record, self.settings.timestamps),
+        };
+        values.map(Some).map_err(|error| {
+            let mut bad = locate(text, line, error);
+            if bad.line != line {
+                bad.message.push_str(&format!(" (in the record that starts on line {line})"));
+            }
+            bad
         })
     }
+
+    fn bad_line(&self, mut bad: Bad, record: &RawRecord) -> ProduceError {
+        if !record.terminated && !record.too_long {
+            bad.message.push_str("; the last line has no line break: was the input cut short?");
+        }
+        let location = match bad.column {
+            Some(column) => format!("{}:{}:{column}", self.name, bad.line),
+            None => format!("{}:{}", self.name, bad.line),
+        };
+        ProduceError::BadLine(BadLine { location, message: bad.message })
+    }
+}
+
+/// A reader's error in a record that starts on `line`, at its own line and column.
+fn locate(text: &str, line: usize, error: LineError) -> Bad {
+    let (lines_before, column) = place(text, error.column);
+    Bad { line: line + lines_before, column: Some(column), message: error.message }
+}
+
+/// Character column `column` of a text that may span lines: the lines
+/// before it, and its column in its own line.
+fn place(text: &str, column: usize) -> (usize, usize) {
+    let mut lines = 0;
+    let mut in_line = 1;
+    for c in text.chars().take(column.saturating_sub(1)) {
+        if c == '\n' {
+            lines += 1;
+            in_line = 1;
+        } else {
+            in_line += 1;
+        }
+    }
+    (lines, in_line)
 }
 
 /// Reads standard input on its own thread and hands lines over in chunks.
 /// A chunk holds only lines that were already in memory: before a read
 /// that could block, what has been read goes on, so a burst of lines
 /// followed by silence is processed at once, not when more input comes.
-fn spawn_stdin_reader() -> Receiver<std::io::Result<Vec<String>>> {
+fn spawn_stdin_reader(max_line_length: usize, quoting: Quoting) -> Receiver<std::io::Result<Vec<RawRecord>>> {
     let (sender, receiver) = crossbeam_channel::bounded(4);
     let spawned = std::thread::Builder::new().name("stdin reader".into()).spawn(move || {
         let mut lines = BufReader::with_capacity(64 << 10, std::io::stdin());
@@ -338,15 +470,14 @@ fn spawn_stdin_reader() -> Receiver<std::io::Result<Vec<String>>> {
             let mut bytes = 0;
             let mut ended = false;
             while bytes < 64 << 10 {
-                let mut line = String::new();
-                match lines.read_line(&mut line) {
-                    Ok(0) => {
+                match read_record(&mut lines, max_line_length, quoting) {
+                    Ok(None) => {
                         ended = true;
                         break;
                     }
-                    Ok(n) => {
-                        bytes += n;
-                        chunk.push(line);
+                    Ok(Some(record)) => {
+                        bytes += record.bytes.len() + 1;
+                        chunk.push(record);
                         // No whole line left in memory: the next read may wait.
                         if !lines.buffer().contains(&b'\n') {
                             break;

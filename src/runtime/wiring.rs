@@ -28,7 +28,7 @@ use super::credit::GateCredits;
 use super::input::{InputChannel, InputGate};
 use super::keyed::KeyedInputs;
 use super::sink::SinkWriter;
-use super::source::SourceReader;
+use super::source::{LineLimits, SourceReader};
 use super::window::{AggregateOperator, WindowOperator};
 use super::worker::{Feed, Subtask};
 use super::{RunMetrics, RunOptions};
@@ -163,6 +163,10 @@ pub fn build(
                         subtask,
                         task.parallelism,
                         options.unthrottled,
+                        LineLimits {
+                            max_line_length: config.max_line_length as usize,
+                            batch_bytes: LINE_SOURCE_BATCH_BYTES,
+                        },
                     )
                     .map_err(|message| match &source.connector {
                         SourceConnector::File { path_span, .. } => {
@@ -211,8 +215,11 @@ pub fn build(
     Ok(subtasks)
 }
 
-/// Records a file or stdin source reads at a time, and so between its watermarks.
+/// Records a file or stdin source reads at a time, and so between its
+/// watermarks; and the bytes that stop a batch sooner. Neither depends on
+/// buffer settings, so which records are late depends on the input alone.
 pub const LINE_SOURCE_BATCH_ROWS: usize = 1024;
+pub const LINE_SOURCE_BATCH_BYTES: usize = 4 << 20;
 
 /// Said with every file that cannot be opened: where its path started from.
 const RELATIVE_PATHS: &str = "a relative path starts from the folder of the .flow file, not from the current folder";
