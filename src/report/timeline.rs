@@ -1,7 +1,7 @@
 //! The report over time: each task's busy, backpressured and idle time as
 //! a short series (for sparklines and the HTML page), and the bottleneck
-//! step by step, to say when it moves (seed 001, "Varying load": windows
-//! firing move the bottleneck, and averages over a run hide it).
+//! step by step, to say when it moves (windows firing move the
+//! bottleneck, and averages over a run hide it).
 
 use crate::metrics::recording::{Recording, TaskRecording};
 use crate::plan::PhysicalPlan;
