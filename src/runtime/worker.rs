@@ -137,6 +137,13 @@ impl Subtask {
             let deadline = waiting_output.then(|| self.outputs.next_flush());
             let risen = match inputs.next(deadline, &mut self.outputs, &mut self.ctx)? {
                 Received::Data { channel, buffer } => {
+                    // A pacing head takes a buffer's records one at a time,
+                    // for seconds, and counts each itself: counted here on
+                    // arrival, a busy writer would read 0 records in per
+                    // second between two buffers.
+                    if !self.chain.paces_at_head() {
+                        metrics::OperatorCounters::add(&self.ctx.counters.records_in, buffer.rows.len());
+                    }
                     self.chain.push(0, &buffer.rows, &mut self.outputs, &mut self.ctx)?;
                     // Processed: the buffer's memory goes back as credit.
                     inputs.recycle(channel, &mut self.ctx);
