@@ -129,7 +129,8 @@ fn the_json_report_goes_to_stdout_and_saved_metrics_explain_again() {
     let dir = std::env::temp_dir().join(format!("flowc-cli-report-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let metrics = dir.join("m.json");
-    let flow = "schema R { id: int }\nsource r: R = generate(rate = 5k/s, count = 1000) { id = seq }\nr | map { id } | sink discard\n";
+    // 0.8 s: a verdict needs 0.5 s of samples.
+    let flow = "schema R { id: int }\nsource r: R = generate(rate = 5k/s, count = 4000) { id = seq }\nr | map { id } | sink discard\n";
     let flow_path = dir.join("p.flow");
     std::fs::write(&flow_path, flow).unwrap();
     let flow_arg = flow_path.to_str().unwrap();

@@ -81,6 +81,21 @@ impl Builder<'_> {
         self.node(TypedExprKind::Call { function, args }, ty)
     }
 
+    /// `round(x)` or `round(x, digits)`: mostly the few places people
+    /// write (-3 to 5), sometimes any int, wild values included.
+    fn round(&mut self, ty: Type, depth: u32) -> TypedExpr {
+        let x = self.expr(ty, depth);
+        let digits = match self.dice.below(4) {
+            0 => return self.call(Function::Round, vec![x], ty),
+            1 => self.expr(Type::Int, depth),
+            _ => {
+                let places = self.dice.below(9) as i64 - 3;
+                self.node(TypedExprKind::Literal(Value::Int(places)), Type::Int)
+            }
+        };
+        self.call(Function::Round, vec![x, digits], ty)
+    }
+
     fn leaf(&mut self, ty: Type) -> TypedExpr {
         let fields: Vec<usize> =
             (0..self.record.fields().len()).filter(|&i| self.record.fields()[i].ty == ty).collect();
@@ -112,7 +127,8 @@ impl Builder<'_> {
             return self.node(kind, ty);
         }
         match ty {
-            Type::Int => match self.dice.below(11) {
+            Type::Int => match self.dice.below(12) {
+                11 => self.round(Type::Int, d),
                 9 => {
                     let arg = self.expr(Type::String, d);
                     self.call(Function::Len, vec![arg], ty)
@@ -148,7 +164,8 @@ impl Builder<'_> {
                     self.binary(op, a, b, ty)
                 }
             },
-            Type::Float => match self.dice.below(7) {
+            Type::Float => match self.dice.below(8) {
+                7 => self.round(Type::Float, d),
                 0 => {
                     let operand = self.expr(Type::Float, d);
                     self.node(TypedExprKind::Unary { op: UnaryOp::Neg, operand: Box::new(operand) }, ty)

@@ -4,14 +4,17 @@
 //! the expected text and JSON reports. `UPDATE_GOLDEN=1 cargo test --test
 //! report_golden` rewrites the expected files. The HTML page of each case
 //! is loaded in headless Chromium when it is installed (CI installs it and
-//! sets `FLOWC_REQUIRE_CHROMIUM=1`), and must show the graph and verdict.
+//! sets `FLOWC_REQUIRE_CHROMIUM=1`) at 800 and 1400 px wide: it must show
+//! the graph and verdict, fit the window with the bottleneck in view and
+//! marked as such, and its screenshots are kept in
+//! `target/tmp/report-screenshots/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use flowc::metrics::recording::Recording;
-use flowc::report::{analyze, html, text, Report};
+use flowc::report::{analyze, html, text, Cause, Report, MIN_SAMPLED_KEYS, MIN_SAMPLES};
 
 /// The cores the reports are written for, whatever machine runs the test.
 const CORES: u32 = 2;
@@ -76,7 +79,7 @@ fn the_report_json_schema_is_pinned() {
     assert_eq!(json["schema_version"], 1);
     assert_eq!(
         keys(&json),
-        "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys moving schema_version sources tasks verdict"
+        "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys moving schema_version sources tasks too_short verdict"
     );
     assert_eq!(
         keys(&json["tasks"][0]),
@@ -90,11 +93,81 @@ fn the_report_json_schema_is_pinned() {
     assert_eq!(json["tasks"][0]["status"], "HIGH");
 }
 
+#[test]
+fn a_run_too_short_to_judge_gives_its_numbers_instead_of_a_verdict() {
+    // `flowc run examples/quickstart.flow --save-metrics`: 40 rows, a few ms.
+    let (report, flow) = report_of(Path::new("tests/golden/report/tiny_run"));
+    assert_eq!(report.verdict.cause, Cause::TooShort);
+    assert!(report.bottleneck.is_none() && report.moving.is_none());
+    assert!(report.tasks.iter().all(|task| !task.is_bottleneck));
+    let short = report.too_short.as_ref().expect("the numbers of a run too short");
+    assert!(short.samples < MIN_SAMPLES, "{short:?}");
+    assert_eq!(short.needed_samples, MIN_SAMPLES);
+    assert!(short.judged_ms < short.needed_ms, "{short:?}");
+    assert_eq!(short.source_records, 40);
+    assert!(report.advice.iter().all(|advice| advice.change.starts_with("run it for")), "{:?}", report.advice);
+
+    let text = text::render(&report, &flow);
+    assert!(text.contains("verdict: too short to judge:"), "{text}");
+    assert!(text.contains("a verdict needs 10 samples"), "{text}");
+    assert!(text.contains("give it a file with more records, or use a generator with a `count`"), "{text}");
+    assert!(!text.contains("heaviest keys on"), "no heavy keys from one sampled record: {text}");
+    assert!(!text.contains("is the bottleneck") && !text.contains("▶"), "{text}");
+    let page = html::render(&report, &flow);
+    assert!(page.contains("Verdict: too short to judge"));
+    assert!(page.contains("Too few records on <code>key_by shop</code>"));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["verdict"]["cause"], "too_short");
+    assert_eq!(json["too_short"]["needed_samples"], MIN_SAMPLES);
+    assert_eq!(json["hot_keys"][0]["keys"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn heavy_keys_are_named_only_from_enough_sampled_records() {
+    for case in cases() {
+        let (report, _) = report_of(&case);
+        assert_eq!(report.too_short.is_some(), report.verdict.cause == Cause::TooShort, "{}", case.display());
+        for edge in &report.hot_keys {
+            assert!(edge.keys.is_empty() || edge.sampled >= MIN_SAMPLED_KEYS, "{}: {edge:?}", case.display());
+        }
+    }
+    // Recordings saved before the sample count was kept estimate it, and
+    // keep naming the hot key of a skewed run.
+    let (report, _) = report_of(Path::new("tests/golden/report/data_skew"));
+    assert_eq!(report.hot_keys[0].keys[0].key, "7");
+    assert_eq!(report.verdict.cause, Cause::DataSkew);
+}
+
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|name| Command::new(name).arg("--version").output().is_ok_and(|output| output.status.success()))
 }
+
+/// Appended to the page under test: measures the layout after the page's
+/// own script ran and writes the result into the DOM, where `--dump-dom`
+/// prints it.
+const LAYOUT_PROBE: &str = r#"<script>
+(function () {
+  var root = document.documentElement, width = root.clientWidth;
+  var wide = document.querySelector('.wide');
+  var box = document.querySelector('#task-graph .bottleneck rect');
+  var inside = null;
+  if (box) {
+    var r = box.getBoundingClientRect();
+    inside = r.left >= 0 && r.right <= width && r.width > 0;
+  }
+  var cell = document.querySelector('tr.bottleneck td.status');
+  document.body.setAttribute('data-layout', [
+    'page-fits=' + (root.scrollWidth <= width),
+    'table-fits=' + (!wide || wide.scrollWidth <= wide.clientWidth),
+    'bottleneck-inside=' + inside,
+    'bottleneck-status=' + (cell ? cell.textContent : 'none'),
+    'legend=' + !!document.getElementById('timeline-legend'),
+    'axis-ticks=' + document.querySelectorAll('svg.time-axis text').length
+  ].join(' '));
+})();
+</script>"#;
 
 #[test]
 fn the_html_report_shows_the_coloured_graph_and_the_verdict_in_a_real_browser() {
@@ -105,40 +178,77 @@ fn the_html_report_shows_the_coloured_graph_and_the_verdict_in_a_real_browser() 
     };
     let dir = std::env::temp_dir().join(format!("flowc-html-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
+    // Kept after the test, to look at.
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
+    fs::create_dir_all(&screenshots).unwrap();
+    let headless = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"];
     for case in cases() {
         let (report, flow) = report_of(&case);
-        let page = dir.join(format!("{}.html", case.file_name().unwrap().to_string_lossy()));
-        fs::write(&page, html::render(&report, &flow)).unwrap();
-        let output = Command::new(browser)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom"])
-            .arg(format!("file://{}", page.display()))
-            .output()
-            .unwrap();
-        let dom = String::from_utf8_lossy(&output.stdout);
-        assert!(dom.contains("data-rendered=\"yes\""), "{}: the page's script ran", case.display());
-        assert!(dom.contains("id=\"task-graph\""), "{}: the task graph", case.display());
-        assert_eq!(
-            dom.matches("class=\"task-timeline\"").count(),
-            report.tasks.len(),
-            "{}: a timeline per task",
-            case.display()
-        );
-        for task in &report.tasks {
-            let colour = html::task_colour(task);
-            assert!(
-                dom.contains(&format!("fill=\"{colour}\"")),
-                "{}: `{}` coloured {colour}",
-                case.display(),
-                task.name
-            );
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        let page = dir.join(format!("{name}.html"));
+        let html = html::render(&report, &flow);
+        assert!(!html.contains(LAYOUT_PROBE));
+        fs::write(&page, html.replace("</body>", &format!("{LAYOUT_PROBE}</body>"))).unwrap();
+        for width in [800, 1400] {
+            let window = format!("--window-size={width},1200");
+            let output = Command::new(browser)
+                .args(headless)
+                .args([window.as_str(), "--dump-dom"])
+                .arg(format!("file://{}", page.display()))
+                .output()
+                .unwrap();
+            let dom = String::from_utf8_lossy(&output.stdout);
+            let at = format!("{} at {width} px", case.display());
+            assert!(dom.contains("data-rendered=\"yes\""), "{at}: the page's script ran");
+            assert!(dom.contains("id=\"task-graph\""), "{at}: the task graph");
+            assert_eq!(dom.matches("class=\"task-timeline\"").count(), report.tasks.len(), "{at}: a timeline per task");
+            for task in &report.tasks {
+                let colour = html::task_colour(task);
+                assert!(dom.contains(&format!("fill=\"{colour}\"")), "{at}: `{}` coloured {colour}", task.name);
+            }
+            let layout = dom
+                .split("data-layout=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("{at}: the layout probe ran"));
+            assert!(layout.contains("page-fits=true"), "{at}: the page is wider than the window: {layout}");
+            assert!(layout.contains("table-fits=true"), "{at}: the task table is cut off: {layout}");
+            assert!(layout.contains("legend=true"), "{at}: the timelines have a legend: {layout}");
+            let ticks: usize = layout.split("axis-ticks=").nth(1).unwrap().parse().unwrap();
+            assert!(ticks >= 2, "{at}: the timelines have a time axis: {layout}");
+            assert!(dom.contains(&format!("Verdict: {}", report.verdict.cause.label())), "{at}: the verdict");
+            match &report.bottleneck {
+                Some(bottleneck) => {
+                    assert!(
+                        dom.contains(&format!(
+                            "class=\"task bottleneck\" data-task=\"{}\" data-status=\"BOTTLENECK\"",
+                            bottleneck.task
+                        )),
+                        "{at}: the bottleneck is marked, and its box says so"
+                    );
+                    assert!(layout.contains("bottleneck-inside=true"), "{at}: the bottleneck is cut off: {layout}");
+                    assert!(
+                        layout.contains("bottleneck-status=BOTTLENECK"),
+                        "{at}: the bottleneck's status must not read as healthy: {layout}"
+                    );
+                }
+                None => {
+                    assert!(report.too_short.is_some(), "{at}: only a run too short to judge has no bottleneck");
+                    assert!(!dom.contains("class=\"task bottleneck\""), "{at}: no bottleneck is marked");
+                }
+            }
+            let png = screenshots.join(format!("{name}-{width}.png"));
+            let _ = fs::remove_file(&png);
+            let shot = Command::new(browser)
+                .args(headless)
+                .arg(&window)
+                .arg(format!("--screenshot={}", png.display()))
+                .arg(format!("file://{}", page.display()))
+                .output()
+                .unwrap();
+            let size = fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+            assert!(size > 10_000, "{at}: a screenshot in {} ({size} bytes): {shot:?}", png.display());
         }
-        let bottleneck = report.bottleneck.as_ref().expect("every case has a bottleneck");
-        assert!(
-            dom.contains(&format!("class=\"task bottleneck\" data-task=\"{}\"", bottleneck.task)),
-            "{}: the bottleneck is marked",
-            case.display()
-        );
-        assert!(dom.contains(&format!("Verdict: {}", report.verdict.cause.label())), "{}: the verdict", case.display());
     }
     let _ = fs::remove_dir_all(&dir);
 }

@@ -363,3 +363,39 @@ fn the_slow_sink_example_stops_at_once_at_a_second_ctrl_c() {
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopped at once by a second signal"), "{stderr}");
 }
+
+/// The live table's `in/s` of a task that takes big buffers and works
+/// through each for a second: counted as the task takes its records, not
+/// when a buffer lands, it reads the throttle's rate while the task is
+/// busy, where it used to read 0 between two buffers.
+#[test]
+fn a_busy_writer_reads_its_rate_in_the_live_table() {
+    let text = r#"
+schema R { id: int }
+source r: R = generate(count = 1_500) { id = seq }
+r | rebalance | throttle 1000/s @name("writer") | sink discard
+"#;
+    let plan = plan_of(text, &[]);
+    let writer = plan.tasks.iter().position(|task| task.name.starts_with("writer")).expect("the writer's task");
+    let looks = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = looks.clone();
+    let options = RunOptions {
+        progress: Some(Box::new(move |progress: &flowc::runtime::Progress| {
+            let task = &progress.tasks[writer];
+            seen.lock().unwrap().push((task.busy, task.records_in_per_second));
+        })),
+        progress_interval: Some(Duration::from_millis(100)),
+        ..RunOptions::default()
+    };
+    let outcome = run_within(&plan, &Interpreter, options, Duration::from_secs(60));
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let looks = looks.lock().unwrap();
+    // The writer sleeps between records: busy, as a blocking call is.
+    let mut busy: Vec<f64> = looks.iter().filter(|(busy, _)| *busy >= 500.0).map(|(_, rate)| *rate).collect();
+    assert!(busy.len() >= 5, "the writer works for about 1.5 s: {looks:?}");
+    let counted = busy.iter().filter(|rate| **rate > 0.0).count();
+    assert!(counted * 10 >= busy.len() * 8, "in/s 0 while busy: {looks:?}");
+    busy.sort_by(f64::total_cmp);
+    let median = busy[busy.len() / 2];
+    assert!((250.0..4_000.0).contains(&median), "about the throttle's 1000/s: {median} in {looks:?}");
+}

@@ -128,15 +128,16 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
             };
             let typed_args: Vec<Option<TypedExpr>> =
                 args.iter().map(|arg| check_expr(arg, scope, diagnostics)).collect();
-            if args.len() != function_kind.arity() {
+            let (fewest, most) = (function_kind.min_arity(), function_kind.arity());
+            if !(fewest..=most).contains(&args.len()) {
                 diagnostics.push(
                     Diagnostic::error(
                         Code::WrongArity,
                         format!(
-                            "`{}` takes {} argument{}, not {}",
+                            "`{}` takes {}{most} argument{}, not {}",
                             function.name,
-                            function_kind.arity(),
-                            if function_kind.arity() == 1 { "" } else { "s" },
+                            if fewest < most { format!("{fewest} or ") } else { String::new() },
+                            if most == 1 { "" } else { "s" },
                             args.len()
                         ),
                     )

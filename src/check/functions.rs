@@ -11,6 +11,7 @@ pub enum Function {
     Int,
     Str,
     Abs,
+    Round,
     Min,
     Max,
     Hash,
@@ -24,11 +25,12 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 14] = [
+    pub const ALL: [Function; 15] = [
         Function::Float,
         Function::Int,
         Function::Str,
         Function::Abs,
+        Function::Round,
         Function::Min,
         Function::Max,
         Function::Hash,
@@ -47,6 +49,7 @@ impl Function {
             Function::Int => "int",
             Function::Str => "str",
             Function::Abs => "abs",
+            Function::Round => "round",
             Function::Min => "min",
             Function::Max => "max",
             Function::Hash => "hash",
@@ -71,6 +74,7 @@ impl Function {
             Function::Int => "int(int | float | bool | timestamp | duration) -> int",
             Function::Str => "str(any) -> string",
             Function::Abs => "abs(int | float | duration) -> same type",
+            Function::Round => "round(int | float, digits: int = 0) -> same type",
             Function::Min => "min(a, b) -> same type, for two values of one ordered type",
             Function::Max => "max(a, b) -> same type, for two values of one ordered type",
             Function::Hash => "hash(any) -> int",
@@ -84,15 +88,29 @@ impl Function {
         }
     }
 
+    /// The most arguments it takes.
     pub fn arity(self) -> usize {
         match self {
-            Function::Min | Function::Max | Function::Contains | Function::StartsWith | Function::EndsWith => 2,
+            Function::Min
+            | Function::Max
+            | Function::Contains
+            | Function::StartsWith
+            | Function::EndsWith
+            | Function::Round => 2,
             _ => 1,
         }
     }
 
+    /// The fewest: `round(x)` is `round(x, 0)`.
+    pub fn min_arity(self) -> usize {
+        match self {
+            Function::Round => 1,
+            function => function.arity(),
+        }
+    }
+
     /// The result type for these argument types, or `None` when the
-    /// function does not take them. `args.len()` equals `arity()`.
+    /// function does not take them. `args.len()` is from `min_arity()` to `arity()`.
     pub fn result_type(self, args: &[Type]) -> Option<Type> {
         use Type::*;
         match (self, args) {
@@ -100,6 +118,7 @@ impl Function {
             (Function::Int, [Int | Float | Bool | Timestamp | Duration]) => Some(Int),
             (Function::Str, [_]) => Some(String),
             (Function::Abs, [ty @ (Int | Float | Duration)]) => Some(*ty),
+            (Function::Round, [ty @ (Int | Float)] | [ty @ (Int | Float), Int]) => Some(*ty),
             (Function::Min | Function::Max, [a, b]) if a == b && a.is_ordered() => Some(*a),
             (Function::Hash, [_]) => Some(Int),
             (Function::Len, [String]) => Some(Int),

@@ -208,11 +208,11 @@ pub fn sweep(file_name: &str, text: &str, plan_args: &PlanArgs, parallelisms: &[
         let throughput = sources as f64 / outcome.wall_time.as_secs_f64().max(1e-9);
         rows.push((parallelism, throughput, report::analyze(&plan, &outcome.recording, file_name, text, cores())));
     }
-    eprint!("{}", sweep_table(file_name, &rows));
+    eprint!("{}", sweep_table(file_name, &rows, cores()));
     0
 }
 
-fn sweep_table(file_name: &str, rows: &[(u32, f64, Report)]) -> String {
+fn sweep_table(file_name: &str, rows: &[(u32, f64, Report)], cores: u32) -> String {
     let mut out = format!("\nmaximum throughput of {file_name} (sinks discard, sources unthrottled):\n");
     let _ = writeln!(out, "  {:>11}  {:>12}  {:>7}  bottleneck", "parallelism", "records/s", "speedup");
     let base = rows.first().map_or(1.0, |row| row.1.max(1e-9));
@@ -221,6 +221,7 @@ fn sweep_table(file_name: &str, rows: &[(u32, f64, Report)]) -> String {
             Some(b) => {
                 format!("{} ({})", b.operator_name.as_deref().unwrap_or(&b.task_name), report.verdict.cause.label())
             }
+            None if report.too_short.is_some() => "none: too short to judge".into(),
             None => "none".into(),
         };
         let _ = writeln!(out, "  {parallelism:>11}  {:>12.0}  {:>6.2}×  {bottleneck}", throughput, throughput / base);
@@ -229,7 +230,7 @@ fn sweep_table(file_name: &str, rows: &[(u32, f64, Report)]) -> String {
         let ((p1, t1, _), (p2, t2, report)) = (&pair[0], &pair[1].clone());
         let wanted = f64::from(*p2) / f64::from(*p1);
         if *t2 < t1 * (1.0 + 0.5 * (wanted - 1.0)) {
-            let why = scaling_stop_reason(report, *p2);
+            let why = scaling_stop_reason(report, *p2, cores);
             let _ = writeln!(
                 out,
                 "  note: from {p1} to {p2} subtasks throughput grew only {:.2}×: {why}",
@@ -240,8 +241,8 @@ fn sweep_table(file_name: &str, rows: &[(u32, f64, Report)]) -> String {
     out
 }
 
-/// Why more subtasks did not help.
-fn scaling_stop_reason(report: &Report, parallelism: u32) -> String {
+/// Why more subtasks did not help, as one clause after "grew only 1.10×:".
+fn scaling_stop_reason(report: &Report, parallelism: u32, cores: u32) -> String {
     if report.verdict.cause == Cause::DataSkew {
         let hot = report.hot_keys.iter().flat_map(|edge| edge.keys.first()).next();
         return match hot {
@@ -251,14 +252,79 @@ fn scaling_stop_reason(report: &Report, parallelism: u32) -> String {
             None => "data skew: one subtask gets most records".into(),
         };
     }
-    if let Some(bottleneck) = &report.bottleneck {
-        let task = &report.tasks[bottleneck.task];
-        if task.parallelism < parallelism {
-            return format!("`{}` runs at parallelism {} whatever the setting", task.name, task.parallelism);
+    if let Some(short) = &report.too_short {
+        return format!(
+            "the run at parallelism {parallelism} lasted {:.0} ms, too short to judge; give the sources more records",
+            short.judged_ms
+        );
+    }
+    let Some(bottleneck) = &report.bottleneck else {
+        return format!("no task limits the run at parallelism {parallelism}");
+    };
+    let task = &report.tasks[bottleneck.task];
+    if task.parallelism < parallelism {
+        return format!("`{}` runs at parallelism {} whatever the setting", task.name, task.parallelism);
+    }
+    if parallelism > cores {
+        return format!("this machine has {cores} cores");
+    }
+    let cause = report.verdict.cause.label();
+    match (&bottleneck.operator_name, bottleneck.from_task) {
+        (_, Some(from)) => {
+            format!("the channels from `{}` to `{}` still limit it ({cause})", report.tasks[from].name, task.name)
         }
+        (Some(operator), None) if task.operators.len() > 1 => format!(
+            "`{operator}`{} in `{}` still limits it ({cause})",
+            bottleneck.line.map(|line| format!(" (line {line})")).unwrap_or_default(),
+            task.name
+        ),
+        _ => format!("`{}` still limits it ({cause})", task.name),
     }
-    if parallelism > cores() {
-        return format!("this machine has {} cores", cores());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden(case: &str) -> Report {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/report").join(case);
+        let flow = std::fs::read_to_string(dir.join("input.flow")).unwrap();
+        let program = crate::check::check_source(&flow).program.unwrap();
+        let plan = crate::plan::plan(&program).plan.unwrap();
+        let recording = Recording::from_json(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+        report::analyze(&plan, &recording, "p.flow", &flow, 8)
     }
-    format!("the bottleneck is {}", report.verdict.summary)
+
+    #[test]
+    fn the_sweep_note_names_what_still_limits_in_one_sentence() {
+        let cpu = golden("cpu_bound");
+        let rows = vec![(1, 10_000.0, cpu.clone()), (2, 11_000.0, cpu)];
+        let table = sweep_table("p.flow", &rows, 8);
+        let note = table.lines().find(|line| line.contains("note:")).expect("a note when scaling stops");
+        assert_eq!(
+            note,
+            "  note: from 1 to 2 subtasks throughput grew only 1.10×: `compress` (line 22) in \
+             `Source: jobs -> Filter -> compress -> Map -> Sink: discard` still limits it (CPU-bound)"
+        );
+        assert_eq!(note.matches("bottleneck").count(), 0, "{note}");
+    }
+
+    #[test]
+    fn the_sweep_note_of_a_run_too_short_says_so() {
+        let short = golden("tiny_run");
+        let rows = vec![(1, 10_000.0, short.clone()), (2, 10_000.0, short)];
+        let table = sweep_table("p.flow", &rows, 8);
+        assert!(table.contains("none: too short to judge"), "{table}");
+        assert!(table.contains("too short to judge; give the sources more records"), "{table}");
+    }
+
+    #[test]
+    fn the_sweep_note_of_a_credit_round_trip_names_the_channels() {
+        let network = golden("network_bottleneck");
+        assert_eq!(
+            scaling_stop_reason(&network, 1, 8),
+            "the channels from `Source: events -> Filter` to `Map -> Sink: discard` still limit it \
+             (network: credit round trip)"
+        );
+    }
 }

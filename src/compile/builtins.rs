@@ -1,7 +1,7 @@
 //! The built-in scalar functions whose results must be identical in the
 //! interpreter and in compiled code: `str` formatting of floats and
-//! timestamps (durations use `check::format_duration`), `hash` and
-//! `random`. Compiled code calls these same functions, so there is one
+//! timestamps (durations use `check::format_duration`), `hash`, `random`
+//! and `round`. Compiled code calls these same functions, so there is one
 //! definition of each.
 
 /// A strong 64-bit mix (splitmix64's finaliser): every input bit changes
@@ -163,5 +163,110 @@ mod tests {
         assert_eq!(hash_int(1), 6238072747940578789);
         assert_eq!(hash_str("flow"), 8587208430296761320);
         assert_eq!(hash_float(1.5), -1789264046693927832);
+    }
+}
+
+/// `round(x, digits)` of a float, as Flink's `ROUND` on a DOUBLE
+/// (`BigDecimal.valueOf(x)`, rounded `HALF_UP`, read back as a double):
+/// the shortest decimal that reads back as `x` is rounded half away from
+/// zero at `digits` places (left of the point when negative), and the
+/// nearest float to the result is returned. So `round(2.675, 2)` is 2.68,
+/// although the float written 2.675 lies a little below it: the decimal
+/// a person wrote, not its binary neighbour, decides. NaN and the
+/// infinities stay as they are; a result of zero is `0.0`, never `-0.0`.
+pub fn round_float(value: f64, digits: i64) -> f64 {
+    if !value.is_finite() {
+        return value;
+    }
+    if value == 0.0 {
+        return 0.0;
+    }
+    // `{:e}` writes the shortest digits that read back: `2.675e0`.
+    let text = format!("{:e}", value.abs());
+    let (mantissa, exponent) = text.split_once('e').expect("`{:e}` writes an exponent");
+    let exponent: i64 = exponent.parse().expect("`{:e}` writes an integer exponent");
+    let shortest: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).map(|digit| digit - b'0').collect();
+    // |value| is 0.d1 d2 d3 … × 10^(exponent + 1); the digits at or left of
+    // the last kept place are the first `keep`. Beyond ±400 places every
+    // finite float rounds to itself or to zero, so the clamp changes nothing.
+    let digits = digits.clamp(-400, 400);
+    let keep = exponent + 1 + digits;
+    if keep >= shortest.len() as i64 {
+        return value;
+    }
+    if keep < 0 {
+        return 0.0;
+    }
+    let keep = keep as usize;
+    // At most 17 digits: the kept part fits in a u64, with its carry.
+    let kept = shortest[..keep].iter().fold(0u64, |n, &digit| n * 10 + u64::from(digit));
+    let rounded = kept + u64::from(shortest[keep] >= 5);
+    if rounded == 0 {
+        return 0.0;
+    }
+    let magnitude: f64 = format!("{rounded}e{}", -digits).parse().expect("digits and an exponent read as a float");
+    if value < 0.0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// `round(n, digits)` of an int: `n` itself for `digits >= 0`; otherwise
+/// to the nearest multiple of `10^-digits`, half away from zero, as
+/// Flink's `ROUND` on a BIGINT. A result beyond the int range wraps, as
+/// int arithmetic does.
+pub fn round_int(value: i64, digits: i64) -> i64 {
+    if digits >= 0 {
+        return value;
+    }
+    // 10^38 still fits an i128, and from 10^20 on every int rounds to 0.
+    let unit = 10i128.pow(digits.unsigned_abs().min(38) as u32);
+    let magnitude = (i128::from(value).abs() + unit / 2) / unit * unit;
+    (if value < 0 { -magnitude } else { magnitude }) as i64
+}
+
+#[cfg(test)]
+mod round_tests {
+    use super::{round_float, round_int};
+
+    #[test]
+    fn floats_round_their_shortest_decimal_half_away_from_zero() {
+        assert_eq!(round_float(131.35999999999999, 2), 131.36);
+        assert_eq!(round_float(2.675, 2), 2.68);
+        assert_eq!(round_float(-2.675, 2), -2.68);
+        assert_eq!(round_float(2.5, 0), 3.0);
+        assert_eq!(round_float(-2.5, 0), -3.0);
+        assert_eq!(round_float(0.5, 0), 1.0);
+        assert_eq!(round_float(0.49999999999999994, 0), 0.0);
+        assert_eq!(round_float(1234.5678, -2), 1200.0);
+        assert_eq!(round_float(1250.0, -2), 1300.0);
+        assert_eq!(round_float(49.0, -2), 0.0);
+        assert_eq!(round_float(50.0, -2), 100.0);
+        assert_eq!(round_float(1.0e-5, 3), 0.0);
+        assert_eq!(round_float(0.0005, 3), 0.001);
+        assert_eq!(round_float(0.1 + 0.2, 1), 0.3);
+        assert_eq!(round_float(3.14159, 10), 3.14159);
+        assert_eq!(round_float(1e300, 2), 1e300);
+        assert_eq!(round_float(5e-324, 400), 5e-324);
+        assert_eq!(round_float(1.7976931348623157e308, -308), f64::INFINITY);
+        assert_eq!(round_float(9.5, i64::MIN), 0.0);
+        assert_eq!(round_float(9.5, i64::MAX), 9.5);
+        assert!(round_float(f64::NAN, 1).is_nan());
+        assert_eq!(round_float(f64::NEG_INFINITY, 1), f64::NEG_INFINITY);
+        assert!(round_float(-0.4, 0).is_sign_positive(), "zero is 0.0");
+        assert!(round_float(-0.0, 2).is_sign_positive());
+    }
+
+    #[test]
+    fn ints_round_to_tens_hundreds_and_more_half_away_from_zero() {
+        assert_eq!(round_int(1234, 2), 1234);
+        assert_eq!(round_int(1250, -2), 1300);
+        assert_eq!(round_int(-1250, -2), -1300);
+        assert_eq!(round_int(1249, -2), 1200);
+        assert_eq!(round_int(5, -1), 10);
+        assert_eq!(round_int(i64::MAX, -30), 0);
+        assert_eq!(round_int(i64::MIN, i64::MIN), 0);
+        assert_eq!(round_int(i64::MAX, -1), (9_223_372_036_854_775_810i128) as i64, "wraps");
     }
 }

@@ -240,6 +240,25 @@ impl Translator<'_> {
                 ),
             },
             (Function::Abs, [x]) if x.ty != Type::Duration => format!("ABS({})", self.arithmetic_operand(x)),
+            // Flink's ROUND rounds a DOUBLE's shortest decimal half away
+            // from zero (BigDecimal, HALF_UP), as flowc's does; its places
+            // are an INT.
+            (Function::Round, [x]) => format!("ROUND({})", self.arithmetic_operand(x)),
+            (Function::Round, [x, digits]) => {
+                let constant = match &digits.kind {
+                    TypedExprKind::Literal(Value::Int(n)) => Some(*n),
+                    TypedExprKind::Unary { op: UnaryOp::Neg, operand } => match operand.kind {
+                        TypedExprKind::Literal(Value::Int(n)) => n.checked_neg(),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let digits = match constant.filter(|n| i32::try_from(*n).is_ok()) {
+                    Some(n) => n.to_string(),
+                    None => format!("CAST({} AS INT)", self.sql(digits)),
+                };
+                format!("ROUND({}, {digits})", self.arithmetic_operand(x))
+            }
             (Function::Min | Function::Max, [a, b]) if a.ty != Type::Duration && a.ty != Type::Timestamp => {
                 let name = if function == Function::Min { "LEAST" } else { "GREATEST" };
                 format!("{name}({}, {})", self.arithmetic_operand(a), self.arithmetic_operand(b))

@@ -54,6 +54,10 @@ pub struct KeyCount {
 pub struct HeavyKeys {
     /// Records that crossed the edge, scaled back up from the sample.
     pub records: u64,
+    /// Records the sketches counted; `None` in recordings saved before
+    /// flowc kept it (about `records / SAMPLE_EVERY` there).
+    #[serde(default)]
+    pub sampled: Option<u64>,
     /// Heaviest first.
     pub keys: Vec<KeyCount>,
 }
@@ -120,6 +124,7 @@ impl KeySketch {
         };
         HeavyKeys {
             records: self.seen,
+            sampled: Some(self.counted),
             keys: counters
                 .into_iter()
                 .take(limit)
@@ -170,6 +175,7 @@ mod tests {
         a.merge(&b);
         let heavy = a.heavy_keys(5);
         assert_eq!(heavy.records, 1_200);
+        assert_eq!(heavy.sampled, Some(a.counted));
         assert_eq!(heavy.keys[0].key, "\"gold\"");
         assert!((650..=950).contains(&heavy.keys[0].records), "{heavy:?}");
         assert_eq!(heavy.keys[0].error, 0);

@@ -1,5 +1,5 @@
 //! What to change, in `.flow` terms: the attribute or setting, where it
-//! goes, and why, following the remedies Flink's documentation gives. Advice targets the
+//! goes, and why, following Flink's remedies. Advice targets the
 //! bottleneck only: never more parallelism for the backpressured tasks
 //! upstream of it, and never more buffers for a throughput problem, except
 //! where latency, not work, limits (the credit round trip).
@@ -61,7 +61,7 @@ pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
             let Some(operator) = bottleneck.operator else { return advice };
             advice.extend(more_parallelism(plan, report, operator, text));
         }
-        Cause::NoBottleneck => {}
+        Cause::NoBottleneck | Cause::TooShort => {}
     }
     if let Some(moving) = &report.moving {
         for &turn_task in moving.tasks.iter().filter(|&&t| t != bottleneck.task) {

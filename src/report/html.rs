@@ -6,8 +6,9 @@
 
 use std::fmt::Write;
 
-use super::analyze::percent;
+use super::analyze::{group, percent, MIN_SAMPLED_KEYS};
 use super::{Report, TaskReport};
+use crate::metrics::sketch::SAMPLE_EVERY;
 
 const IDLE: (f64, f64, f64) = (0x5d as f64, 0xb1 as f64, 0xff as f64);
 const BUSY: (f64, f64, f64) = (0xee as f64, 0x64 as f64, 0x64 as f64);
@@ -28,12 +29,17 @@ pub fn render(report: &Report, text: &str) -> String {
         STYLE
     );
     let _ = writeln!(page, "<h1>Backpressure of <code>{}</code></h1>", escape(&report.file));
-    let _ = writeln!(page, "<p class=\"meta\">ran {:.1} s on {} cores</p>", report.duration_ms / 1000.0, report.cores);
+    let ran = if report.duration_ms < 100.0 {
+        format!("{:.1} ms", report.duration_ms)
+    } else {
+        format!("{:.1} s", report.duration_ms / 1000.0)
+    };
+    let _ = writeln!(page, "<p class=\"meta\">ran {ran} on {} cores</p>", report.cores);
     verdict(&mut page, report, text);
     let _ = writeln!(page, "<h2>Tasks</h2>");
     graph(&mut page, report);
     table(&mut page, report);
-    let _ = writeln!(page, "<h2>Over time</h2>\n<div id=\"timelines\"></div>");
+    let _ = writeln!(page, "<h2>Over time</h2>\n{LEGEND}\n<div id=\"timelines\"></div>");
     let json = serde_json::to_string(report).expect("a report is plain data").replace("</", "<\\/");
     let _ = writeln!(page, "<script id=\"report-data\" type=\"application/json\">{json}</script>");
     let _ = writeln!(page, "<script>{SCRIPT}</script>\n</body>\n</html>");
@@ -81,15 +87,16 @@ fn verdict(page: &mut String, report: &Report, text: &str) {
     for source in &report.sources {
         let _ = writeln!(
             page,
-            "<p>Source <code>{}</code> (line {}): wanted {:.0}/s, got {:.0}/s; {} records behind at the end, {} at most.</p>",
+            "<p>Source <code>{}</code> (line {}): wanted {}/s, got {}/s; {} records behind at the end, {} at most.</p>",
             escape(&source.name),
             source.line,
-            source.wanted_per_second,
-            source.achieved_per_second,
-            source.lag_at_end,
-            source.lag_max
+            rounded(source.wanted_per_second),
+            rounded(source.achieved_per_second),
+            group(source.lag_at_end),
+            group(source.lag_max)
         );
     }
+    hot_keys(page, report);
     if !report.advice.is_empty() {
         let _ = writeln!(page, "<h2>Advice</h2>\n<ol id=\"advice\">");
         for advice in &report.advice {
@@ -105,6 +112,37 @@ fn verdict(page: &mut String, report: &Report, text: &str) {
         let _ = writeln!(page, "</ol>");
     }
     let _ = writeln!(page, "</section>");
+}
+
+/// As the text report says them: the heaviest keys of each edge, or why
+/// there are too few records to name them.
+fn hot_keys(page: &mut String, report: &Report) {
+    for edge in &report.hot_keys {
+        if edge.keys.is_empty() && edge.records > 0 {
+            let _ = writeln!(
+                page,
+                "<p class=\"keys\">Too few records on <code>key_by {}</code> (line {}) to name its heaviest keys: {} counted of {} (one in {SAMPLE_EVERY}); {MIN_SAMPLED_KEYS} needed.</p>",
+                escape(&edge.key),
+                edge.line,
+                group(edge.sampled),
+                group(edge.records)
+            );
+        } else if edge.keys.first().is_some_and(|key| key.share >= 0.05) {
+            let keys: Vec<String> = edge
+                .keys
+                .iter()
+                .take(3)
+                .map(|key| format!("<code>{}</code> ({})", escape(&key.key), percent(key.share)))
+                .collect();
+            let _ = writeln!(
+                page,
+                "<p class=\"keys\">Heaviest keys on <code>key_by {}</code> (line {}): {}.</p>",
+                escape(&edge.key),
+                edge.line,
+                keys.join(", ")
+            );
+        }
+    }
 }
 
 /// Tasks left to right by their distance from the sources.
@@ -129,9 +167,12 @@ fn graph(page: &mut String, report: &Report) {
     let height = rows * (BOX_HEIGHT + ROW_GAP) + ROW_GAP;
     let position =
         |task: usize| (column[task] * (BOX_WIDTH + COLUMN_GAP) + 10, row[task] * (BOX_HEIGHT + ROW_GAP) + ROW_GAP);
+    // Drawn at its natural size where it fits; scaled down to the page's
+    // width (CSS `max-width: 100%` with the viewBox) where it does not, so
+    // no task, the bottleneck least of all, is cut off.
     let _ = writeln!(
         page,
-        "<svg id=\"task-graph\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"task graph\">"
+        "<svg id=\"task-graph\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"task graph\">"
     );
     let _ = writeln!(page, "<defs><marker id=\"arrow\" markerWidth=\"10\" markerHeight=\"8\" refX=\"9\" refY=\"4\" orient=\"auto\"><path d=\"M0,0 L10,4 L0,8 z\" fill=\"#555\"/></marker></defs>");
     for (from, links) in report_links(report).iter().enumerate() {
@@ -155,15 +196,26 @@ fn graph(page: &mut String, report: &Report) {
         } else {
             "stroke=\"#333\" stroke-width=\"1\""
         };
-        let name: String = task.name.chars().take(40).collect();
+        // What fits the box at the name's font size; the whole name is its title.
+        let name: String = if task.name.chars().count() > 36 {
+            task.name.chars().take(35).chain(['…']).collect()
+        } else {
+            task.name.clone()
+        };
+        let state = if task.is_bottleneck {
+            "▶ BOTTLENECK: limits the pipeline".to_string()
+        } else {
+            format!("backpressure {}", task.status.label())
+        };
         let _ = writeln!(
             page,
-            "<g class=\"{class}\" data-task=\"{}\" data-status=\"{}\"><title>{}</title>\
+            "<g class=\"{class}\" data-task=\"{}\" data-status=\"{}\" data-backpressure=\"{}\"><title>{}</title>\
              <rect x=\"{x}\" y=\"{y}\" width=\"{BOX_WIDTH}\" height=\"{BOX_HEIGHT}\" rx=\"6\" fill=\"{}\" {stroke}/>\
              <text x=\"{}\" y=\"{}\" class=\"name\">{}</text>\
-             <text x=\"{}\" y=\"{}\">{} · p={} · busy {} · backpr. {} · idle {}</text>\
-             <text x=\"{}\" y=\"{}\">{}</text></g>",
+             <text x=\"{}\" y=\"{}\">p={} · busy {} · backpr. {} · idle {}</text>\
+             <text x=\"{}\" y=\"{}\" class=\"state\">{}</text></g>",
             task.id,
+            super::text::status(task),
             task.status.label(),
             escape(&task.name),
             task_colour(task),
@@ -172,14 +224,13 @@ fn graph(page: &mut String, report: &Report) {
             escape(&name),
             x + 10,
             y + 46,
-            task.status.label(),
             task.parallelism,
             percent(task.busy_ratio),
             percent(task.backpressured_ratio),
             percent(task.idle_ratio),
             x + 10,
             y + 68,
-            if task.is_bottleneck { "▶ bottleneck" } else { "" }
+            state
         );
     }
     let _ = writeln!(page, "</svg>");
@@ -194,28 +245,42 @@ fn report_links(report: &Report) -> Vec<Vec<usize>> {
 fn table(page: &mut String, report: &Report) {
     let _ = writeln!(
         page,
-        "<table id=\"tasks\"><thead><tr><th>task</th><th>p</th><th>status</th><th>busy</th><th>backpressured</th><th>idle</th><th>cpu</th><th>in/s</th><th>out/s</th><th>in pool</th><th>out pool</th></tr></thead><tbody>"
+        "<div class=\"wide\"><table id=\"tasks\"><thead><tr><th>task</th><th>p</th><th>status</th><th>busy</th><th title=\"backpressured\">backpr.</th><th>idle</th><th>cpu</th><th>in/s</th><th>out/s</th><th>in pool</th><th>out pool</th></tr></thead><tbody>"
     );
     for task in &report.tasks {
         let _ = writeln!(
             page,
-            "<tr{}><td>{}</td><td>{}</td><td class=\"status {}\">{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{}><td>{}</td><td>{}</td><td class=\"status {}\"{}>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if task.is_bottleneck { " class=\"bottleneck\"" } else { "" },
             escape(&task.name),
             task.parallelism,
-            task.status.label(),
-            task.status.label(),
+            super::text::status(task),
+            if task.is_bottleneck {
+                format!(
+                    " title=\"limits the pipeline: its busiest subtask is busy {}; backpressure {}, as nothing downstream blocks it\"",
+                    percent(task.max_busy_ratio),
+                    task.status.label()
+                )
+            } else {
+                String::new()
+            },
+            super::text::status(task),
             task.busy_ratio * 1000.0,
             task.backpressured_ratio * 1000.0,
             task.idle_ratio * 1000.0,
             task.cpu_ratio.map_or("?".into(), |cpu| format!("{:.0}", cpu * 1000.0)),
-            task.records_in_per_second,
-            task.records_out_per_second,
+            rounded(task.records_in_per_second),
+            rounded(task.records_out_per_second),
             percent(task.in_pool_usage),
             percent(task.out_pool_usage)
         );
     }
-    let _ = writeln!(page, "</tbody></table>\n<p class=\"meta\">busy, backpressured, idle and cpu in ms per second, mean of the subtasks</p>");
+    let _ = writeln!(page, "</tbody></table></div>\n<p class=\"meta\">busy, backpressured, idle and cpu in ms per second, mean of the subtasks; status from the most backpressured subtask, BOTTLENECK for the task that limits the pipeline</p>");
+}
+
+/// `36,858`, as the text report groups it.
+fn rounded(value: f64) -> String {
+    group(value.max(0.0).round() as u64)
 }
 
 fn escape(text: &str) -> String {
@@ -232,42 +297,67 @@ fn code_spans(text: &str) -> String {
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}\
-code,pre{font-family:ui-monospace,monospace}pre.source{background:#f4f4f4;padding:.5em}\
-.line{color:#888}.meta{color:#666}table{border-collapse:collapse;margin-top:1em}\
-td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}\
-tr.bottleneck{font-weight:bold}.status.HIGH{color:#b00}.status.LOW{color:#c70}.status.OK{color:#080}\
-svg text{font-size:11px;fill:#fff}svg text.name{font-weight:bold;font-size:13px}\
-.timeline{margin:.4em 0}.timeline span{display:inline-block;width:320px;font-size:12px}.why{color:#444}";
+code,pre{font-family:ui-monospace,monospace}code{overflow-wrap:anywhere}\
+pre.source,pre.moving{background:#f4f4f4;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere}\
+.line{color:#888}.meta{color:#666}.wide{overflow-x:auto}table{border-collapse:collapse;margin-top:1em;font-size:14px}\
+td,th{padding:.25em .45em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}\
+tr.bottleneck{font-weight:bold}.status.HIGH,.status.BOTTLENECK{color:#b00}.status.LOW{color:#c70}.status.OK{color:#080}\
+#task-graph{max-width:100%;height:auto;display:block}\
+#task-graph text{font-size:11px;fill:#fff}#task-graph text.name{font-weight:bold;font-size:13px}\
+#task-graph .bottleneck text.state{font-weight:bold;fill:#ffcc00}\
+.legend{font-size:12px;margin:.4em 0}.legend span{display:inline-block;margin-right:1.2em}\
+.legend i{display:inline-block;width:12px;height:12px;margin-right:.35em;vertical-align:-2px}\
+.timeline{margin:.6em 0}.timeline .label{display:block;font-size:12px;margin-bottom:.15em}\
+.timeline svg,svg.time-axis{display:block;width:100%;max-width:640px;height:auto}\
+svg.time-axis text{font-size:11px;fill:#444}.why{color:#444}";
+
+/// What each colour of the timelines means, in Flink's colours.
+const LEGEND: &str = "<div class=\"legend\" id=\"timeline-legend\">\
+<span><i style=\"background:#ee6464\"></i>busy</span>\
+<span><i style=\"background:#202020\"></i>backpressured</span>\
+<span><i style=\"background:#5db1ff\"></i>idle</span>\
+<span>bar height: ms per second, mean of the subtasks</span></div>";
 
 /// Draws each task's busy (red), backpressured (black) and idle (blue)
-/// time as stacked bars from the embedded report.
+/// time as stacked bars from the embedded report, and under them an axis
+/// in seconds since the start of the run.
 const SCRIPT: &str = r#"
 (function () {
   var report = JSON.parse(document.getElementById('report-data').textContent);
   var host = document.getElementById('timelines');
   var ns = 'http://www.w3.org/2000/svg';
+  var width = 600, height = 40, total = Math.max(report.duration_ms, 1);
+  function svgOf(h, cls) {
+    var svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('width', width + 40);
+    svg.setAttribute('height', h);
+    // The same margins on every row and the axis, so their seconds line up.
+    svg.setAttribute('viewBox', '-20 0 ' + (width + 40) + ' ' + h);
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('class', cls);
+    return svg;
+  }
   report.tasks.forEach(function (task) {
     var row = document.createElement('div');
     row.className = 'timeline';
     var label = document.createElement('span');
+    label.className = 'label';
     label.textContent = task.name;
     row.appendChild(label);
-    var width = 600, height = 40, n = Math.max(task.timeline.length, 1), w = width / n;
-    var svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('width', width);
-    svg.setAttribute('height', height);
-    svg.setAttribute('class', 'task-timeline');
+    var svg = svgOf(height, 'task-timeline');
     svg.setAttribute('data-task', task.id);
     task.timeline.forEach(function (point, i) {
+      var next = i + 1 < task.timeline.length ? task.timeline[i + 1].start_ms : total;
+      var x = point.start_ms / total * width, w = Math.max((next - point.start_ms) / total * width - 0.5, 0.5);
       var y = height;
       [['#ee6464', point.busy_ms_per_second], ['#202020', point.backpressured_ms_per_second],
        ['#5db1ff', point.idle_ms_per_second]].forEach(function (part) {
         var h = part[1] / 1000 * height;
         y -= h;
         var rect = document.createElementNS(ns, 'rect');
-        rect.setAttribute('x', i * w);
+        rect.setAttribute('x', x);
         rect.setAttribute('y', y);
-        rect.setAttribute('width', Math.max(w - 0.5, 0.5));
+        rect.setAttribute('width', w);
         rect.setAttribute('height', h);
         rect.setAttribute('fill', part[0]);
         svg.appendChild(rect);
@@ -276,6 +366,27 @@ const SCRIPT: &str = r#"
     row.appendChild(svg);
     host.appendChild(row);
   });
+  // Ticks at 1, 2 or 5 times a power of ten seconds, about six of them.
+  var seconds = total / 1000, raw = seconds / 6, power = Math.pow(10, Math.floor(Math.log10(raw)));
+  var step = [1, 2, 5, 10].map(function (m) { return m * power; }).find(function (s) { return s >= raw; });
+  var digits = Math.max(0, -Math.floor(Math.log10(step)));
+  var axis = svgOf(30, 'time-axis');
+  var base = document.createElementNS(ns, 'line');
+  [['x1', 0], ['y1', 2], ['x2', width], ['y2', 2], ['stroke', '#444']].forEach(function (a) { base.setAttribute(a[0], a[1]); });
+  axis.appendChild(base);
+  for (var t = 0; t <= seconds + 1e-9; t += step) {
+    var x = t / seconds * width;
+    var tick = document.createElementNS(ns, 'line');
+    [['x1', x], ['y1', 2], ['x2', x], ['y2', 8], ['stroke', '#444']].forEach(function (a) { tick.setAttribute(a[0], a[1]); });
+    axis.appendChild(tick);
+    var text = document.createElementNS(ns, 'text');
+    text.setAttribute('x', x);
+    text.setAttribute('y', 20);
+    text.setAttribute('text-anchor', 'middle');
+    text.textContent = t.toFixed(digits) + ' s';
+    axis.appendChild(text);
+  }
+  host.appendChild(axis);
   document.body.setAttribute('data-rendered', 'yes');
 })();
 "#;

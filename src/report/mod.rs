@@ -5,20 +5,23 @@
 //!
 //! `report` never imports `runtime`: it reasons over recorded metrics only,
 //! so every verdict can be tested on a fixed recording. The rules follow
-//! Flink's backpressure monitoring (its web UI and the Flink blog's posts on
-//! backpressure): status from the backpressured ratio, the bottleneck as the first task after the last
-//! backpressured one, the cause from busy, CPU, pool usages and skew.
+//! Flink's backpressure monitoring: status from the backpressured ratio,
+//! the bottleneck as the first task after the last backpressured one, the
+//! cause from busy, CPU, pool usages and skew. A run too short to judge
+//! gets the numbers and how to lengthen it instead of a verdict.
 
 mod advice;
 mod analyze;
 pub mod html;
+mod short;
 mod stats;
 pub mod text;
 mod timeline;
 
 use serde::{Deserialize, Serialize};
 
-pub use analyze::analyze;
+pub use analyze::{analyze, MIN_SAMPLED_KEYS};
+pub use short::MIN_SAMPLES;
 
 /// `0.8` as `80%`.
 pub fn text_percent(ratio: f64) -> String {
@@ -44,6 +47,10 @@ pub struct Report {
     pub tasks: Vec<TaskReport>,
     pub bottleneck: Option<Bottleneck>,
     pub verdict: Verdict,
+    /// Set, with `verdict.cause` `too_short` and no bottleneck, when the
+    /// judged stretch holds fewer than `MIN_SAMPLES` samples.
+    #[serde(default)]
+    pub too_short: Option<TooShort>,
     pub moving: Option<MovingBottleneck>,
     pub sources: Vec<SourceLag>,
     pub hot_keys: Vec<EdgeKeys>,
@@ -177,6 +184,8 @@ pub enum Cause {
     CreditRoundTrip,
     SourceBound,
     NoBottleneck,
+    /// Too few samples for any verdict: see `Report::too_short`.
+    TooShort,
 }
 
 impl Cause {
@@ -189,6 +198,7 @@ impl Cause {
             Cause::CreditRoundTrip => "network: credit round trip",
             Cause::SourceBound => "source-bound",
             Cause::NoBottleneck => "no bottleneck",
+            Cause::TooShort => "too short to judge",
         }
     }
 }
@@ -200,6 +210,23 @@ pub struct Verdict {
     pub summary: String,
     /// The numbers the verdict rests on, each a short phrase.
     pub evidence: Vec<String>,
+}
+
+/// Why a run got no verdict, with what would be enough.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TooShort {
+    /// The length of the judged stretch.
+    pub judged_ms: f64,
+    /// Sampler intervals in it, of the subtask with the most.
+    pub samples: u32,
+    pub sample_interval_ms: f64,
+    /// What a verdict needs: `MIN_SAMPLES`, and as long.
+    pub needed_samples: u32,
+    pub needed_ms: f64,
+    /// The busy time of all subtasks together in the judged stretch.
+    pub busy_ms: f64,
+    /// Records the sources produced in the whole run.
+    pub source_records: u64,
 }
 
 /// The bottleneck changed over time.
@@ -242,6 +269,10 @@ pub struct EdgeKeys {
     pub key: String,
     pub line: usize,
     pub records: u64,
+    /// Records counted for the keys (one in `SAMPLE_EVERY`); `keys` stays
+    /// empty below `MIN_SAMPLED_KEYS`, where a share is mostly chance.
+    #[serde(default)]
+    pub sampled: u64,
     pub keys: Vec<HotKey>,
 }
 
@@ -260,6 +291,6 @@ pub struct Advice {
     /// Where: the operator or setting, and its line when it is in the file.
     pub target: String,
     pub line: Option<usize>,
-    /// Why it helps, in Flink's backpressure terms.
+    /// Why it helps.
     pub why: String,
 }

@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
-use super::analyze::{group, percent};
+use super::analyze::{group, percent, MIN_SAMPLED_KEYS};
 use super::{Report, TaskReport};
+use crate::metrics::sketch::SAMPLE_EVERY;
 
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 /// Subtasks are listed when their busy or backpressured ratios spread this much.
@@ -18,9 +19,13 @@ pub fn render(report: &Report, text: &str) -> String {
     let to = report.analysed_to_ms.min(report.duration_ms);
     let _ = writeln!(
         out,
-        "\nbackpressure report: {} (ran {:.1} s{})",
+        "\nbackpressure report: {} (ran {}{})",
         report.file,
-        report.duration_ms / 1000.0,
+        if report.duration_ms < 100.0 {
+            format!("{:.1} ms", report.duration_ms)
+        } else {
+            format!("{:.1} s", report.duration_ms / 1000.0)
+        },
         if to < report.duration_ms - 1.0 {
             format!("; judged on the first {:.1} s, while the sources produced", to / 1000.0)
         } else {
@@ -46,17 +51,17 @@ fn task_table(out: &mut String, report: &Report) {
     let width = report.tasks.iter().map(|t| t.name.chars().count()).max().unwrap_or(4).clamp(4, 60);
     let _ = writeln!(
         out,
-        "\n    {:<width$}  {:>3}  {:<6} {:>5} {:>6} {:>5} {:>5}  {:>9}  {:>9}  {:>7}  {:>8}",
+        "\n    {:<width$}  {:>3}  {:<10} {:>5} {:>6} {:>5} {:>5}  {:>9}  {:>9}  {:>7}  {:>8}",
         "task", "p", "status", "busy", "backpr", "idle", "cpu", "in/s", "out/s", "in pool", "out pool"
     );
     for task in &report.tasks {
         let marker = if task.is_bottleneck { "  ▶ " } else { "    " };
         let _ = writeln!(
             out,
-            "{marker}{:<width$}  {:>3}  {:<6} {:>5} {:>6} {:>5} {:>5}  {:>9}  {:>9}  {:>7}  {:>8}",
+            "{marker}{:<width$}  {:>3}  {:<10} {:>5} {:>6} {:>5} {:>5}  {:>9}  {:>9}  {:>7}  {:>8}",
             shorten(&task.name, width),
             task.parallelism,
-            task.status.label(),
+            status(task),
             ms(task.busy_ratio),
             ms(task.backpressured_ratio),
             ms(task.idle_ratio),
@@ -69,8 +74,19 @@ fn task_table(out: &mut String, report: &Report) {
     }
     let _ = writeln!(
         out,
-        "    (busy, backpressured, idle and cpu in ms per second, mean of the subtasks; status from the most backpressured subtask)"
+        "    (busy, backpressured, idle and cpu in ms per second, mean of the subtasks; status from the most backpressured subtask, BOTTLENECK for the task that limits the pipeline)"
     );
+}
+
+/// Flink's level says only whether a task is blocked by a slower one
+/// downstream; the bottleneck itself is never blocked, and "OK" would read
+/// as healthy.
+pub fn status(task: &TaskReport) -> &'static str {
+    if task.is_bottleneck {
+        "BOTTLENECK"
+    } else {
+        task.status.label()
+    }
 }
 
 /// A task without inputs (or outputs) has no such pool.
@@ -182,6 +198,18 @@ fn verdict(out: &mut String, report: &Report, text: &str) {
             rate(source.achieved_per_second),
             group(source.lag_at_end),
             group(source.lag_max)
+        );
+    }
+    for edge in report.hot_keys.iter().filter(|edge| edge.keys.is_empty() && edge.records > 0) {
+        let _ = writeln!(
+            out,
+            "\ntoo few records on `key_by {}` (line {}) to name its heaviest keys: {} counted of {} (one in {}); {} needed",
+            edge.key,
+            edge.line,
+            group(edge.sampled),
+            group(edge.records),
+            SAMPLE_EVERY,
+            MIN_SAMPLED_KEYS
         );
     }
     for edge in report.hot_keys.iter().filter(|edge| edge.keys.first().is_some_and(|k| k.share >= 0.05)) {

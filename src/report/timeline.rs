@@ -1,8 +1,7 @@
 //! The report over time: each task's busy, backpressured and idle time as
 //! a short series (for sparklines and the HTML page), and the bottleneck
-//! step by step, to say when it moves: windows firing move the bottleneck,
-//! and averages over a run hide it (the Flink blog, "How to identify the
-//! source of backpressure?", on varying load).
+//! step by step, to say when it moves (windows firing move the
+//! bottleneck, and averages over a run hide it).
 
 use crate::metrics::recording::{Recording, TaskRecording};
 use crate::plan::PhysicalPlan;

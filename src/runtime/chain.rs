@@ -140,6 +140,12 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// Whether the first operator is a `throttle`, `sleep` or `work`, which
+    /// counts the task's records in as it takes each.
+    pub fn paces_at_head(&self) -> bool {
+        matches!(self.operators.first().map(|operator| &operator.step), Some(Step::Pace(_)))
+    }
+
     /// Runs `input` through operator `index` and everything after it. The
     /// busy time until the batch moves on is the operator's own (per batch,
     /// not per record, so the clock costs little).
@@ -285,6 +291,9 @@ impl Chain {
                         std::hint::spin_loop();
                     }
                 }
+            }
+            if index == 0 {
+                OperatorCounters::add(&ctx.counters.records_in, 1);
             }
             single.clear();
             single.push_row_of(input, row, &record);

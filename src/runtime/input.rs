@@ -114,8 +114,8 @@ impl InputGate {
         let received = self.wait(deadline, outputs, ctx);
         ctx.enter(before);
         let received = received?;
-        if let Received::Data { channel, buffer } = &received {
-            self.accept_buffer(*channel, buffer, ctx)?;
+        if let Received::Data { channel, .. } = &received {
+            self.accept_buffer(*channel, ctx)?;
         }
         Ok(received)
     }
@@ -193,7 +193,7 @@ impl InputGate {
 
     /// Takes the buffer into the channel's credit state: it uses one credit,
     /// and its backlog may earn floating buffers.
-    fn accept_buffer(&mut self, channel: usize, buffer: &NetBuffer, ctx: &mut Ctx) -> Result<(), Stopped> {
+    fn accept_buffer(&mut self, channel: usize, ctx: &mut Ctx) -> Result<(), Stopped> {
         let (gate, index) = (self.channels[channel].gate, self.channels[channel].index_in_gate);
         if self.gates[gate].on_buffer(index, self.pending_backlog, &mut self.announcements).is_err() {
             ctx.counters.credit_violations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -205,8 +205,9 @@ impl InputGate {
                 help: Some("this is a bug in flowc's runtime; please report it".into()),
             }));
         }
+        // Its records count as in when the chain takes them (worker.rs), as
+        // Flink's numRecordsIn does.
         metrics::OperatorCounters::add(&ctx.counters.buffers_in, 1);
-        metrics::OperatorCounters::add(&ctx.counters.records_in, buffer.rows.len());
         self.announce(gate, ctx);
         Ok(())
     }

@@ -139,6 +139,13 @@ impl Subtask {
             let deadline = waiting_output.then(|| self.outputs.next_flush());
             match inputs.next(deadline, &mut self.outputs, &mut self.ctx)? {
                 Received::Data { channel, buffer } => {
+                    // A pacing head takes a buffer's records one at a time,
+                    // for seconds, and counts each itself: counted here on
+                    // arrival, a busy writer would read 0 records in per
+                    // second between two buffers.
+                    if !self.chain.paces_at_head() {
+                        metrics::OperatorCounters::add(&self.ctx.counters.records_in, buffer.rows.len());
+                    }
                     // Rows and watermarks in the order they were sent.
                     let mut done = 0;
                     for &(at, watermark) in &buffer.watermarks {

@@ -13,6 +13,8 @@ use super::strings::*;
 pub enum Helper {
     Fmod,
     HashFloat,
+    RoundFloat,
+    RoundInt,
     HashStr,
     Compare,
     Len,
@@ -37,13 +39,23 @@ extern "C" fn flowc_hash_float(value: f64) -> i64 {
     crate::compile::builtins::hash_float(value)
 }
 
+extern "C" fn flowc_round_float(value: f64, digits: i64) -> f64 {
+    crate::compile::builtins::round_float(value, digits)
+}
+
+extern "C" fn flowc_round_int(value: i64, digits: i64) -> i64 {
+    crate::compile::builtins::round_int(value, digits)
+}
+
 const I: Type = types::I64;
 const F: Type = types::F64;
 
 impl Helper {
-    pub const ALL: [Helper; 16] = [
+    pub const ALL: [Helper; 18] = [
         Helper::Fmod,
         Helper::HashFloat,
+        Helper::RoundFloat,
+        Helper::RoundInt,
         Helper::HashStr,
         Helper::Compare,
         Helper::Len,
@@ -64,6 +76,8 @@ impl Helper {
         match self {
             Helper::Fmod => "flowc_fmod",
             Helper::HashFloat => "flowc_hash_float",
+            Helper::RoundFloat => "flowc_round_float",
+            Helper::RoundInt => "flowc_round_int",
             Helper::HashStr => "flowc_str_hash",
             Helper::Compare => "flowc_str_compare",
             Helper::Len => "flowc_str_len",
@@ -85,6 +99,8 @@ impl Helper {
         match self {
             Helper::Fmod => flowc_fmod as *const u8,
             Helper::HashFloat => flowc_hash_float as *const u8,
+            Helper::RoundFloat => flowc_round_float as *const u8,
+            Helper::RoundInt => flowc_round_int as *const u8,
             Helper::HashStr => flowc_str_hash as *const u8,
             Helper::Compare => flowc_str_compare as *const u8,
             Helper::Len => flowc_str_len as *const u8,
@@ -108,6 +124,8 @@ impl Helper {
         match self {
             Helper::Fmod => (&[F, F], F),
             Helper::HashFloat => (&[F], I),
+            Helper::RoundFloat => (&[F, I], F),
+            Helper::RoundInt => (&[I, I], I),
             Helper::HashStr | Helper::Len => (&[I, I], I),
             Helper::Compare | Helper::Contains | Helper::StartsWith | Helper::EndsWith => (&[I, I, I, I], I),
             Helper::Upper | Helper::Lower | Helper::Store => (&[I, I, I], I),

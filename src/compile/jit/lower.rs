@@ -428,6 +428,21 @@ impl Lowering<'_, '_> {
                 self.builder.ins().select(negative, negated, a)
             }
             Function::Min | Function::Max => self.min_max(function == Function::Min, ty, a, one(values[1])),
+            // The interpreter's own Rust code: bit for bit the same result.
+            Function::Round if *ty == FlowType::Float => {
+                let digits = match values.get(1) {
+                    Some(&digits) => one(digits),
+                    None => self.builder.ins().iconst(types::I64, 0),
+                };
+                self.helper(Helper::RoundFloat, &[a, digits])
+            }
+            Function::Round => match values.get(1) {
+                Some(&digits) => {
+                    let digits = one(digits);
+                    self.helper(Helper::RoundInt, &[a, digits])
+                }
+                None => a,
+            },
             Function::Hash => match ty {
                 FlowType::Float => self.helper(Helper::HashFloat, &[a]),
                 FlowType::Bool => {
