@@ -18,7 +18,7 @@ mod operators;
 pub mod program;
 mod streams;
 pub mod types;
-mod units;
+pub mod units;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::check::units::format_count as group;
 use crate::compile::{Backend, Interpreter, Jit};
 use crate::diag::{render, Diagnostic, RenderOptions};
 use crate::metrics::read;
@@ -271,7 +272,7 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
                 "{} (line {line}) held up to {} {what}, about {} of state",
                 operator.name,
                 group(state_entries),
-                human_bytes(bytes)
+                crate::metrics::format_bytes(bytes)
             ));
         }
         let late = total(|c| read(&c.late));
@@ -360,7 +361,7 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
     if state_bytes > STATE_WARNING_BYTES {
         text.push_str(&format!(
             "  warning: keyed state reached about {}; flowc keeps it in memory, so a key with many values (an id, a timestamp) can exhaust it: key by fewer values, or use shorter windows\n",
-            human_bytes(state_bytes)
+            crate::metrics::format_bytes(state_bytes)
         ));
     }
     if let Some(peak) = peak_memory_bytes() {
@@ -371,34 +372,6 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
 
 /// Keyed state past this is worth a warning (documented in docs/language.md).
 const STATE_WARNING_BYTES: u64 = 1 << 30;
-
-/// `1.5 MiB`, `320 B`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `1234567` as `1,234,567`.
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
 
 /// The process's peak resident memory (Linux's `VmHWM`), when known.
 pub fn peak_memory_bytes() -> Option<u64> {

@@ -305,3 +305,18 @@ fn saturating_nanos(duration: Duration) -> u64 {
 pub fn set(counter: &AtomicU64, value: usize) {
     counter.store(value as u64, Relaxed);
 }
+
+/// `1.5 MiB`, `320 B`: a measured size, for people.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}

@@ -285,6 +285,14 @@ fn task_report(
                     .iter()
                     .map(|t| t.totals.operator_records_out.get(position).copied().unwrap_or(0))
                     .sum(),
+                state_entries: totals
+                    .iter()
+                    .map(|t| t.totals.operator_state_entries_peak.get(position).copied().unwrap_or(0))
+                    .sum(),
+                state_bytes: totals
+                    .iter()
+                    .map(|t| t.totals.operator_state_bytes_peak.get(position).copied().unwrap_or(0))
+                    .sum(),
             })
             .collect(),
         timeline: timeline::task_timeline(&recording.tasks[task]),
@@ -580,14 +588,4 @@ pub fn percent(ratio: f64) -> String {
 }
 
 /// `12,345`.
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::check::units::format_count as group;

@@ -148,6 +148,13 @@ pub struct OperatorReport {
     pub busy_ms_per_second: f64,
     pub records_in: u64,
     pub records_out: u64,
+    /// A keyed operator's largest state, summed over its subtasks: entries
+    /// (a key, or a key in one open window) and their estimated bytes; 0
+    /// for other operators and in recordings older than these fields.
+    #[serde(default)]
+    pub state_entries: u64,
+    #[serde(default)]
+    pub state_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

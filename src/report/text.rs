@@ -43,6 +43,7 @@ pub fn render(report: &Report, text: &str) -> String {
         }
     }
     timelines(&mut out, report);
+    keyed_state(&mut out, report);
     verdict(&mut out, report, text);
     out
 }
@@ -146,6 +147,30 @@ fn operators(out: &mut String, task: &TaskReport) {
             shorten(&operator.name, width),
             operator.line,
             percent(operator.busy_share)
+        );
+    }
+}
+
+/// Each keyed operator's largest state: it lives in memory.
+fn keyed_state(out: &mut String, report: &Report) {
+    let keyed: Vec<&super::OperatorReport> =
+        report.tasks.iter().flat_map(|task| &task.operators).filter(|op| op.state_entries > 0).collect();
+    if keyed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "
+  keyed state, at its largest (kept in memory):"
+    );
+    for operator in keyed {
+        let _ = writeln!(
+            out,
+            "    `{}` (line {}): {} entries, about {}",
+            operator.name,
+            operator.line,
+            group(operator.state_entries),
+            crate::metrics::format_bytes(operator.state_bytes)
         );
     }
 }
