@@ -439,3 +439,24 @@ fn a_failed_final_rename_leaves_no_temporary_file() {
     assert!(stderr.contains("flow::sink_failed") && stderr.contains("out.csv"), "{stderr}");
     assert!(temporary_files(&dir).is_empty(), "{:?}", temporary_files(&dir));
 }
+
+/// `/dev/stdout` is written through, to a pipe or to a file the shell
+/// opened, and stays what it was.
+#[test]
+fn a_sink_on_dev_stdout_writes_to_standard_output() {
+    let dir = scratch("dev-stdout");
+    std::fs::write(
+        dir.join("d.flow"),
+        "schema R { id: int }\nsource g: R = generate(count = 3) { id = seq }\n\
+         g | sink file(\"/dev/stdout\", format = csv)\n",
+    )
+    .unwrap();
+    let output = flowc(&dir).args(["run", "-q", "d.flow"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "id\n0\n1\n2\n");
+    let redirected = std::fs::File::create(dir.join("redirected.txt")).unwrap();
+    let output = flowc(&dir).args(["run", "-q", "d.flow"]).stdout(redirected).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(std::fs::read_to_string(dir.join("redirected.txt")).unwrap(), "id\n0\n1\n2\n");
+    assert!(temporary_files(&dir).is_empty());
+}

@@ -276,11 +276,11 @@ impl Chain {
         outputs: &mut OutputGate,
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
-        let record = self.operators[index].input.clone();
         let Step::Pace(pacer) = &self.operators[index].step else { unreachable!("pace on a pacing step") };
         if pacer.kind == PaceKind::Throttle {
             return self.throttle(index, input, single, outputs, ctx);
         }
+        let record = self.operators[index].input.clone();
         for row in 0..input.len() {
             let Step::Pace(pacer) = &mut self.operators[index].step else { unreachable!("pace on a pacing step") };
             let (kind, due) = (pacer.kind, pacer.next_due(Instant::now()));
@@ -329,6 +329,10 @@ impl Chain {
                 slice.push_row_of(input, passing, &record);
             }
             row += n;
+            // A pacing head counts the subtask's records in as it takes them (see `paces_at_head`).
+            if index == 0 {
+                OperatorCounters::add(&ctx.counters.records_in, n);
+            }
             OperatorCounters::add(&self.operators[index].counters.records_out, n);
             self.deliver(index, slice, outputs, ctx)?;
             outputs.flush_if_due(ctx)?;

@@ -6,9 +6,10 @@
 //! run succeeds, so a failed or stopped run never replaces the target; the
 //! temporary file is removed on every other way out (`temporary.rs`). A
 //! symbolic link is followed: the file it points to is replaced, the link
-//! stays. A target that is not a regular file — a device such as
-//! `/dev/stdout`, a FIFO, a socket — is written to directly, since renaming
-//! over it would replace the device itself.
+//! stays. A target that is not a regular file — a device, a FIFO, a
+//! socket — and any path in `/dev` or `/proc` is written to directly, since
+//! renaming over it would replace the device (or, for `/dev/stdout`
+//! redirected to a file, the file the shell holds open) itself.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -214,16 +215,22 @@ fn open_destination(target: &Path) -> Result<(File, Destination), String> {
         ),
         _ => format!("cannot create `{shown}`: {error}"),
     };
+    let write_through = || {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(target)
+            .map_err(|error| format!("cannot open `{shown}` for writing: {error}"))?;
+        Ok((file, Destination::WriteThrough))
+    };
+    // `/dev/stdout` is a link to whatever standard output is, a pipe or a
+    // file the shell holds open: never a file to replace.
+    if target.starts_with("/dev") || target.starts_with("/proc") {
+        return write_through();
+    }
     let final_file = follow_links(target).map_err(|error| format!("cannot follow the link `{shown}`: {error}"))?;
     match std::fs::metadata(&final_file) {
         Ok(metadata) if metadata.is_dir() => Err(format!("cannot write `{shown}`: it is a folder")),
-        Ok(metadata) if !metadata.is_file() => {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&final_file)
-                .map_err(|error| format!("cannot open `{shown}` for writing: {error}"))?;
-            Ok((file, Destination::WriteThrough))
-        }
+        Ok(metadata) if !metadata.is_file() => write_through(),
         _ => {
             let temporary = super::temporary::name_beside(&final_file);
             let file =
