@@ -20,6 +20,11 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn report_of(name: &str, text: &str, settings: &[&str]) -> Report {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    report_unlocked(name, text, settings)
+}
+
+/// `report_of` for a caller that holds `ONE_AT_A_TIME`.
+fn report_unlocked(name: &str, text: &str, settings: &[&str]) -> Report {
     let checked = flowc::check::check_source(text);
     let mut program = checked.program.unwrap_or_else(|| panic!("{name} does not check: {:?}", checked.diagnostics));
     for setting in settings {
@@ -288,4 +293,60 @@ visits | key_by region | aggregate { n = count() } | work 150us @name("rank") | 
         &["Source: visits"],
     );
     assert_eq!(report.hot_keys[0].keys[0].key, "\"eu\"");
+}
+
+/// Two busy programs beside the run, one per core, as on a laptop that is
+/// compiling something else; stopped when dropped.
+struct CpuHogs(Vec<std::process::Child>);
+
+impl CpuHogs {
+    fn start() -> CpuHogs {
+        let spin = || {
+            std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("sh runs")
+        };
+        CpuHogs(vec![spin(), spin()])
+    }
+}
+
+impl Drop for CpuHogs {
+    fn drop(&mut self) {
+        for hog in &mut self.0 {
+            let _ = hog.kill();
+            let _ = hog.wait();
+        }
+    }
+}
+
+/// With both cores contested, CPU work waits for a core much of its busy
+/// time: the verdict still says CPU-bound (the run-queue wait is not taken
+/// for waiting on I/O), names the other programs, and blocking work stays
+/// I/O-bound though its wake-ups wait for a core too.
+#[test]
+fn verdicts_hold_beside_two_busy_programs() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _hogs = CpuHogs::start();
+    let cases = [
+        ("cpu_bound", "Source: jobs -> Filter -> compress -> Map -> Sink: discard", "compress", Cause::CpuBound),
+        ("io_bound", "Source: jobs -> Filter -> lookup -> Map -> Sink: discard", "lookup", Cause::IoBound),
+    ];
+    for (name, task_name, operator, cause) in cases {
+        let report = report_unlocked(name, &example(name), &[]);
+        assert_verdict(&report, task_name, Some(operator), &[cause], &[]);
+        if cause == Cause::CpuBound {
+            let shared = report.verdict.evidence.iter().any(|line| line.starts_with("other programs kept"));
+            assert!(shared, "the shared machine is named: {:?}", report.verdict.evidence);
+        }
+    }
+    let text = r#"
+config { parallelism = 4, buffer_size = 1KiB }
+schema R { id: int }
+source r: R = generate(rate = 40k/s, count = 30_000) { id = seq }
+r | rebalance | work 100us @name("score") | sink discard
+"#;
+    let report = report_unlocked("four_on_two_beside_hogs", text, &[]);
+    assert_verdict(&report, "score -> Sink: discard", Some("score"), &[Cause::CpuBound], &["Source: r"]);
 }

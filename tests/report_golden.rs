@@ -79,14 +79,14 @@ fn the_report_json_schema_is_pinned() {
     assert_eq!(json["schema_version"], 1);
     assert_eq!(
         keys(&json),
-        "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys moving schema_version sources tasks too_short verdict"
+        "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys machine moving schema_version sources tasks too_short verdict"
     );
     assert_eq!(
         keys(&json["tasks"][0]),
         "backpressured_ratio busy_ratio bytes_out_per_second cpu_ratio downstream exclusive_buffers_usage \
          floating_buffers_usage id idle_ratio in_pool_usage is_bottleneck max_backpressured_ratio max_busy_ratio \
          name operators out_pool_usage parallelism records_in_per_second records_in_total records_out_per_second \
-         status subtasks timeline"
+         run_queue_ratio status subtasks timeline"
     );
     assert_eq!(keys(&json["verdict"]), "cause evidence summary");
     assert_eq!(json["verdict"]["cause"], "data_skew");

@@ -399,3 +399,35 @@ r | rebalance | throttle 1000/s @name("writer") | sink discard
     let median = busy[busy.len() / 2];
     assert!((250.0..4_000.0).contains(&median), "about the throttle's 1000/s: {median} in {looks:?}");
 }
+
+/// The CPU time all subtasks of a run used, from its recording.
+fn cpu_seconds(outcome: &RunOutcome) -> f64 {
+    let subtasks = outcome.recording.tasks.iter().flat_map(|task| &task.subtasks);
+    subtasks.map(|subtask| subtask.totals.cpu_ms.expect("thread CPU clocks on Linux")).sum::<f64>() / 1000.0
+}
+
+/// `work d` costs `d` of CPU per record whatever the arrival pattern: a
+/// record after a gap pays in full (1,000 records at 2k/s, 100 µs each,
+/// burn 0.1 s), and fused stand-ins add up (70 µs + 150 µs per record).
+/// Lower bounds only: a busy machine can only make them larger.
+#[test]
+fn stand_ins_cost_what_they_say_per_record() {
+    let spaced = plan_of(
+        "schema R { id: int }\nsource g: R = generate(rate = 2k/s, count = 1000) { id = seq }\n\
+         g | work 100us @parallelism(1) | sink discard\n",
+        &[],
+    );
+    let outcome = run_within(&spaced, &Interpreter, RunOptions::default(), Duration::from_secs(60));
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert!(cpu_seconds(&outcome) >= 0.09, "work after gaps burnt only {:.3} s of CPU", cpu_seconds(&outcome));
+
+    let fused = plan_of(
+        "config { parallelism = 1 }\nschema R { id: int }\nsource g: R = generate(count = 2000) { id = seq }\n\
+         g | work 70us | work 150us | sink discard\n",
+        &[],
+    );
+    let outcome = run_within(&fused, &Interpreter, RunOptions::default(), Duration::from_secs(60));
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    // 2,000 × 220 µs = 0.44 s; as one `work 150us`, 0.3 s.
+    assert!(outcome.wall_time >= Duration::from_millis(420), "fused stand-ins took only {:?}", outcome.wall_time);
+}

@@ -4,6 +4,12 @@
 //! and, just before it ends, stores its final CPU time and withdraws the
 //! clock, so the sampler never reads the clock of a thread that is gone.
 //! Where there is no such clock, CPU time is unknown (`None`), never zero.
+//!
+//! Beside it, the time the thread waited in the run queue for a CPU, from
+//! Linux's scheduler statistics (`/proc/self/task/<tid>/schedstat`, its
+//! second number): a thread that computes on a machine whose cores are
+//! taken is on a CPU or waiting for one, where a thread that sleeps is
+//! neither. `None` where the file is missing (another kernel or platform).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -15,11 +21,20 @@ pub struct ThreadCpu {
     clock: AtomicI64,
     /// CPU time at the end, plus one; 0 while unknown.
     final_nanos_plus_one: AtomicU64,
+    /// The thread's id, for its scheduler statistics; 0 when not running.
+    tid: AtomicI64,
+    /// Run-queue wait at the end, plus one; 0 while unknown.
+    final_wait_plus_one: AtomicU64,
 }
 
 impl Default for ThreadCpu {
     fn default() -> ThreadCpu {
-        ThreadCpu { clock: AtomicI64::new(NO_CLOCK), final_nanos_plus_one: AtomicU64::new(0) }
+        ThreadCpu {
+            clock: AtomicI64::new(NO_CLOCK),
+            final_nanos_plus_one: AtomicU64::new(0),
+            tid: AtomicI64::new(0),
+            final_wait_plus_one: AtomicU64::new(0),
+        }
     }
 }
 
@@ -29,6 +44,7 @@ impl ThreadCpu {
         if let Some(clock) = current_thread_clock() {
             self.clock.store(clock, Relaxed);
         }
+        self.tid.store(current_thread_id(), Relaxed);
     }
 
     /// Called by the subtask's own thread as it ends.
@@ -36,7 +52,23 @@ impl ThreadCpu {
         if let Some(nanos) = current_thread_clock().and_then(read_clock) {
             self.final_nanos_plus_one.store(nanos.saturating_add(1), Relaxed);
         }
+        if let Some(wait) = run_queue_wait(current_thread_id()) {
+            self.final_wait_plus_one.store(wait.saturating_add(1), Relaxed);
+        }
         self.clock.store(NO_CLOCK, Relaxed);
+        self.tid.store(0, Relaxed);
+    }
+
+    /// The thread's time waiting in the run queue so far, from any thread.
+    pub fn run_queue_nanos(&self) -> Option<u64> {
+        let done = self.final_wait_plus_one.load(Relaxed);
+        if done > 0 {
+            return Some(done - 1);
+        }
+        match self.tid.load(Relaxed) {
+            0 => None,
+            tid => run_queue_wait(tid),
+        }
     }
 
     /// The thread's CPU time so far, from any thread.
@@ -79,6 +111,26 @@ fn current_thread_clock() -> Option<i64> {
 #[cfg(not(unix))]
 fn read_clock(_clock: i64) -> Option<u64> {
     None
+}
+
+#[cfg(target_os = "linux")]
+fn current_thread_id() -> i64 {
+    // SAFETY: `gettid` has no preconditions.
+    i64::from(unsafe { libc::gettid() })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn current_thread_id() -> i64 {
+    0
+}
+
+/// The second number of a thread's `schedstat`: nanoseconds it waited to run.
+fn run_queue_wait(tid: i64) -> Option<u64> {
+    if tid <= 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

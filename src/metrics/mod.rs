@@ -6,6 +6,7 @@
 //! is all the report ever sees. Nothing here knows about channels.
 
 pub mod cpu;
+pub mod machine;
 pub mod recording;
 pub mod sampler;
 pub mod sketch;

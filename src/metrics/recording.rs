@@ -23,6 +23,10 @@ pub struct Recording {
     pub tasks: Vec<TaskRecording>,
     /// Every hash-partitioned edge, with its heaviest keys.
     pub key_edges: Vec<KeyEdgeRecording>,
+    /// How busy the whole machine was during the run; absent where unknown
+    /// and in recordings made before it was measured.
+    #[serde(default)]
+    pub machine: Option<super::machine::MachineLoad>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +53,10 @@ pub struct Interval {
     pub backpressured_ms: f64,
     /// `None` where the platform has no thread CPU clock.
     pub cpu_ms: Option<f64>,
+    /// Time the thread waited in the run queue for a CPU; `None` where
+    /// the platform has no scheduler statistics, or in older recordings.
+    #[serde(default)]
+    pub run_queue_ms: Option<f64>,
     pub records_in: u64,
     pub records_out: u64,
     pub bytes_out: u64,
@@ -76,6 +84,8 @@ pub struct Totals {
     pub idle_ms: f64,
     pub backpressured_ms: f64,
     pub cpu_ms: Option<f64>,
+    #[serde(default)]
+    pub run_queue_ms: Option<f64>,
     pub lag_at_end: u64,
     pub lag_max: u64,
     /// Per fused operator, in chain order.
@@ -112,6 +122,7 @@ impl Interval {
         self.idle_ms += other.idle_ms;
         self.backpressured_ms += other.backpressured_ms;
         self.cpu_ms = self.cpu_ms.zip(other.cpu_ms).map(|(x, y)| x + y);
+        self.run_queue_ms = self.run_queue_ms.zip(other.run_queue_ms).map(|(x, y)| x + y);
         self.records_in += other.records_in;
         self.records_out += other.records_out;
         self.bytes_out += other.bytes_out;
@@ -171,6 +182,7 @@ mod tests {
             idle_ms: 50.0 - busy_ms,
             backpressured_ms: 0.0,
             cpu_ms: Some(busy_ms),
+            run_queue_ms: Some(0.0),
             records_in: 10,
             records_out: 10,
             bytes_out: 80,

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::machine::MachineSample;
 use super::recording::{
     merge_pairs, Interval, KeyEdgeRecording, Recording, SubtaskRecording, TaskRecording, Totals, MAX_INTERVALS,
 };
@@ -42,6 +43,7 @@ struct Reading {
     idle: u64,
     backpressured: u64,
     cpu: Option<u64>,
+    run_queue: Option<u64>,
     records_in: u64,
     records_out: u64,
     bytes_out: u64,
@@ -59,6 +61,7 @@ pub struct Sampler {
     last_at: Instant,
     last: Vec<Vec<Reading>>,
     series: Vec<Vec<Vec<Interval>>>,
+    machine_at_start: Option<MachineSample>,
 }
 
 impl Sampler {
@@ -70,6 +73,7 @@ impl Sampler {
                     .iter()
                     .map(|subtask| Reading {
                         cpu: Some(0),
+                        run_queue: Some(0),
                         operator_busy: vec![0; subtask.operators.len()],
                         ..Reading::default()
                     })
@@ -77,7 +81,8 @@ impl Sampler {
             })
             .collect();
         let series = tasks.iter().map(|task| task.subtasks.iter().map(|_| Vec::new()).collect()).collect();
-        Sampler { tasks, key_edges, interval, start, last_at: start, last, series }
+        let machine_at_start = MachineSample::now();
+        Sampler { tasks, key_edges, interval, start, last_at: start, last, series, machine_at_start }
     }
 
     /// When the next sample is due.
@@ -141,11 +146,15 @@ impl Sampler {
                 KeyEdgeRecording { edge: edge.edge, heavy: merged.heavy_keys(10) }
             })
             .collect();
+        let wall = now.saturating_duration_since(self.start).as_nanos() as u64;
+        let machine =
+            self.machine_at_start.zip(MachineSample::now()).and_then(|(start, end)| start.load_until(&end, wall));
         Recording {
             sample_interval_ms: millis(self.interval),
             duration_ms: millis(now.saturating_duration_since(self.start)),
             tasks,
             key_edges,
+            machine,
         }
     }
 
@@ -186,6 +195,7 @@ fn read_subtask(subtask: &SampledSubtask, now_nanos: u64) -> Reading {
         idle: time.idle,
         backpressured: time.backpressured,
         cpu: counters.cpu.nanos(),
+        run_queue: counters.cpu.run_queue_nanos(),
         records_in: read(&counters.records_in),
         records_out: read(&counters.records_out),
         bytes_out: read(&counters.bytes_out),
@@ -234,6 +244,7 @@ fn interval_between(
         idle_ms: to_microseconds(idle * scale),
         backpressured_ms: to_microseconds(backpressured * scale),
         cpu_ms: last.cpu.zip(now.cpu).map(|(before, after)| delta_ms(before, after).min(length_ms)),
+        run_queue_ms: last.run_queue.zip(now.run_queue).map(|(before, after)| delta_ms(before, after).min(length_ms)),
         records_in: now.records_in.saturating_sub(last.records_in),
         records_out: now.records_out.saturating_sub(last.records_out),
         bytes_out: now.bytes_out.saturating_sub(last.bytes_out),
@@ -261,6 +272,7 @@ fn totals_of(subtask: &SampledSubtask, now_nanos: u64) -> Totals {
         idle_ms: to_microseconds(reading.idle as f64 / 1e6),
         backpressured_ms: to_microseconds(reading.backpressured as f64 / 1e6),
         cpu_ms: reading.cpu.map(|nanos| to_microseconds(nanos as f64 / 1e6)),
+        run_queue_ms: reading.run_queue.map(|nanos| to_microseconds(nanos as f64 / 1e6)),
         lag_at_end: reading.lag,
         lag_max: read(&counters.lag_max),
         operator_busy_ms: reading.operator_busy.iter().map(|&nanos| to_microseconds(nanos as f64 / 1e6)).collect(),

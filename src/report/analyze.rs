@@ -23,6 +23,9 @@ pub const SATURATED: f64 = 0.70;
 pub const CPU_BOUND: f64 = 0.60;
 /// The same when every core of the machine is busy.
 pub const CPU_BOUND_ON_A_FULL_MACHINE: f64 = 0.30;
+/// Cores other programs must keep busy, on average over the run, for the
+/// report to say the machine was shared.
+pub const OTHER_PROGRAMS: f64 = 0.25;
 /// The hottest subtask receives this many times the mean: skew.
 pub const SKEWED: f64 = 1.5;
 /// Sampled records an edge needs before the report names its heaviest
@@ -125,6 +128,7 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
             advice: short::advice(plan, &short, text),
             too_short: Some(short),
             moving: None,
+            machine: recording.machine,
             sources,
             hot_keys,
         };
@@ -163,6 +167,14 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
             "the run keeps {cpu_used:.1} of the machine's {cores} cores busy: the machine itself is near its limit"
         ));
     }
+    if let Some(machine) = recording.machine.filter(|machine| machine.other_cores >= OTHER_PROGRAMS) {
+        verdict.evidence.push(format!(
+            "other programs kept {:.1} of the machine's {} cores busy during the run ({} of them): busy times include waiting for a core, and the job would run faster on a quiet machine",
+            machine.other_cores,
+            machine.cpus,
+            percent(machine.other_cores / f64::from(machine.cpus.max(1)))
+        ));
+    }
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         file: file.to_string(),
@@ -175,6 +187,7 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
         verdict,
         too_short: None,
         moving,
+        machine: recording.machine,
         sources,
         hot_keys,
         advice: Vec::new(),
@@ -216,6 +229,7 @@ fn task_report(
     let plan_task = &plan.tasks[task];
     let sum = |value: fn(&Stats) -> f64| subtasks.iter().map(value).sum::<f64>();
     let cpu_known = subtasks.iter().all(|s| s.cpu_ms.is_some());
+    let run_queue_known = subtasks.iter().all(|s| s.run_queue_ms.is_some());
     let total_busy: f64 = sum(|s| s.busy_ms);
     let n_operators = plan_task.operators.len();
     let operator_busy: Vec<f64> = (0..n_operators)
@@ -235,6 +249,7 @@ fn task_report(
         backpressured_ratio: mean(subtasks, Stats::backpressured_ratio),
         idle_ratio: mean(subtasks, Stats::idle_ratio),
         cpu_ratio: cpu_known.then(|| mean(subtasks, |s| s.cpu_ratio().unwrap_or(0.0))),
+        run_queue_ratio: run_queue_known.then(|| mean(subtasks, |s| s.run_queue_ratio().unwrap_or(0.0))),
         records_in_per_second: subtasks.iter().map(|s| s.rate(s.records_in)).sum(),
         records_out_per_second: subtasks.iter().map(|s| s.rate(s.records_out)).sum(),
         bytes_out_per_second: subtasks.iter().map(|s| s.rate(s.bytes_out)).sum(),
@@ -448,12 +463,24 @@ fn diagnose(
         evidence.push(format!("`{operator_name}` takes {} of the task's busy time", percent(operator_share)));
     }
     let is_source = matches!(plan.node(operator).kind, NodeKind::Source(_));
-    let cpu_share = report.cpu_ratio.map(|cpu| cpu / report.busy_ratio.max(1e-9));
-    // On a machine whose cores are all taken, a computing thread waits for
-    // a core part of its busy time; a fair share of the cores still marks
-    // it CPU-bound, where a sleeping one stays far below.
+    // Busy time spent waiting in the run queue for a CPU (other threads or
+    // programs held the cores) was no chance to compute: work that computes
+    // uses most of the rest, work that waits (sleeps, I/O) little of it.
+    // A sleeping thread can wait long for a CPU at each wake-up on a loaded
+    // machine, so the wait is taken out of busy time, never added to CPU.
+    let busy = report.busy_ratio.max(1e-9);
+    let wait = report.run_queue_ratio.unwrap_or(0.0).min(busy);
+    let cpu_share = report.cpu_ratio.map(|cpu| (cpu / (busy - wait).max(1e-9)).min(1.0));
+    // Without scheduler statistics, on a machine whose cores are all taken,
+    // a computing thread waits for a core part of its busy time unseen; a
+    // fair share of the cores still marks it CPU-bound, where a sleeping
+    // one stays far below.
     let cpu_used: f64 = tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
-    let threshold = if cpu_used >= 0.9 * f64::from(cores) { CPU_BOUND_ON_A_FULL_MACHINE } else { CPU_BOUND };
+    let threshold = match report.run_queue_ratio {
+        Some(_) => CPU_BOUND,
+        None if cpu_used >= 0.9 * f64::from(cores) => CPU_BOUND_ON_A_FULL_MACHINE,
+        None => CPU_BOUND,
+    };
     let cause = if is_source && backpressured.is_empty() {
         Cause::SourceBound
     } else {
@@ -464,11 +491,20 @@ fn diagnose(
         }
     };
     if let Some(share) = cpu_share {
-        evidence.push(format!(
-            "its CPU time is {} of its busy time: {}",
-            percent(share.min(1.0)),
-            if share >= threshold { "the work computes" } else { "the work waits (sleeps, I/O, a rate limit)" }
-        ));
+        let meaning =
+            if share >= threshold { "the work computes" } else { "the work waits (sleeps, I/O, a rate limit)" };
+        evidence.push(match report.run_queue_ratio {
+            Some(_) if wait / busy >= 0.05 => format!(
+                "it waited for a CPU {} of its busy time (the cores were taken) and was on one {} of the rest: {meaning}",
+                percent((wait / busy).min(1.0)),
+                percent(share)
+            ),
+            Some(_) => format!("its CPU time is {} of its busy time: {meaning}", percent(share.min(1.0))),
+            None => format!(
+                "its CPU time is {} of its busy time: {meaning} (CPU time alone: no run-queue times were recorded, so work that waits for a core would look like waiting)",
+                percent(share.min(1.0))
+            ),
+        });
     }
     let summary = match cause {
         Cause::SourceBound => format!(

@@ -52,6 +52,10 @@ pub struct Report {
     #[serde(default)]
     pub too_short: Option<TooShort>,
     pub moving: Option<MovingBottleneck>,
+    /// How busy the whole machine was during the run, flowc and other
+    /// programs; absent where unknown.
+    #[serde(default)]
+    pub machine: Option<crate::metrics::machine::MachineLoad>,
     pub sources: Vec<SourceLag>,
     pub hot_keys: Vec<EdgeKeys>,
     pub advice: Vec<Advice>,
@@ -103,6 +107,10 @@ pub struct TaskReport {
     pub idle_ratio: f64,
     /// CPU time over wall time, mean over subtasks; `None` where unknown.
     pub cpu_ratio: Option<f64>,
+    /// Time waiting in the run queue for a CPU over wall time, mean over
+    /// subtasks; `None` where the platform has no scheduler statistics.
+    #[serde(default)]
+    pub run_queue_ratio: Option<f64>,
     pub records_in_per_second: f64,
     pub records_out_per_second: f64,
     pub bytes_out_per_second: f64,

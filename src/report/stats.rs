@@ -12,6 +12,8 @@ pub struct Stats {
     pub idle_ms: f64,
     pub backpressured_ms: f64,
     pub cpu_ms: Option<f64>,
+    /// Waiting in the run queue for a CPU; `None` where unknown.
+    pub run_queue_ms: Option<f64>,
     pub records_in: u64,
     pub records_out: u64,
     pub bytes_out: u64,
@@ -26,7 +28,7 @@ pub struct Stats {
 impl Stats {
     /// The intervals that start within `[from_ms, to_ms)`.
     pub fn over(intervals: &[Interval], from_ms: f64, to_ms: f64) -> Stats {
-        let mut stats = Stats { cpu_ms: Some(0.0), ..Stats::default() };
+        let mut stats = Stats { cpu_ms: Some(0.0), run_queue_ms: Some(0.0), ..Stats::default() };
         let mut usage_weight = 0.0;
         for interval in intervals.iter().filter(|i| i.start_ms >= from_ms && i.start_ms < to_ms) {
             stats.length_ms += interval.length_ms;
@@ -34,6 +36,7 @@ impl Stats {
             stats.idle_ms += interval.idle_ms;
             stats.backpressured_ms += interval.backpressured_ms;
             stats.cpu_ms = stats.cpu_ms.zip(interval.cpu_ms).map(|(a, b)| a + b);
+            stats.run_queue_ms = stats.run_queue_ms.zip(interval.run_queue_ms).map(|(a, b)| a + b);
             stats.records_in += interval.records_in;
             stats.records_out += interval.records_out;
             stats.bytes_out += interval.bytes_out;
@@ -92,6 +95,10 @@ impl Stats {
 
     pub fn cpu_ratio(&self) -> Option<f64> {
         self.cpu_ms.map(|cpu| self.ratio(cpu))
+    }
+
+    pub fn run_queue_ratio(&self) -> Option<f64> {
+        self.run_queue_ms.map(|wait| self.ratio(wait))
     }
 
     /// Whether the subtask ran at all in the stretch.

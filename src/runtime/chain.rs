@@ -76,11 +76,15 @@ impl FusedRun {
     }
 }
 
-/// `throttle`, `sleep` and `work`: each record takes `interval`.
+/// `throttle` lets one record through per `interval`; `sleep` and `work`
+/// make each record cost `interval` of the subtask's time.
 pub struct Pacer {
     pub kind: PaceKind,
     pub interval: Duration,
     due: Option<Instant>,
+    /// For `sleep`: how far the last wait overslept, and when it woke.
+    overslept: Duration,
+    woke: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,19 +99,30 @@ pub enum PaceKind {
 
 impl Pacer {
     pub fn new(kind: PaceKind, interval: Duration) -> Pacer {
-        Pacer { kind, interval, due: None }
+        Pacer { kind, interval, due: None, overslept: Duration::ZERO, woke: None }
     }
 
-    /// When the record at hand may pass: one interval after the previous
-    /// one. A subtask that is more than an interval behind (after an idle
-    /// spell, or a sleep that overslept) passes it at once, so the average
-    /// rate is exact though a single sleep is not.
-    fn next_due(&mut self, now: Instant) -> Instant {
-        let due = self.first_due(now);
-        self.due = Some(due);
-        due
+    /// `sleep` and `work`: when the record at hand, started `now`, has cost
+    /// its `interval`. Whatever came before (a gap in the input, another
+    /// operator of the chain) is no part of its cost; only a sleep's own
+    /// oversleep on the record just before is made up, so that the average
+    /// cost is `interval` though the thread cannot sleep exactly.
+    fn cost_due(&mut self, now: Instant) -> Instant {
+        let right_after = self.woke.is_some_and(|woke| now.saturating_duration_since(woke) < self.interval);
+        let credit = if right_after { self.overslept.min(self.interval) } else { Duration::ZERO };
+        now + (self.interval - credit)
     }
 
+    /// The wait for `due` ended at `woke`.
+    fn waited(&mut self, due: Instant, woke: Instant) {
+        self.overslept = woke.saturating_duration_since(due);
+        self.woke = Some(woke);
+    }
+
+    /// `throttle`: when the record at hand may pass: one interval after the
+    /// previous one. A subtask that is more than an interval behind (after
+    /// an idle spell, or a sleep that overslept) passes it at once, so the
+    /// average rate is exact though a single sleep is not.
     fn first_due(&self, now: Instant) -> Instant {
         match self.due {
             Some(previous) if previous + self.interval > now => previous + self.interval,
@@ -283,7 +298,7 @@ impl Chain {
         let record = self.operators[index].input.clone();
         for row in 0..input.len() {
             let Step::Pace(pacer) = &mut self.operators[index].step else { unreachable!("pace on a pacing step") };
-            let (kind, due) = (pacer.kind, pacer.next_due(Instant::now()));
+            let (kind, due) = (pacer.kind, pacer.cost_due(Instant::now()));
             match kind {
                 PaceKind::Throttle | PaceKind::Sleep => outputs.sleep_until(due, ctx)?,
                 PaceKind::Work => {
@@ -292,6 +307,8 @@ impl Chain {
                     }
                 }
             }
+            let Step::Pace(pacer) = &mut self.operators[index].step else { unreachable!("pace on a pacing step") };
+            pacer.waited(due, Instant::now());
             if index == 0 {
                 OperatorCounters::add(&ctx.counters.records_in, 1);
             }
