@@ -350,3 +350,22 @@ r | rebalance | work 100us @name("score") | sink discard
     let report = report_unlocked("four_on_two_beside_hogs", text, &[]);
     assert_verdict(&report, "score -> Sink: discard", Some("score"), &[Cause::CpuBound], &["Source: r"]);
 }
+
+/// A bounded job whose input fits in the buffers: the source ends within
+/// a few samples and a one-subtask blocking operator drains for seconds.
+/// That operator sets the completion time, not the source that was busy
+/// for its few milliseconds.
+#[test]
+fn a_bounded_job_is_judged_by_its_drain() {
+    let text = r#"
+config { parallelism = 2 }
+schema R { id: int }
+source g: R = generate(count = 2000) { id = seq }
+g | map { id = id * 2 } | sleep 1ms @parallelism(1) @name("writer") | sink discard
+"#;
+    let report = report_of("drain", text, &[]);
+    assert_verdict(&report, "writer", Some("writer"), &[Cause::IoBound], &[]);
+    let drain = report.verdict.evidence.iter().find(|line| line.starts_with("the sources finished after"));
+    assert!(drain.is_some_and(|line| line.contains("the drain after them")), "{:?}", report.verdict.evidence);
+    assert!(task(&report, "Source: g -> Map").busy_ratio < 0.2, "an ended source is not busy for the whole job");
+}

@@ -26,6 +26,8 @@ pub const CPU_BOUND_ON_A_FULL_MACHINE: f64 = 0.30;
 /// Cores other programs must keep busy, on average over the run, for the
 /// report to say the machine was shared.
 pub const OTHER_PROGRAMS: f64 = 0.25;
+/// The share of a run after the sources ended that the evidence mentions.
+pub const DRAIN_WORTH_SAYING: f64 = 0.5;
 /// The hottest subtask receives this many times the mean: skew.
 pub const SKEWED: f64 = 1.5;
 /// Sampled records an edge needs before the report names its heaviest
@@ -167,6 +169,16 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
             "the run keeps {cpu_used:.1} of the machine's {cores} cores busy: the machine itself is near its limit"
         ));
     }
+    if let (Some(ended), Some(_), true) = (sources_ended(plan, recording), &bottleneck, to_ms > from_ms) {
+        if to_ms >= recording.duration_ms - 1.0 {
+            verdict.evidence.push(format!(
+                "the sources finished after {}; the drain after them took {} ({} of the run), so what works through it sets the job's completion time",
+                seconds(ended),
+                seconds(recording.duration_ms - ended),
+                percent((recording.duration_ms - ended) / recording.duration_ms.max(1e-9))
+            ));
+        }
+    }
     if let Some(machine) = recording.machine.filter(|machine| machine.other_cores >= OTHER_PROGRAMS) {
         verdict.evidence.push(format!(
             "other programs kept {:.1} of the machine's {} cores busy during the run ({} of them): busy times include waiting for a core, and the job would run faster on a quiet machine",
@@ -212,11 +224,28 @@ fn analysed_stretch(plan: &PhysicalPlan, recording: &Recording) -> (f64, f64) {
             }
         }
     }
-    if producing_until < 4.0 * recording.sample_interval_ms || producing_until >= recording.duration_ms - 1.0 {
+    let drain_ms = recording.duration_ms - producing_until;
+    // A bounded job whose drain takes longer than its sources produced is
+    // limited by what works through the drain: judge the whole run.
+    if producing_until < 4.0 * recording.sample_interval_ms || drain_ms < 1.0 || drain_ms > producing_until {
         whole
     } else {
         (0.0, producing_until)
     }
+}
+
+/// When the sources made or read their last records, if the run went on
+/// after them for `DRAIN_WORTH_SAYING` of its time or more.
+fn sources_ended(plan: &PhysicalPlan, recording: &Recording) -> Option<f64> {
+    let ended = plan
+        .tasks
+        .iter()
+        .filter(|task| matches!(plan.node(task.head).kind, NodeKind::Source(_)))
+        .flat_map(|task| &recording.tasks[task.id].subtasks)
+        .flat_map(|subtask| subtask.intervals.iter().filter(|interval| interval.records_in > 0))
+        .map(|interval| interval.start_ms + interval.length_ms)
+        .fold(0.0, f64::max);
+    (recording.duration_ms - ended >= DRAIN_WORTH_SAYING * recording.duration_ms).then_some(ended)
 }
 
 fn task_report(
@@ -481,7 +510,10 @@ fn diagnose(
         None if cpu_used >= 0.9 * f64::from(cores) => CPU_BOUND_ON_A_FULL_MACHINE,
         None => CPU_BOUND,
     };
-    let cause = if is_source && backpressured.is_empty() {
+    // A source is the limit only when it computes: one that waits (a slow
+    // file, a pipe) is I/O-bound like any other waiting work.
+    let source_computes = cpu_share.is_none_or(|share| share >= threshold);
+    let cause = if is_source && backpressured.is_empty() && source_computes {
         Cause::SourceBound
     } else {
         match cpu_share {
@@ -625,3 +657,12 @@ pub fn percent(ratio: f64) -> String {
 
 /// `12,345`.
 pub use crate::check::units::format_count as group;
+
+/// `0.05 s`, `8.0 s`: a stretch of the run, for people.
+fn seconds(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}

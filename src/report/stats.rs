@@ -1,7 +1,7 @@
 //! Sums of a subtask's recorded intervals over a stretch of time, and the
-//! ratios the report reasons with. Ratios are over the time the subtask
-//! accounted for, so a subtask that ended early is not diluted by the time
-//! after its end.
+//! ratios the report reasons with. Ratios are over the whole stretch: a
+//! subtask that ended early was neither busy nor idle after its end, so a
+//! source that finished in 10 ms of an 8 s job is not "busy" for it.
 
 use crate::metrics::recording::Interval;
 
@@ -69,9 +69,11 @@ impl Stats {
     }
 
     fn ratio(&self, ms: f64) -> f64 {
-        let accounted = self.accounted_ms();
-        if accounted > 0.0 {
-            (ms / accounted).clamp(0.0, 1.0)
+        // Intervals are the stretch; the time a subtask accounted for can
+        // exceed them by a rounding, never fall short but after its end.
+        let over = self.length_ms.max(self.accounted_ms());
+        if over > 0.0 {
+            (ms / over).clamp(0.0, 1.0)
         } else {
             0.0
         }
