@@ -302,7 +302,7 @@ fn a_json_report_on_standard_output_is_refused_beside_a_print_sink() {
     let stderr = stderr_of(&output);
     let example = std::fs::read_to_string(root.join("examples/quickstart.flow")).unwrap();
     let print_line = example.lines().position(|line| line.contains("sink print")).unwrap() + 1;
-    assert!(stderr.contains(&format!("the `print` sink at examples/quickstart.flow:{print_line}")), "{stderr}");
+    assert!(stderr.contains(&format!("the sink at examples/quickstart.flow:{print_line}")), "{stderr}");
     assert!(stderr.contains("--report report.json"), "{stderr}");
     assert!(output.stdout.is_empty());
     let output = flowc(&root)
@@ -459,4 +459,81 @@ fn a_sink_on_dev_stdout_writes_to_standard_output() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_eq!(std::fs::read_to_string(dir.join("redirected.txt")).unwrap(), "id\n0\n1\n2\n");
     assert!(temporary_files(&dir).is_empty());
+}
+
+/// Two signals in the first milliseconds, before or while the run starts:
+/// flowc always stops (never loses both), and leaves no temporary file.
+#[test]
+fn signals_at_start_up_always_stop_the_run_and_leave_nothing() {
+    let dir = scratch("start-up-signals");
+    std::fs::write(
+        dir.join("g.flow"),
+        "schema R { id: int }\nsource g: R = generate(rate = 50k/s) { id = seq }\n\
+         g | sink file(\"o.csv\")\ng | map { id } | sink file(\"o2.jsonl\")\n",
+    )
+    .unwrap();
+    for attempt in 0..30u64 {
+        let mut child = flowc(&dir).args(["run", "-q", "g.flow"]).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(500 * (attempt % 8)));
+        let name = if attempt % 2 == 0 { "TERM" } else { "HUP" };
+        signal(&child, name);
+        signal(&child, "INT");
+        let started = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                panic!("attempt {attempt}: two signals did not stop the run");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(temporary_files(&dir).is_empty(), "attempt {attempt}: {:?}", temporary_files(&dir));
+    }
+}
+
+/// `x.csv` and its absolute path, or a link to it, are one file: refused
+/// at run time, before anything is written (`check` does no IO to see it).
+#[test]
+fn two_sinks_on_one_file_through_a_link_or_an_absolute_path_are_refused() {
+    let dir = scratch("same-file");
+    std::os::unix::fs::symlink("x.csv", dir.join("link.csv")).unwrap();
+    let absolute = dir.join("x.csv").display().to_string();
+    for other in [absolute.as_str(), "link.csv"] {
+        std::fs::write(
+            dir.join("s.flow"),
+            format!(
+                "schema R {{ id: int }}\nsource g: R = generate(count = 100) {{ id = seq }}\n\
+                 g | sink file(\"x.csv\")\ng | filter id > 1 | sink file({other:?})\n"
+            ),
+        )
+        .unwrap();
+        let output = flowc(&dir).args(["run", "s.flow"]).output().unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("flow::shared_sink_file"), "{stderr}");
+        assert!(!dir.join("x.csv").exists() && temporary_files(&dir).is_empty());
+    }
+}
+
+/// A sink on `/dev/stdout` beside a `print` sink, standard output a file:
+/// both outputs arrive whole (the file's offset is shared, not reopened).
+#[test]
+fn dev_stdout_and_print_share_a_redirected_standard_output() {
+    let dir = scratch("stdout-shared");
+    std::fs::write(
+        dir.join("p.flow"),
+        "schema R { id: int }\nsource g: R = generate(count = 5000) { id = seq }\n\
+         g | sink file(\"/dev/stdout\", format = csv)\ng | map { id = id + 100000 } | sink print\n",
+    )
+    .unwrap();
+    let redirected = std::fs::File::create(dir.join("out.txt")).unwrap();
+    let output = flowc(&dir).args(["run", "-q", "p.flow"]).stdout(redirected).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let text = std::fs::read_to_string(dir.join("out.txt")).unwrap();
+    let csv = text.lines().filter(|line| line.parse::<i64>().is_ok()).count();
+    let printed = text.lines().filter(|line| line.starts_with("id=")).count();
+    assert_eq!((csv, printed), (5000, 5000), "every line whole, none lost");
+    assert_eq!(text.lines().count(), 10_001, "and nothing torn (the csv header is the one more)");
 }

@@ -16,6 +16,7 @@ use crate::plan::{self, explain, PhysicalPlan};
 mod format;
 mod report;
 mod run;
+mod signals;
 
 pub use format::format_text;
 pub use run::{peak_memory_bytes, RunArgs};
@@ -209,6 +210,8 @@ pub fn main() -> i32 {
             (Err(output), _) | (_, Err(output)) => output,
         },
         Command::Run { file, plan, run } => {
+            // First of all, so that no stop signal finds flowc without its handler.
+            signals::listen();
             let plan = PlanArgs { folder: folder_of(file), ..plan.clone() };
             // A run streams its output; it prints as it goes.
             return match read_input(file) {

@@ -4,8 +4,6 @@
 //! carries only what `print` sinks write.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::check::units::format_count as group;
@@ -82,8 +80,6 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
     if !args.sweep_parallelism.is_empty() {
         return super::report::sweep(file_name, text, plan_args, &args.sweep_parallelism, args.no_jit);
     }
-    let interrupts = Arc::new(AtomicUsize::new(0));
-    listen_for_stop_signals(&interrupts);
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let live_table = show_progress && args.explain_backpressure.is_some();
     let mut live = super::report::LiveView::new(&plan);
@@ -92,7 +88,7 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
     let run_options = RunOptions {
         discard_sinks: args.discard_sinks,
         unthrottled: args.unthrottled,
-        interrupts: Some(interrupts),
+        interrupts: Some(&super::signals::PRESSES),
         progress: show_progress.then_some(progress),
         progress_interval: Some(Duration::from_millis(250)),
         sample_interval: None,
@@ -145,13 +141,14 @@ fn report_would_mix_with_records(
     if args.explain_backpressure != Some(ReportFormat::Json) || args.report.is_some() || args.discard_sinks {
         return None;
     }
-    let print = plan.operators.iter().map(|operator| plan.node(operator.id)).find(|node| {
-        matches!(&node.kind, NodeKind::Sink(sink) if sink.connector == crate::check::program::SinkConnector::Print)
-    })?;
+    let print =
+        plan.operators.iter().map(|operator| plan.node(operator.id)).find(
+            |node| matches!(&node.kind, NodeKind::Sink(sink) if runtime::writes_standard_output(&sink.connector)),
+        )?;
     let line = crate::diag::line_number(text, print.span.start);
     Some(super::Output {
         stderr: format!(
-            "error: --explain-backpressure=json writes the report to standard output, and so does the `print` sink at {file_name}:{line}\n  help: write the report to a file with `--report report.json`, or drop the records with `--discard-sinks`\n"
+            "error: --explain-backpressure=json writes the report to standard output, and so does the sink at {file_name}:{line}\n  help: write the report to a file with `--report report.json`, or drop the records with `--discard-sinks`\n"
         ),
         exit_code: super::EXIT_USAGE,
         ..super::Output::default()
@@ -179,39 +176,6 @@ pub fn backend(no_jit: bool) -> Box<dyn Backend> {
         Box::new(Interpreter)
     } else {
         Box::new(Jit::new())
-    }
-}
-
-/// Signals that ask a run to end: Ctrl-C, and what `timeout`, systemd and
-/// container runtimes send (SIGTERM), and a closed terminal (SIGHUP).
-const STOP_SIGNALS: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
-
-/// The first stop signal that came, for the summary; 0 before any.
-static FIRST_SIGNAL: AtomicI32 = AtomicI32::new(0);
-
-/// The first stop signal bumps a counter the run watches: the sources stop
-/// and what is in flight drains. The second ends the process from inside
-/// the handler, whatever any thread is blocked on (a FIFO with no writer, a
-/// stalled pipe), after removing every file sink's temporary file.
-fn listen_for_stop_signals(interrupts: &Arc<AtomicUsize>) {
-    for signal in STOP_SIGNALS {
-        let counter = interrupts.clone();
-        // The handler touches only an atomic and, on the second signal,
-        // calls `unlink`, `write` and `_exit`, which are async-signal-safe.
-        let registered = unsafe {
-            signal_hook::low_level::register(signal, move || {
-                FIRST_SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).ok();
-                if counter.fetch_add(1, Ordering::SeqCst) >= 1 {
-                    runtime::temporary::remove_all_from_signal_handler();
-                    let message = b"\nflowc: stopped at once by a second signal: records in flight were dropped and file sinks not written\n";
-                    libc::write(2, message.as_ptr().cast(), message.len());
-                    libc::_exit(128 + signal);
-                }
-            })
-        };
-        if registered.is_err() {
-            eprintln!("warning: cannot catch signal {signal}; it will end flowc at once");
-        }
     }
 }
 
@@ -308,10 +272,10 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
     }
     let rate = if seconds > 0.0 { source_records as f64 / seconds } else { 0.0 };
     let mut text = String::new();
-    let ending = match (outcome.interrupts, FIRST_SIGNAL.load(Ordering::SeqCst)) {
+    let ending = match (outcome.interrupts, super::signals::first()) {
         (0, _) => "ran",
-        (_, signal_hook::consts::SIGTERM) => "stopped by SIGTERM after",
-        (_, signal_hook::consts::SIGHUP) => "stopped by SIGHUP after",
+        (_, Some(libc::SIGTERM)) => "stopped by SIGTERM after",
+        (_, Some(libc::SIGHUP)) => "stopped by SIGHUP after",
         _ => "stopped by Ctrl-C after",
     };
     text.push_str(&format!(

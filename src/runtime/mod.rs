@@ -38,6 +38,18 @@ use crate::plan::{OperatorId, PhysicalPlan, TaskId};
 
 pub use control::{RunControl, RunError};
 
+/// Whether a sink writes to the process's standard output: `print`, or a
+/// file sink on `/dev/stdout` (or `/dev/fd/1`, `/proc/self/fd/1`).
+pub fn writes_standard_output(connector: &crate::check::program::SinkConnector) -> bool {
+    match connector {
+        crate::check::program::SinkConnector::Print => true,
+        crate::check::program::SinkConnector::File { path, .. } => {
+            sink::standard_stream(std::path::Path::new(path)) == Some(1)
+        }
+        crate::check::program::SinkConnector::Discard => false,
+    }
+}
+
 /// How to run a plan, beyond what the plan says.
 #[derive(Default)]
 pub struct RunOptions {
@@ -46,7 +58,7 @@ pub struct RunOptions {
     /// Generators ignore their `rate`.
     pub unthrottled: bool,
     /// Ctrl-C presses so far: the first stops the sources, the second everything.
-    pub interrupts: Option<Arc<AtomicUsize>>,
+    pub interrupts: Option<&'static AtomicUsize>,
     /// Called about every `progress_interval` while the run lasts.
     pub progress: Option<ProgressCallback>,
     pub progress_interval: Option<Duration>,

@@ -161,18 +161,22 @@ impl FileSink {
 
     fn write(&mut self, batch: &Batch) -> io::Result<()> {
         let Some(writer) = self.writer.as_mut() else { return Ok(()) };
-        let mut line = String::new();
+        // The whole batch in one write: the buffer then hands on whole lines
+        // only, so a stream shared with `print` sinks (`/dev/stdout`) never
+        // gets a line torn by another sink's.
+        let mut lines = String::new();
         for row in 0..batch.len() {
-            line.clear();
             let values = batch.row(row, &self.record).values();
             match self.format {
-                Format::Csv => push_csv_record(&mut line, &values),
-                Format::Jsonl => push_json_record(&mut line, &self.record, &values),
+                Format::Csv => push_csv_record(&mut lines, &values),
+                Format::Jsonl => push_json_record(&mut lines, &self.record, &values),
             }
-            line.push('\n');
-            writer.write_all(line.as_bytes())?;
+            lines.push('\n');
         }
-        Ok(())
+        if writer.capacity() - writer.buffer().len() < lines.len() {
+            writer.flush()?;
+        }
+        writer.write_all(lines.as_bytes())
     }
 
     fn finish(&mut self) -> io::Result<()> {
@@ -208,13 +212,19 @@ impl Drop for FileSink {
 /// Opens where a file sink's output goes (see the module comment).
 fn open_destination(target: &Path) -> Result<(File, Destination), String> {
     let shown = target.display();
-    let cannot_create = |error: io::Error| match error.kind() {
-        io::ErrorKind::NotFound => format!(
-            "cannot create `{shown}`: the folder `{}` does not exist",
-            target.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new(".")).display()
-        ),
-        _ => format!("cannot create `{shown}`: {error}"),
-    };
+    if let Some(fd) = standard_stream(target) {
+        // A new open of `/dev/stdout` would start at offset 0 of a file the
+        // shell opened, overwriting what `print` sinks write there: share
+        // the process's own descriptor, and its offset, instead.
+        // SAFETY: `dup` of a descriptor number has no memory effects; the
+        // new descriptor is owned by the `File` alone.
+        let copy = unsafe { libc::dup(fd) };
+        if copy < 0 {
+            return Err(format!("cannot write `{shown}`: {}", io::Error::last_os_error()));
+        }
+        use std::os::fd::FromRawFd;
+        return Ok((unsafe { File::from_raw_fd(copy) }, Destination::WriteThrough));
+    }
     let write_through = || {
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -222,8 +232,7 @@ fn open_destination(target: &Path) -> Result<(File, Destination), String> {
             .map_err(|error| format!("cannot open `{shown}` for writing: {error}"))?;
         Ok((file, Destination::WriteThrough))
     };
-    // `/dev/stdout` is a link to whatever standard output is, a pipe or a
-    // file the shell holds open: never a file to replace.
+    // Devices and the process's own files are never files to replace.
     if target.starts_with("/dev") || target.starts_with("/proc") {
         return write_through();
     }
@@ -232,13 +241,54 @@ fn open_destination(target: &Path) -> Result<(File, Destination), String> {
         Ok(metadata) if metadata.is_dir() => Err(format!("cannot write `{shown}`: it is a folder")),
         Ok(metadata) if !metadata.is_file() => write_through(),
         _ => {
-            let temporary = super::temporary::name_beside(&final_file);
-            let file =
-                std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary).map_err(cannot_create)?;
-            let temporary = super::temporary::list(&temporary);
-            Ok((file, Destination::Replace { file: final_file, temporary }))
+            let path = super::temporary::name_beside(&final_file);
+            // Listed before it exists, so that a signal in between still removes it.
+            let mut temporary = super::temporary::list(&path);
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => Ok((file, Destination::Replace { file: final_file, temporary })),
+                Err(error) => {
+                    temporary.unlist();
+                    Err(match error.kind() {
+                        io::ErrorKind::NotFound => format!(
+                            "cannot create `{shown}`: the folder `{}` does not exist",
+                            final_file
+                                .parent()
+                                .filter(|parent| !parent.as_os_str().is_empty())
+                                .unwrap_or(Path::new("."))
+                                .display()
+                        ),
+                        _ => format!("cannot create `{shown}`: {error}"),
+                    })
+                }
+            }
         }
     }
+}
+
+/// The descriptor a path names when it is the process's standard output
+/// or error: `/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/2`, ….
+pub fn standard_stream(path: &Path) -> Option<libc::c_int> {
+    match path.to_str()? {
+        "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" => Some(1),
+        "/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2" => Some(2),
+        _ => None,
+    }
+}
+
+/// The file a sink on `path` replaces when the run succeeds, as the
+/// operating system sees it (links followed, folders made absolute); `None`
+/// for devices, FIFOs and the process's own streams, which are written
+/// through, and where the path cannot be resolved yet.
+pub fn replaced_file(path: &Path) -> Option<PathBuf> {
+    if path.starts_with("/dev") || path.starts_with("/proc") {
+        return None;
+    }
+    let final_file = follow_links(path).ok()?;
+    if std::fs::metadata(&final_file).is_ok_and(|metadata| !metadata.is_file()) {
+        return None;
+    }
+    let folder = final_file.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Some(std::fs::canonicalize(folder).ok()?.join(final_file.file_name()?))
 }
 
 /// The path at the end of a chain of symbolic links (which may not exist

@@ -425,7 +425,12 @@ impl LineSource {
 
     fn bad_line(&self, mut bad: Bad, record: &RawRecord) -> ProduceError {
         if !record.terminated && !record.too_long {
-            bad.message.push_str("; the last line has no line break: was the input cut short?");
+            bad.message.push_str(if record.lines > 0 {
+                // A quote opened and never closed ran to the end of the input.
+                "; the input ends inside a quoted field: is a closing `\"` missing?"
+            } else {
+                "; the last line has no line break: was the input cut short?"
+            });
         }
         let location = match bad.column {
             Some(column) => format!("{}:{}:{column}", self.name, bad.line),

@@ -52,6 +52,9 @@ pub fn build(
     metrics: &RunMetrics,
     control: &Arc<RunControl>,
 ) -> Result<Vec<(String, Subtask)>, RunError> {
+    if !options.discard_sinks {
+        distinct_sink_files(plan)?;
+    }
     let config = &plan.config;
     let exclusive = config.buffers_per_channel;
     let mut wiring: Vec<Vec<Wiring>> = plan
@@ -215,6 +218,29 @@ pub fn build(
     Ok(subtasks)
 }
 
+/// Two file sinks that reach one file through an absolute path or a link
+/// (which `check`, doing no IO, cannot see) would replace each other's
+/// output: refused before anything is written.
+fn distinct_sink_files(plan: &PhysicalPlan) -> Result<(), RunError> {
+    let mut seen: Vec<(std::path::PathBuf, &str)> = Vec::new();
+    for operator in &plan.operators {
+        let NodeKind::Sink(sink) = &plan.node(operator.id).kind else { continue };
+        let SinkConnector::File { path, path_span, .. } = &sink.connector else { continue };
+        let Some(file) = super::sink::replaced_file(std::path::Path::new(path)) else { continue };
+        if let Some((_, first)) = seen.iter().find(|(other, _)| *other == file) {
+            return Err(RunError::new(
+                Code::SharedSinkFile,
+                format!("two file sinks write `{}`: `{first}` and `{path}` are the same file", file.display()),
+                *path_span,
+                "this sink writes the same file",
+            )
+            .help("give each file sink its own file, or `union` the streams into one sink"));
+        }
+        seen.push((file, path));
+    }
+    Ok(())
+}
+
 /// Records a file or stdin source reads at a time, and so between its
 /// watermarks; and the bytes that stop a batch sooner. Neither depends on
 /// buffer settings, so which records are late depends on the input alone.
@@ -222,7 +248,8 @@ pub const LINE_SOURCE_BATCH_ROWS: usize = 1024;
 pub const LINE_SOURCE_BATCH_BYTES: usize = 4 << 20;
 
 /// Said with every file that cannot be opened: where its path started from.
-const RELATIVE_PATHS: &str = "a relative path starts from the folder of the .flow file, not from the current folder";
+const RELATIVE_PATHS: &str =
+    "a relative path starts from the folder of the .flow file (from the current folder for a program read from standard input)";
 
 fn build_chain(
     plan: &PhysicalPlan,
