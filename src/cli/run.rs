@@ -162,8 +162,9 @@ fn earlier_outputs(plan: &PhysicalPlan, run_started: std::time::SystemTime) -> S
     for operator in &plan.operators {
         let NodeKind::Sink(sink) = &plan.node(operator.id).kind else { continue };
         let crate::check::program::SinkConnector::File { path, .. } = &sink.connector else { continue };
-        let modified = std::fs::metadata(path).and_then(|metadata| metadata.modified());
-        if modified.is_ok_and(|modified| modified < run_started) {
+        // Devices and FIFOs are written through, never replaced.
+        let Some(metadata) = std::fs::metadata(path).ok().filter(|metadata| metadata.is_file()) else { continue };
+        if metadata.modified().is_ok_and(|modified| modified < run_started) {
             notes.push_str(&format!("note: `{path}` was not replaced; the file there is from an earlier run\n"));
         }
     }

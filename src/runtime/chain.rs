@@ -457,7 +457,8 @@ fn eval_error(operator: &ChainOperator, error: EvalError) -> RunError {
 /// its reader (`flowc run … | head`) is no error: nobody reads any more, so
 /// the run ends at once and quietly, as Unix tools do.
 fn sink_failed(ctx: &Ctx, span: Span, sink: &SinkWriter, error: &std::io::Error) -> Stopped {
-    if sink.target().is_none() && error.kind() == std::io::ErrorKind::BrokenPipe {
+    let to_stdout = sink.target().is_none_or(|path| super::sink::standard_stream(path) == Some(1));
+    if to_stdout && error.kind() == std::io::ErrorKind::BrokenPipe {
         ctx.control.stdout_closed();
         return Stopped;
     }
