@@ -249,15 +249,17 @@ r | key_by k
     assert_eq!(task(&report, "Map -> Sink: discard").status, Status::Ok);
 }
 
-#[test]
-fn four_subtasks_of_cpu_work_on_two_cores_are_cpu_bound() {
-    let text = r#"
+/// Four subtasks of CPU work on two cores: each waits for a core half the time.
+const FOUR_ON_TWO: &str = r#"
 config { parallelism = 4, buffer_size = 1KiB }
 schema R { id: int }
 source r: R = generate(rate = 40k/s, count = 30_000) { id = seq }
 r | rebalance | work 100us @name("score") | sink discard
 "#;
-    let report = report_of("four_on_two", text, &[]);
+
+#[test]
+fn four_subtasks_of_cpu_work_on_two_cores_are_cpu_bound() {
+    let report = report_of("four_on_two", FOUR_ON_TWO, &[]);
     assert_verdict(&report, "score -> Sink: discard", Some("score"), &[Cause::CpuBound], &["Source: r"]);
 }
 
@@ -341,13 +343,7 @@ fn verdicts_hold_beside_two_busy_programs() {
             assert!(shared, "the shared machine is named: {:?}", report.verdict.evidence);
         }
     }
-    let text = r#"
-config { parallelism = 4, buffer_size = 1KiB }
-schema R { id: int }
-source r: R = generate(rate = 40k/s, count = 30_000) { id = seq }
-r | rebalance | work 100us @name("score") | sink discard
-"#;
-    let report = report_unlocked("four_on_two_beside_hogs", text, &[]);
+    let report = report_unlocked("four_on_two_beside_hogs", FOUR_ON_TWO, &[]);
     assert_verdict(&report, "score -> Sink: discard", Some("score"), &[Cause::CpuBound], &["Source: r"]);
 }
 

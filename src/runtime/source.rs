@@ -91,24 +91,12 @@ impl SourceReader {
             SourceConnector::File { path, format, on_error, header, timestamps, .. } => {
                 let file = File::open(path).map_err(|error| format!("cannot open `{path}`: {error}"))?;
                 let lines = LineInput::File(Box::new(BufReader::with_capacity(256 << 10, file)));
-                let settings = LineSettings {
-                    format: *format,
-                    on_error: *on_error,
-                    header: *header,
-                    timestamps: *timestamps,
-                    limits,
-                };
+                let settings = LineSettings::new(*format, *on_error, *header, *timestamps, limits);
                 SourceReader::Lines(LineSource::new(lines, path.clone(), settings, record))
             }
             SourceConnector::Stdin { format, on_error, header, timestamps } => {
                 let lines = LineInput::Stdin(spawn_stdin_reader(limits.max_line_length, quoting(*format)));
-                let settings = LineSettings {
-                    format: *format,
-                    on_error: *on_error,
-                    header: *header,
-                    timestamps: *timestamps,
-                    limits,
-                };
+                let settings = LineSettings::new(*format, *on_error, *header, *timestamps, limits);
                 SourceReader::Lines(LineSource::new(lines, "<stdin>".into(), settings, record))
             }
         })
@@ -232,6 +220,12 @@ pub struct LineSettings {
     pub header: bool,
     pub timestamps: TimestampFormat,
     pub limits: LineLimits,
+}
+
+impl LineSettings {
+    fn new(format: Format, on_error: OnError, header: bool, timestamps: TimestampFormat, limits: LineLimits) -> Self {
+        LineSettings { format, on_error, header, timestamps, limits }
+    }
 }
 
 fn quoting(format: Format) -> Quoting {
