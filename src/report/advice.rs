@@ -103,6 +103,30 @@ fn needed_speedup(report: &Report, task: &TaskReport) -> Option<f64> {
     Some(wanted * selectivity / capacity)
 }
 
+/// The cores a computing task can have: the machine's, less what other
+/// programs took during the run and what the job's other tasks used.
+/// `None` without CPU times.
+fn free_cores(report: &Report, task: usize) -> Option<f64> {
+    let rest: f64 = report
+        .tasks
+        .iter()
+        .filter(|t| t.id != task)
+        .map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism)))
+        .sum::<Option<f64>>()?;
+    let others = report.machine.map_or(0.0, |machine| machine.other_cores);
+    Some((f64::from(report.cores) - others - rest).max(0.0))
+}
+
+/// ", after other programs took 1.0 of them", when they took a share worth saying.
+fn others_note(report: &Report) -> String {
+    match report.machine {
+        Some(machine) if machine.other_cores >= super::analyze::OTHER_PROGRAMS => {
+            format!(" (other programs took {:.1} of them during the run)", machine.other_cores)
+        }
+        _ => String::new(),
+    }
+}
+
 fn more_parallelism(plan: &PhysicalPlan, report: &Report, operator: usize, text: &str) -> Vec<Advice> {
     let mut advice = Vec::new();
     let physical = &plan.operators[operator];
@@ -171,13 +195,35 @@ fn more_parallelism(plan: &PhysicalPlan, report: &Report, operator: usize, text:
             }
         ),
     };
-    let cpu_used: f64 = report.tasks.iter().filter_map(|t| t.cpu_ratio.map(|c| c * f64::from(t.parallelism))).sum();
     let computes = matches!(report.verdict.cause, Cause::CpuBound | Cause::SourceBound);
-    if computes && cpu_used >= 0.75 * f64::from(report.cores) {
-        why.push_str(&format!(
-            ". This machine has {} cores and the run keeps {:.1} of them busy: CPU-bound subtasks beyond that share the same cores",
-            report.cores, cpu_used
-        ));
+    let mut wanted = wanted;
+    if let Some(free) = computes.then(|| free_cores(report, physical.task)).flatten() {
+        // A computing subtask needs a core of its own: more of them than
+        // the cores left for this task only share those cores.
+        let fits = (free + 0.25).floor().max(1.0) as u32;
+        if fits <= current && wanted > current {
+            advice.push(Advice {
+                change: "give it more cores".into(),
+                target: format!("`{}`", physical.name),
+                line: Some(line),
+                why: format!(
+                    "`{}` computes, and the {:.1} of this machine's {} cores it can have{} are already in use by its {current} subtasks: more subtasks would only share them. Run it where {wanted} cores are free, with `@parallelism({wanted})`, or make it cheaper per record",
+                    physical.name,
+                    free,
+                    report.cores,
+                    others_note(report)
+                ),
+            });
+            return advice;
+        }
+        if wanted > fits {
+            why.push_str(&format!(
+                ", but {fits} is what the {:.1} cores left for it{} can run at once: beyond that, a machine with more cores",
+                free,
+                others_note(report)
+            ));
+            wanted = fits;
+        }
     }
     advice.push(Advice {
         change: format!("@parallelism({wanted})"),
