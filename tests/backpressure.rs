@@ -382,3 +382,60 @@ g | map { id = id * 2 } | sleep 1ms @parallelism(1) @name("writer") | sink disca
     assert!(drain.is_some_and(|line| line.contains("the drain after them")), "{:?}", report.verdict.evidence);
     assert!(task(&report, "Source: g -> Map").busy_ratio < 0.2, "an ended source is not busy for the whole job");
 }
+
+/// Scenarios that vary where the bottleneck sits, its parallelism and its
+/// cause, each judged on a quiet machine and again beside two busy
+/// programs: the verdict must not change.
+#[test]
+fn scenarios_keep_their_verdict_on_a_quiet_and_on_a_busy_machine() {
+    // (name, program, bottleneck task, operator, cause, backpressured tasks)
+    let scenarios = [
+        (
+            "cpu_after_a_keyed_aggregate",
+            "config { parallelism = 2, buffer_size = 4KiB }\nschema R { id: int, k: int }\n\
+             source r: R = generate(rate = 30k/s, count = 20_000) { id = seq, k = seq % 64 }\n\
+             r | key_by k | aggregate { n = count() } | work 150us @name(\"score\") | sink discard\n",
+            "Aggregate -> score -> Sink: discard",
+            "score",
+            Cause::CpuBound,
+            &["Source: r"][..],
+        ),
+        (
+            "blocking_call_chained_to_the_source",
+            "config { parallelism = 2, buffer_size = 1KiB }\nschema R { id: int }\n\
+             source r: R = generate(rate = 20k/s, count = 15_000) { id = seq }\n\
+             r | sleep 200us @name(\"lookup\") | map { id = id + 1 } | rebalance | work 10us @name(\"cheap\") | sink discard\n",
+            "Source: r -> lookup -> Map",
+            "lookup",
+            Cause::IoBound,
+            &[][..],
+        ),
+        (
+            "cpu_drain_of_a_bounded_job",
+            "config { parallelism = 1 }\nschema R { id: int }\nsource r: R = generate(count = 1_500) { id = seq }\n\
+             r | rebalance | work 500us @name(\"tail\") | sink discard\n",
+            "tail -> Sink: discard",
+            "tail",
+            Cause::CpuBound,
+            &[][..],
+        ),
+        (
+            "rate_limited_api_at_parallelism_one",
+            "schema R { id: int, v: float }\n\
+             source r: R = generate(rate = 50k/s, count = 20_000) { id = seq, v = float(seq) }\n\
+             r | filter v >= 0.0 | throttle 20k/s @parallelism(1) @name(\"api\") | sink discard\n",
+            "Source: r -> Filter -> api -> Sink: discard",
+            "api",
+            Cause::IoBound,
+            &[][..],
+        ),
+    ];
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for busy in [false, true] {
+        let _hogs = busy.then(CpuHogs::start);
+        for (name, text, task_name, operator, cause, backpressured) in scenarios {
+            let report = report_unlocked(name, text, &[]);
+            assert_verdict(&report, task_name, Some(operator), &[cause], backpressured);
+        }
+    }
+}
