@@ -403,8 +403,8 @@ fn scenarios_keep_their_verdict_on_a_quiet_and_on_a_busy_machine() {
         (
             "blocking_call_chained_to_the_source",
             "config { parallelism = 2, buffer_size = 1KiB }\nschema R { id: int }\n\
-             source r: R = generate(rate = 20k/s, count = 15_000) { id = seq }\n\
-             r | sleep 200us @name(\"lookup\") | map { id = id + 1 } | rebalance | work 10us @name(\"cheap\") | sink discard\n",
+             source r: R = generate(rate = 4k/s, count = 4_000) { id = seq }\n\
+             r | sleep 1ms @name(\"lookup\") | map { id = id + 1 } | rebalance | work 10us @name(\"cheap\") | sink discard\n",
             "Source: r -> lookup -> Map",
             "lookup",
             Cause::IoBound,
