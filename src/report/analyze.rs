@@ -112,44 +112,45 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
     }
     let summaries: Vec<TaskSummary> = stats.iter().map(|subtasks| TaskSummary::of(subtasks)).collect();
     let line = |span: Span| line_number(text, span.start);
-    let mut tasks: Vec<TaskReport> =
+    let tasks: Vec<TaskReport> =
         stats.iter().enumerate().map(|(task, subtasks)| task_report(plan, recording, task, subtasks, &line)).collect();
-    let hot_keys = hot_keys(plan, recording, text, &line);
-    let sources = source_lags(plan, recording, &line);
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        file: file.to_string(),
+        duration_ms: recording.duration_ms,
+        analysed_from_ms: from_ms,
+        analysed_to_ms: to_ms,
+        cores,
+        verdict: no_bottleneck(&tasks),
+        tasks,
+        bottleneck: None,
+        too_short: None,
+        moving: None,
+        machine: recording.machine,
+        sources: source_lags(plan, recording, &line),
+        hot_keys: hot_keys(plan, recording, text, &line),
+        advice: Vec::new(),
+    };
     if let Some(short) = too_short {
-        return Report {
-            schema_version: SCHEMA_VERSION,
-            file: file.to_string(),
-            duration_ms: recording.duration_ms,
-            analysed_from_ms: from_ms,
-            analysed_to_ms: to_ms,
-            cores,
-            tasks,
-            bottleneck: None,
-            verdict: short::verdict(&short),
-            advice: short::advice(plan, &short, text),
-            too_short: Some(short),
-            moving: None,
-            machine: recording.machine,
-            sources,
-            hot_keys,
-        };
+        report.verdict = short::verdict(&short);
+        report.advice = short::advice(plan, &short, text);
+        report.too_short = Some(short);
+        return report;
     }
-    let moving = timeline::moving_bottleneck(plan, recording, from_ms, to_ms);
+    report.moving = timeline::moving_bottleneck(plan, recording, from_ms, to_ms);
     // When the bottleneck takes turns, the run-wide averages blur the
     // turns together; the task that holds it longest is the one to name.
-    let bottleneck_task = match &moving {
+    let bottleneck_task = match &report.moving {
         Some(moving) => Some(moving.tasks[0]),
         None => find_bottleneck(plan, &summaries),
     };
-    let (bottleneck, mut verdict) = match bottleneck_task {
-        Some(task) => {
-            tasks[task].is_bottleneck = true;
-            diagnose(plan, cores, &tasks, &stats, task, &hot_keys, &line)
-        }
-        None => (None, no_bottleneck(&tasks)),
-    };
-    if let Some(moving) = &moving {
+    if let Some(task) = bottleneck_task {
+        report.tasks[task].is_bottleneck = true;
+        (report.bottleneck, report.verdict) =
+            diagnose(plan, cores, &report.tasks, &stats, task, &report.hot_keys, &line);
+    }
+    let verdict = &mut report.verdict;
+    if let Some(moving) = &report.moving {
         let turns: Vec<String> = moving
             .task_names
             .iter()
@@ -163,21 +164,23 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
             verdict.summary
         );
     }
-    let cpu_used: f64 = tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
+    let cpu_used: f64 = report.tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
     if cpu_used >= 0.9 * f64::from(cores) {
         verdict.evidence.push(format!(
             "the run keeps {cpu_used:.1} of the machine's {cores} cores busy: the machine itself is near its limit"
         ));
     }
-    if let (Some(ended), Some(_), true) = (sources_ended(plan, recording), &bottleneck, to_ms > from_ms) {
-        if to_ms >= recording.duration_ms - 1.0 {
-            verdict.evidence.push(format!(
-                "the sources finished after {}; the drain after them took {} ({} of the run), so what works through it sets the job's completion time",
-                seconds(ended),
-                seconds(recording.duration_ms - ended),
-                percent((recording.duration_ms - ended) / recording.duration_ms.max(1e-9))
-            ));
-        }
+    // Judged over the whole run, drain included: say how much of it the drain was.
+    let ended = producing_until(plan, recording);
+    let drain_ms = recording.duration_ms - ended;
+    let whole_run = to_ms >= recording.duration_ms - 1.0;
+    if report.bottleneck.is_some() && whole_run && drain_ms >= DRAIN_WORTH_SAYING * recording.duration_ms {
+        verdict.evidence.push(format!(
+            "the sources finished after {}; the drain after them took {} ({} of the run), so what works through it sets the job's completion time",
+            seconds(ended),
+            seconds(drain_ms),
+            percent(drain_ms / recording.duration_ms.max(1e-9))
+        ));
     }
     if let Some(machine) = recording.machine.filter(|machine| machine.other_cores >= OTHER_PROGRAMS) {
         verdict.evidence.push(format!(
@@ -187,43 +190,17 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
             percent(machine.other_cores / f64::from(machine.cpus.max(1)))
         ));
     }
-    let mut report = Report {
-        schema_version: SCHEMA_VERSION,
-        file: file.to_string(),
-        duration_ms: recording.duration_ms,
-        analysed_from_ms: from_ms,
-        analysed_to_ms: to_ms,
-        cores,
-        tasks,
-        bottleneck,
-        verdict,
-        too_short: None,
-        moving,
-        machine: recording.machine,
-        sources,
-        hot_keys,
-        advice: Vec::new(),
-    };
     report.advice = advice::advise(plan, &report, text);
     report
 }
 
 /// While the sources produce: the drain after them says little about the
-/// steady state. The whole run when that stretch is too short to judge.
+/// steady state. The whole run when that stretch is too short to judge, or
+/// when the drain is longer than it (a bounded job).
 fn analysed_stretch(plan: &PhysicalPlan, recording: &Recording) -> (f64, f64) {
     // Every interval starts before the end of the run.
     let whole = (0.0, recording.duration_ms);
-    let mut producing_until: f64 = 0.0;
-    for task in &plan.tasks {
-        if !matches!(plan.node(task.head).kind, NodeKind::Source(_)) {
-            continue;
-        }
-        for subtask in &recording.tasks[task.id].subtasks {
-            for interval in subtask.intervals.iter().filter(|interval| interval.records_in > 0) {
-                producing_until = producing_until.max(interval.start_ms + interval.length_ms);
-            }
-        }
-    }
+    let producing_until = producing_until(plan, recording);
     let drain_ms = recording.duration_ms - producing_until;
     // A bounded job whose drain takes longer than its sources produced is
     // limited by what works through the drain: judge the whole run.
@@ -234,18 +211,15 @@ fn analysed_stretch(plan: &PhysicalPlan, recording: &Recording) -> (f64, f64) {
     }
 }
 
-/// When the sources made or read their last records, if the run went on
-/// after them for `DRAIN_WORTH_SAYING` of its time or more.
-fn sources_ended(plan: &PhysicalPlan, recording: &Recording) -> Option<f64> {
-    let ended = plan
-        .tasks
+/// When the sources made or read their last records.
+fn producing_until(plan: &PhysicalPlan, recording: &Recording) -> f64 {
+    plan.tasks
         .iter()
         .filter(|task| matches!(plan.node(task.head).kind, NodeKind::Source(_)))
         .flat_map(|task| &recording.tasks[task.id].subtasks)
         .flat_map(|subtask| subtask.intervals.iter().filter(|interval| interval.records_in > 0))
         .map(|interval| interval.start_ms + interval.length_ms)
-        .fold(0.0, f64::max);
-    (recording.duration_ms - ended >= DRAIN_WORTH_SAYING * recording.duration_ms).then_some(ended)
+        .fold(0.0, f64::max)
 }
 
 fn task_report(
