@@ -15,3 +15,4 @@ pub mod plan;
 pub mod report;
 pub mod runtime;
 pub mod syntax;
+pub mod tune;

@@ -79,7 +79,7 @@ fn the_report_json_schema_is_pinned() {
     assert_eq!(json["schema_version"], 1);
     assert_eq!(
         keys(&json),
-        "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys machine moving schema_version sources tasks too_short verdict"
+        "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys machine moving scaling schema_version sources tasks too_short verdict"
     );
     assert_eq!(
         keys(&json["tasks"][0]),

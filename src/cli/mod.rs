@@ -17,6 +17,7 @@ mod format;
 mod report;
 mod run;
 mod signals;
+mod tune;
 
 pub use format::format_text;
 pub use run::{peak_memory_bytes, RunArgs};
@@ -107,6 +108,18 @@ pub enum Command {
         /// exit 1 if there is one.
         #[arg(long)]
         check: bool,
+    },
+    /// Tune a .flow file: run it, apply the backpressure report's advice to
+    /// its text, run again, and keep each step that made it faster, until
+    /// the sources' rate is reached or the advice runs out. Prints the steps
+    /// and a diff; `--write` saves the tuned file.
+    Tune {
+        /// The .flow file.
+        file: PathBuf,
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[command(flatten)]
+        tune: tune::TuneArgs,
     },
     /// Explain the backpressure of an earlier run from its saved metrics
     /// (`flowc run FILE --save-metrics M.json`).
@@ -209,6 +222,14 @@ pub fn main() -> i32 {
             }
             (Err(output), _) | (_, Err(output)) => output,
         },
+        Command::Tune { file, plan, tune } => {
+            signals::listen();
+            let plan = PlanArgs { folder: folder_of(file), ..plan.clone() };
+            match read_input(file) {
+                Ok(text) => tune::tune_file(file, &text, &plan, tune, render_options),
+                Err(output) => output,
+            }
+        }
         Command::Run { file, plan, run } => {
             // First of all, so that no stop signal finds flowc without its handler.
             signals::listen();
@@ -443,6 +464,22 @@ pub(crate) fn read_input(path: &Path) -> Result<String, Output> {
 /// standard input, whose paths start from the current folder.
 fn folder_of(file: &Path) -> Option<PathBuf> {
     (file != Path::new("-")).then(|| file.parent().unwrap_or(Path::new("")).to_path_buf())
+}
+
+/// Replaces `path` with `text` in one step: a temporary file beside it,
+/// renamed over it, so a crash leaves the old file or the new, never half.
+/// A link is followed, so the file it points to is replaced.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let target = std::fs::canonicalize(path)?;
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = target.with_file_name(format!(".{name}.flowc-{}.tmp", std::process::id()));
+    std::fs::write(&temporary, text)?;
+    if let Ok(metadata) = std::fs::metadata(&target) {
+        let _ = std::fs::set_permissions(&temporary, metadata.permissions());
+    }
+    std::fs::rename(&temporary, &target).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
 }
 
 pub(crate) fn display_name(path: &Path) -> String {

@@ -41,5 +41,45 @@ pub fn plan(program: &Program) -> Planned {
     Planned { plan: (!failed).then_some(plan), diagnostics }
 }
 
+/// A change to how operators run, as `@parallelism(n)` or `@new_chain`
+/// written on them would make it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Override {
+    Parallelism(NodeId, u32),
+    NewChain(NodeId),
+}
+
+/// The plan `plan` would be with `overrides` written in its file, by the
+/// same parallelism, partitioning and chaining rules: what a proposed
+/// change does to the chains, without editing any text. Operator ids stay
+/// those of `plan`, because the logical graph is the same.
+pub fn replan(plan: &PhysicalPlan, overrides: &[Override]) -> PhysicalPlan {
+    let mut logical = plan.logical.clone();
+    for change in overrides {
+        let (node, parallelism, new_chain) = match *change {
+            Override::Parallelism(node, n) => (node, Some(n), false),
+            Override::NewChain(node) => (node, None, true),
+        };
+        let logical_node = &mut logical.graph[node];
+        let span = logical_node.keyword;
+        let attributes = match &mut logical_node.kind {
+            NodeKind::Source(source) => &mut source.attributes,
+            NodeKind::Operator { attributes, .. } => attributes,
+            NodeKind::Sink(sink) => &mut sink.attributes,
+            NodeKind::Union => continue,
+        };
+        if let Some(n) = parallelism {
+            attributes.parallelism = Some((n, span));
+        }
+        if new_chain {
+            attributes.new_chain = Some(span);
+        }
+    }
+    let mut diagnostics = Vec::new();
+    let mut replanned = physical::build_physical_plan(logical, &plan.config, &mut diagnostics);
+    chain::chain_operators(&mut replanned);
+    replanned
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,17 +5,13 @@
 //! where latency, not work, limits (the credit round trip).
 
 use crate::check::config::SettingOrigin;
-use crate::check::program::{OperatorKind, SourceConnector};
+use crate::check::program::OperatorKind;
 use crate::diag::line_number;
 use crate::plan::{NodeKind, PhysicalPlan};
 
 use super::analyze::percent;
-use super::{Advice, Cause, Report, TaskReport};
-
-/// Headroom over the measured need when sizing parallelism.
-const HEADROOM: f64 = 1.2;
-/// Without a wanted rate, aim for this much more throughput.
-const DEFAULT_SPEEDUP: f64 = 2.0;
+use super::scaling::{Aim, ChainChange, Limit, ParallelismChange, Scaling};
+use super::{Advice, Cause, Edit, Report};
 
 pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
     let mut advice = Vec::new();
@@ -38,6 +34,7 @@ pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
                          more parallelism cannot split it. Key by the key and a salt (for example `hash(id) % 8`) \
                          and aggregate, then key by the key alone to combine the partial results"
                     ),
+                    edits: Vec::new(),
                 });
             }
             advice.push(Advice {
@@ -55,11 +52,12 @@ pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
                             / (task.subtasks.len().max(2) - 1) as f64
                     )
                 ),
+                edits: Vec::new(),
             });
         }
         Cause::CpuBound | Cause::IoBound | Cause::Busy | Cause::SourceBound => {
             let Some(operator) = bottleneck.operator else { return advice };
-            advice.extend(more_parallelism(plan, report, operator, text));
+            advice.extend(whole_job(plan, report, operator, text));
         }
         Cause::NoBottleneck | Cause::TooShort => {}
     }
@@ -80,6 +78,7 @@ pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
                          for the burst rate, not the mean, or fire smaller windows more often",
                         report.tasks[turn_task].name
                     ),
+                    edits: Vec::new(),
                 });
             }
         }
@@ -87,64 +86,22 @@ pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
     advice
 }
 
-/// How many times its present capacity `task` needs to take what the
-/// sources want to send it: the sources' wanted rate times the share of
-/// their records that reach the task, over what the task takes when busy
-/// all the time. `None` without sources that have a rate.
-fn needed_speedup(report: &Report, task: &TaskReport) -> Option<f64> {
-    let wanted: f64 = report.sources.iter().map(|s| s.wanted_per_second).sum();
-    let produced: u64 = report.sources.iter().map(|s| s.produced).sum();
-    let reaching = task.records_in_total;
-    if wanted <= 0.0 || produced == 0 || task.records_in_per_second <= 0.0 {
-        return None;
-    }
-    let selectivity = (reaching as f64 / produced as f64).min(1.0);
-    let capacity = task.records_in_per_second / task.busy_ratio.max(0.05);
-    Some(wanted * selectivity / capacity)
-}
-
-/// The cores a computing task can have: the machine's, less what other
-/// programs took during the run and what the job's other tasks used.
-/// `None` without CPU times.
-fn free_cores(report: &Report, task: usize) -> Option<f64> {
-    let rest: f64 = report
-        .tasks
-        .iter()
-        .filter(|t| t.id != task)
-        .map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism)))
-        .sum::<Option<f64>>()?;
-    let others = report.machine.map_or(0.0, |machine| machine.other_cores);
-    Some((f64::from(report.cores) - others - rest).max(0.0))
-}
-
-/// ", after other programs took 1.0 of them", when they took a share worth saying.
-fn others_note(report: &Report) -> String {
-    match report.machine {
-        Some(machine) if machine.other_cores >= super::analyze::OTHER_PROGRAMS => {
-            format!(" (other programs took {:.1} of them during the run)", machine.other_cores)
-        }
-        _ => String::new(),
-    }
-}
-
-fn more_parallelism(plan: &PhysicalPlan, report: &Report, operator: usize, text: &str) -> Vec<Advice> {
+/// Advice from the whole job's proposal (`scaling`): the parallelism of
+/// every operator that needs a change, the chains that change with it,
+/// and what parallelism cannot fix.
+fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str) -> Vec<Advice> {
     let mut advice = Vec::new();
-    let physical = &plan.operators[operator];
-    let node = plan.node(operator);
+    let Some(scaling) = &report.scaling else { return advice };
+    let physical = &plan.operators[bottleneck];
+    let node = plan.node(bottleneck);
     let line = line_number(text, node.span.start);
     let task = &report.tasks[physical.task];
-    // Below 1 the task keeps up on average: it is a bottleneck in bursts,
-    // and the burst rate, not the mean, sizes it.
-    let needed = needed_speedup(report, task).filter(|needed| *needed >= 1.0);
-    let current = physical.parallelism;
-    let wanted = (f64::from(current) * needed.unwrap_or(DEFAULT_SPEEDUP) * HEADROOM).ceil() as u32;
-    let wanted = wanted.max(current + 1);
-    let pacing = match &node.kind {
-        NodeKind::Operator { kind: OperatorKind::Sleep { .. }, .. } => Some("blocking call"),
-        NodeKind::Operator { kind: OperatorKind::Throttle { .. }, .. } => Some("rate-limited call"),
-        _ => None,
-    };
     if report.verdict.cause == Cause::IoBound {
+        let pacing = match &node.kind {
+            NodeKind::Operator { kind: OperatorKind::Sleep { .. }, .. } => Some("blocking call"),
+            NodeKind::Operator { kind: OperatorKind::Throttle { .. }, .. } => Some("rate-limited call"),
+            _ => None,
+        };
         advice.push(Advice {
             change: "make the call asynchronous or batch it".into(),
             target: format!("`{}`", physical.name),
@@ -155,86 +112,195 @@ fn more_parallelism(plan: &PhysicalPlan, report: &Report, operator: usize, text:
                 task.cpu_ratio.map(|cpu| percent(cpu / task.busy_ratio.max(1e-9))).unwrap_or_else(|| "little".into()),
                 pacing.map(|kind| format!("; here it is a {kind}")).unwrap_or_default()
             ),
+            edits: Vec::new(),
         });
     }
-    let existing = node.attributes().parallelism.map(|(_, span)| line_number(text, span.start));
-    let source = match &node.kind {
-        NodeKind::Source(source) => Some(source),
-        _ => None,
+    let wanted = match scaling.aim {
+        Aim::Wanted => format!("the sources' {}/s", rate(scaling.target_per_second)),
+        Aim::Cores => format!("the {}/s the free cores allow", rate(scaling.target_per_second)),
+        Aim::Sources => format!("the {}/s its sources can read", rate(scaling.target_per_second)),
+        Aim::Speedup => format!("{}/s, twice today's rate", rate(scaling.target_per_second)),
     };
-    if source.is_some_and(|s| !matches!(s.connector, SourceConnector::Generate { .. })) {
+    // The bottleneck's change first, then the others in plan order.
+    let mut changes: Vec<&ParallelismChange> = scaling.changes.iter().collect();
+    changes.sort_by_key(|change| (change.operator != bottleneck, change.operator));
+    for change in changes {
+        let existing =
+            plan.node(change.operator).attributes().parallelism.map(|(_, span)| line_number(text, span.start));
+        let per_subtask = change.target_in_per_second / f64::from(change.to.max(1));
+        let mut why = match change.true_rate_per_subtask {
+            Some(true_rate) if change.with_chain => format!(
+                "`{}` shares its chain, and so its threads, with the operators around it; together they need {} subtasks for {wanted} (one subtask of `{}` alone takes {}/s)",
+                change.name,
+                change.to,
+                change.name,
+                rate(true_rate)
+            ),
+            Some(true_rate) => format!(
+                "one subtask of `{}` takes {}/s (its records over its own busy time, slowest subtask); for {wanted} it must take {}/s, so {} subtasks at about {} busy",
+                change.name,
+                rate(true_rate),
+                rate(change.target_in_per_second),
+                change.to,
+                percent((per_subtask / true_rate).min(1.0))
+            ),
+            None => format!("`{}` runs in one chain with operators that need {} subtasks", change.name, change.to),
+        };
+        if let Some(chain) = scaling.chains.iter().find(|chain| chain.operator == change.operator) {
+            why.push_str(&chain_note(chain));
+        }
         advice.push(Advice {
-            change: "split the input".into(),
-            target: format!("source `{}`", physical.name),
-            line: Some(line),
-            why: "a file or stdin source reads as one subtask; split the input into several sources and `union` them"
-                .into(),
-        });
-        return advice;
-    }
-    let mut why = match report.verdict.cause {
-        Cause::SourceBound => format!(
-            "the source itself is the busiest work and nothing downstream pushes back; {wanted} subtasks make its records in parallel"
-        ),
-        _ => format!(
-            "`{}` is {} busy at parallelism {current}; {}{}",
-            physical.name,
-            percent(task.max_busy_ratio),
-            match needed {
-                Some(needed) => format!(
-                    "the sources' rate needs {:.1}× what it takes now, so {wanted} subtasks with {}% headroom",
-                    needed,
-                    ((HEADROOM - 1.0) * 100.0).round()
-                ),
-                None => format!("{wanted} subtasks aim at {DEFAULT_SPEEDUP}× the throughput"),
+            change: format!("@parallelism({})", change.to),
+            target: match existing {
+                Some(at) if at == change.line => {
+                    format!("`{}`, replacing its `@parallelism({})`", change.name, change.from)
+                }
+                Some(_) | None => format!("`{}`", change.name),
             },
-            if report.tasks.iter().any(|t| t.status != super::Status::Ok) {
-                "; raise the parallelism of this operator only, not of the backpressured ones upstream"
+            line: Some(existing.unwrap_or(change.line)),
+            why,
+            edits: vec![Edit::Parallelism { node: change.node, to: change.to }],
+        });
+    }
+    for chain in scaling.chains.iter().filter(|chain| chain.new_chain) {
+        advice.push(Advice {
+            change: "@new_chain".into(),
+            target: format!("`{}`", chain.name),
+            line: Some(chain.line),
+            why: format!(
+                "with the parallelism above it would join {} in one chain, and on shared threads they would not keep up together: `@new_chain` keeps it apart as it runs now",
+                names(&chain.joins)
+            ),
+            edits: vec![Edit::NewChain { node: chain.node }],
+        });
+    }
+    for limit in &scaling.limits {
+        advice.extend(limit_advice(plan, report, scaling, limit, bottleneck, text));
+    }
+    if !scaling.changes.is_empty() {
+        if let Some(first) = advice.iter_mut().find(|a| !a.edits.is_empty()) {
+            first.why.push_str(&format!(
+                ". With every change here the job should take about {}/s (now {}/s)",
+                rate(scaling.expected_per_second),
+                rate(scaling.measured_per_second)
+            ));
+        }
+    }
+    advice
+}
+
+/// What a limit of the proposal means, in `.flow` terms.
+fn limit_advice(
+    plan: &PhysicalPlan,
+    report: &Report,
+    scaling: &Scaling,
+    limit: &Limit,
+    bottleneck: usize,
+    text: &str,
+) -> Option<Advice> {
+    match limit {
+        Limit::Cores { needed, free, others, cores } => {
+            let physical = &plan.operators[bottleneck];
+            let line = line_number(text, plan.node(bottleneck).span.start);
+            let others = if *others >= super::analyze::OTHER_PROGRAMS {
+                format!(" (other programs took {others:.1} of them during the run)")
             } else {
-                ""
-            }
-        ),
-    };
-    let computes = matches!(report.verdict.cause, Cause::CpuBound | Cause::SourceBound);
-    let mut wanted = wanted;
-    if let Some(free) = computes.then(|| free_cores(report, physical.task)).flatten() {
-        // A computing subtask needs a core of its own: more of them than
-        // the cores left for this task only share those cores.
-        let fits = (free + 0.25).floor().max(1.0) as u32;
-        if fits <= current && wanted > current {
-            advice.push(Advice {
+                String::new()
+            };
+            Some(Advice {
                 change: "give it more cores".into(),
                 target: format!("`{}`", physical.name),
                 line: Some(line),
                 why: format!(
-                    "`{}` computes, and the {:.1} of this machine's {} cores it can have{} are already in use by its {current} subtasks: more subtasks would only share them. Run it where {wanted} cores are free, with `@parallelism({wanted})`, or make it cheaper per record",
-                    physical.name,
-                    free,
-                    report.cores,
-                    others_note(report)
+                    "the job computes: at {} it needs {needed:.1} cores, and it can have {free:.1} of this machine's {cores}{others}, so about {}/s is the most it can take here whatever the parallelism. Run it where {} cores are free, or make `{}` cheaper per record",
+                    scaling.wanted_per_second.map(|w| format!("{}/s", rate(w))).unwrap_or_else(|| "its rate".into()),
+                    rate(scaling.target_per_second),
+                    needed.ceil(),
+                    physical.name
                 ),
-            });
-            return advice;
+                edits: Vec::new(),
+            })
         }
-        if wanted > fits {
-            why.push_str(&format!(
-                ", but {fits} is what the {:.1} cores left for it{} can run at once: beyond that, a machine with more cores",
-                free,
-                others_note(report)
-            ));
-            wanted = fits;
+        Limit::Broadcast { name, line, per_subtask, true_rate, .. } => Some(Advice {
+            change: "broadcast fewer records".into(),
+            target: format!("`{name}`"),
+            line: Some(*line),
+            why: format!(
+                "after a `broadcast` every subtask of `{name}` sees every record ({}/s each, and one takes {}/s): more subtasks do not split them. Filter or aggregate before the `broadcast`, or make `{name}` cheaper per record",
+                rate(*per_subtask),
+                rate(*true_rate)
+            ),
+            edits: Vec::new(),
+        }),
+        Limit::HotKey { name, key, share, key_expr, key_line, .. } if report.verdict.cause != Cause::DataSkew => {
+            Some(Advice {
+                change: format!("salt or pre-aggregate the hot key {key}"),
+                target: format!("`key_by {key_expr}`"),
+                line: Some(*key_line),
+                why: format!(
+                    "key {key} carries {} of the records into `{name}`, and one subtask takes all of a key's records: beyond that, more parallelism does not help",
+                    percent(*share)
+                ),
+                edits: Vec::new(),
+            })
         }
+        Limit::HotKey { .. } => None,
+        Limit::OneSubtask { name, line, needed, source: true, .. } => Some(Advice {
+            change: "split the input".into(),
+            target: format!("source `{name}`"),
+            line: Some(*line),
+            why: format!(
+                "a file or stdin source reads as one subtask, and the job would need {needed}: split the input into several sources and `union` them"
+            ),
+            edits: Vec::new(),
+        }),
+        Limit::OneSubtask { name, line, needed, source: false, .. } => Some(Advice {
+            change: "write to several files".into(),
+            target: format!("sink `{name}`"),
+            line: Some(*line),
+            why: format!("a file sink writes from one subtask, and it would need {needed}: split the stream over several file sinks"),
+            edits: Vec::new(),
+        }),
+        Limit::MaxParallelism { name, line, .. } => Some(Advice {
+            change: "make it cheaper per record".into(),
+            target: format!("`{name}`"),
+            line: Some(*line),
+            why: format!(
+                "it would need more than {} subtasks, the most flowc runs",
+                crate::check::MAX_PARALLELISM
+            ),
+            edits: Vec::new(),
+        }),
     }
-    advice.push(Advice {
-        change: format!("@parallelism({wanted})"),
-        target: match existing {
-            Some(at) if at == line => format!("`{}`, replacing its `@parallelism({current})`", physical.name),
-            Some(_) | None => format!("`{}`", physical.name),
-        },
-        line: Some(existing.unwrap_or(line)),
-        why,
-    });
-    advice
+}
+
+/// "; at the new parallelism it leaves the chain with `a` and `b` (its
+/// records then cross a channel)".
+fn chain_note(chain: &ChainChange) -> String {
+    let mut note = String::new();
+    if !chain.leaves.is_empty() {
+        note.push_str(&format!(
+            "; it leaves its chain with {}, so its records cross a channel to and from it",
+            names(&chain.leaves)
+        ));
+    }
+    if !chain.joins.is_empty() && !chain.new_chain {
+        note.push_str(&format!("; it joins {} in one chain", names(&chain.joins)));
+    }
+    note
+}
+
+fn names(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn rate(per_second: f64) -> String {
+    super::analyze::group(per_second.round() as u64)
 }
 
 fn round_trip(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
@@ -262,6 +328,7 @@ fn round_trip(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
              with {current} the senders wait for credit while the receivers idle. The limit is latency, not work, \
              so more buffers in flight (not more parallelism) raise throughput"
         ),
+        edits: vec![Edit::Setting { key: "buffers_per_channel".into(), value: wanted.to_string() }],
     }];
     if config.floating_buffers == 0 {
         advice.push(Advice {
@@ -270,6 +337,7 @@ fn round_trip(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
             line: setting_line("floating_buffers"),
             why: "floating buffers go to the channels with a backlog, covering bursts without more memory per channel"
                 .into(),
+            edits: vec![Edit::Setting { key: "floating_buffers".into(), value: "8".into() }],
         });
     }
     advice

@@ -129,6 +129,7 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
         machine: recording.machine,
         sources: source_lags(plan, recording, &line),
         hot_keys: hot_keys(plan, recording, text, &line),
+        scaling: None,
         advice: Vec::new(),
     };
     if let Some(short) = too_short {
@@ -189,6 +190,9 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
             machine.cpus,
             percent(machine.other_cores / f64::from(machine.cpus.max(1)))
         ));
+    }
+    if report.bottleneck.is_some() {
+        report.scaling = super::scaling::scale(plan, recording, &report, text);
     }
     report.advice = advice::advise(plan, &report, text);
     report

@@ -13,6 +13,7 @@
 mod advice;
 mod analyze;
 pub mod html;
+pub mod scaling;
 mod short;
 mod stats;
 pub mod text;
@@ -58,6 +59,10 @@ pub struct Report {
     pub machine: Option<crate::metrics::machine::MachineLoad>,
     pub sources: Vec<SourceLag>,
     pub hot_keys: Vec<EdgeKeys>,
+    /// Every operator's true rate and the parallelism the whole job needs
+    /// (DS2-style); absent when the run is too short or nothing limits it.
+    #[serde(default)]
+    pub scaling: Option<scaling::Scaling>,
     pub advice: Vec<Advice>,
 }
 
@@ -308,4 +313,21 @@ pub struct Advice {
     pub line: Option<usize>,
     /// Why it helps.
     pub why: String,
+    /// The advice as edits to the `.flow` file, where it can be written
+    /// there; `flowc tune` applies them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<Edit>,
+}
+
+/// One edit to the `.flow` file that carries out a piece of advice.
+/// Operators are named by their logical node, as planned from the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Edit {
+    /// `@parallelism(to)` on the operator, replacing one already there.
+    Parallelism { node: usize, to: u32 },
+    /// `@new_chain` on the operator.
+    NewChain { node: usize },
+    /// `key = value` in the `config` block, replacing the value there.
+    Setting { key: String, value: String },
 }

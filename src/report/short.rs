@@ -118,6 +118,7 @@ pub fn advice(plan: &PhysicalPlan, short: &TooShort, text: &str) -> Vec<Advice> 
                 target: format!("source `{}`", source.name),
                 line: Some(line),
                 why,
+                edits: Vec::new(),
             }
         })
         .collect()

@@ -1,0 +1,623 @@
+//! Parallelism for the whole job at once, the way DS2 (Kalavri et al.,
+//! OSDI 2018) and the Flink autoscaler size it: each operator's true
+//! processing rate, the sources' wanted rates carried through every
+//! operator's selectivity in topological order, and the parallelism each
+//! operator needs to take its share, in one step.
+//!
+//! - An operator's **true rate** is the records one subtask takes per
+//!   second of useful time: its own busy time (never idle, never
+//!   backpressured) less the time its thread waited for a core, taken on
+//!   the slowest subtask. Records over useful time do not care how long
+//!   the operator had nothing to do, so a warm-up before the first window
+//!   fired does not dilute it.
+//! - A source without a wanted rate aims at what it can make: one subtask's
+//!   true rate for a file or stdin, as much as the cores allow for a
+//!   generator.
+//! - Work that computes needs cores: when the whole job at the target would
+//!   need more than the machine has free (other programs' share taken
+//!   out), the target shrinks to what fits and the limit says so.
+//! - Partitioning bounds what more subtasks can do: each subtask after a
+//!   `broadcast` still sees every record, a key's records all go to one
+//!   subtask, and a file source or a file sink is one subtask.
+//! - A proposed change is planned for real (`plan::replan`), so the chains
+//!   it splits or merges are the planner's own; a merged chain whose
+//!   members would not keep up together keeps the operator apart with
+//!   `@new_chain`, or grows as a whole.
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::program::{OperatorKind, SourceConnector};
+use crate::check::MAX_PARALLELISM;
+use crate::diag::line_number;
+use crate::metrics::recording::Recording;
+use crate::plan::physical::ParallelismOrigin;
+use crate::plan::{replan, NodeKind, Override, Partitioning, PhysicalPlan};
+
+use super::{EdgeKeys, Report};
+
+/// The share of a subtask's time a sized operator may be busy: headroom for
+/// bursts and measurement noise (the Flink autoscaler's target utilisation
+/// is 0.7; flowc's runs are short and its subtasks threads, so a little more).
+pub const TARGET_UTILISATION: f64 = 0.8;
+/// Useful time below this many milliseconds gives no rate worth trusting.
+const MIN_USEFUL_MS: f64 = 1.0;
+/// CPU time over useful time from which an operator needs a core per subtask.
+const COMPUTES: f64 = 0.5;
+/// Without a wanted rate and with no core limit in sight, aim this far above today.
+const DEFAULT_SPEEDUP: f64 = 2.0;
+/// Rounds of planning a proposal for real and growing what does not keep up.
+const PLANNING_ROUNDS: usize = 4;
+
+/// The whole job's proposal: every operator's rates and what to change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    /// The sources' wanted rates, summed, when every source has one.
+    pub wanted_per_second: Option<f64>,
+    /// What the proposal aims at, and why that.
+    pub target_per_second: f64,
+    pub aim: Aim,
+    /// What the sources made per second over the whole run, drain included.
+    pub measured_per_second: f64,
+    /// What the job should take once the changes are made.
+    pub expected_per_second: f64,
+    /// Cores the job's computing work would need at the wanted (or
+    /// uncapped) rate, and the cores it can have; `None` without CPU times.
+    pub cores_needed: Option<f64>,
+    pub cores_free: Option<f64>,
+    /// Every operator, in plan order.
+    pub operators: Vec<OperatorRate>,
+    pub changes: Vec<ParallelismChange>,
+    /// Operators a change takes out of a chain or puts into one.
+    pub chains: Vec<ChainChange>,
+    /// Why the target is below the wanted rate, or a change could not be made.
+    pub limits: Vec<Limit>,
+}
+
+/// Where the target comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aim {
+    /// The sources' wanted rates.
+    Wanted,
+    /// What the free cores allow: less than wanted, or the most without a wanted rate.
+    Cores,
+    /// No wanted rate: what the sources that read (a file, stdin) can read.
+    Sources,
+    /// No wanted rate and no core limit in sight: `DEFAULT_SPEEDUP` × today's rate.
+    Speedup,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorRate {
+    pub operator: usize,
+    pub name: String,
+    pub line: usize,
+    pub parallelism: u32,
+    /// Records one subtask takes per second of useful time, on the slowest
+    /// subtask; `None` where it did too little work to measure.
+    pub true_rate_per_subtask: Option<f64>,
+    /// Records out over records in, over the whole run.
+    pub selectivity: f64,
+    /// CPU seconds per record; `None` without CPU times.
+    pub cpu_per_record: Option<f64>,
+    /// What it must take per second, all subtasks, for the target.
+    pub target_in_per_second: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParallelismChange {
+    pub operator: usize,
+    /// The logical node, for edits to the `.flow` file.
+    pub node: usize,
+    pub name: String,
+    pub line: usize,
+    pub from: u32,
+    pub to: u32,
+    /// What one subtask takes, and what the target asks of each subtask
+    /// at `from`: the reason for the change.
+    pub true_rate_per_subtask: Option<f64>,
+    pub target_in_per_second: f64,
+    /// Grown with the chain it shares after the change, not on its own.
+    pub with_chain: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainChange {
+    pub operator: usize,
+    pub node: usize,
+    pub name: String,
+    pub line: usize,
+    /// Operators it ran with and no longer does.
+    pub leaves: Vec<String>,
+    /// Operators it did not run with and would.
+    pub joins: Vec<String>,
+    /// `@new_chain` on it keeps it apart from what it would join.
+    pub new_chain: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Limit {
+    /// The job's computing work needs more cores than it can have.
+    Cores { needed: f64, free: f64, others: f64, cores: u32 },
+    /// Every subtask after a `broadcast` sees every record.
+    Broadcast { operator: usize, name: String, line: usize, per_subtask: f64, true_rate: f64 },
+    /// One key's records all go to one subtask.
+    HotKey { operator: usize, name: String, line: usize, key: String, share: f64, key_expr: String, key_line: usize },
+    /// A file or stdin source, or a file sink: one subtask.
+    OneSubtask { operator: usize, name: String, line: usize, needed: u32, source: bool },
+    /// The parallelism flowc runs at most.
+    MaxParallelism { operator: usize, name: String, line: usize },
+}
+
+/// What each operator's input is made of, per subtask at parallelism `p`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Load {
+    /// Records every subtask sees (broadcast inputs).
+    everyone: f64,
+    /// Records split over the subtasks.
+    split: f64,
+    /// The heaviest key's share of the split records, on a keyed input.
+    hot_share: f64,
+}
+
+impl Load {
+    fn per_subtask(&self, p: u32) -> f64 {
+        self.everyone + self.split * self.hot_share.max(1.0 / f64::from(p.max(1)))
+    }
+}
+
+/// The proposal for `report`'s run, or `None` where nothing ran long enough
+/// to measure a rate.
+pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: &str) -> Option<Scaling> {
+    let measured = measure(plan, recording);
+    if measured.iter().all(|m| m.true_rate.is_none()) {
+        return None;
+    }
+    let line = |operator: usize| line_number(text, plan.node(operator).span.start);
+    let sources: Vec<usize> = (0..plan.operators.len()).filter(|&o| is_source(plan, o)).collect();
+    let wanted: Vec<Option<f64>> = sources.iter().map(|&o| wanted_rate(plan, o)).collect();
+    let wanted_per_second = wanted.iter().copied().sum::<Option<f64>>();
+    let produced: f64 = sources.iter().map(|&o| measured[o].records_in as f64).sum();
+    // The job's own rate: records over the whole run, drain included, so a
+    // bounded job that drains long is as slow as its completion time says.
+    let measured_per_second = produced / (recording.duration_ms / 1000.0).max(1e-9);
+    // Each source's target before the cores are counted: its wanted rate,
+    // or as much as it can make.
+    let mut source_targets: Vec<f64> = sources
+        .iter()
+        .zip(&wanted)
+        .map(|(&o, wanted)| match wanted {
+            Some(rate) => *rate,
+            None if fixed_parallelism(plan, o) => measured[o].true_rate.unwrap_or(f64::INFINITY),
+            None => f64::INFINITY,
+        })
+        .collect();
+    let mut limits = Vec::new();
+    let job_cores_now: Option<f64> =
+        report.tasks.iter().map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum::<Option<f64>>();
+    let others = report.machine.map_or(0.0, |machine| machine.other_cores);
+    let cores_free = job_cores_now.map(|now| (f64::from(report.cores) - others).max(now).max(0.5));
+    // Cores per source record, with every source at its target's share.
+    let unit: Vec<f64> = source_targets.iter().map(|t| if t.is_finite() { *t } else { 1.0 }).collect();
+    let (unit_loads, _) = propagate(plan, &measured, &sources, &unit, report);
+    let unit_total: f64 = unit.iter().sum();
+    let cores_per_unit: Option<f64> = measured
+        .iter()
+        .zip(&unit_loads)
+        .map(|(m, load)| m.cpu_per_record.map(|cpu| cpu * load.total))
+        .sum::<Option<f64>>()
+        .map(|cores| cores / unit_total.max(1e-9));
+    let mut cores_needed = None;
+    let mut cpu_limited = false;
+    let finite = source_targets.iter().all(|t| t.is_finite());
+    match (cores_per_unit, cores_free) {
+        (Some(per_unit), Some(free)) if per_unit > 0.0 => {
+            let total_at_unit: f64 = unit.iter().sum();
+            let fits = free / per_unit; // source records per second the free cores allow
+            let wanted_total: f64 = if finite { source_targets.iter().sum() } else { f64::INFINITY };
+            cores_needed = finite.then_some(per_unit * wanted_total);
+            if wanted_total > fits {
+                cpu_limited = true;
+                let factor = fits / total_at_unit;
+                source_targets = unit.iter().map(|u| u * factor).collect();
+                if finite {
+                    limits.push(Limit::Cores { needed: per_unit * wanted_total, free, others, cores: report.cores });
+                } else {
+                    cores_needed = Some(free);
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut aim = match (cpu_limited, wanted_per_second) {
+        (true, _) => Aim::Cores,
+        (false, Some(_)) => Aim::Wanted,
+        (false, None) => Aim::Sources,
+    };
+    if source_targets.iter().any(|t| !t.is_finite()) {
+        aim = Aim::Speedup;
+        let factor = DEFAULT_SPEEDUP * measured_per_second.max(1.0) / unit_total.max(1e-9);
+        source_targets = unit.iter().map(|u| u * factor).collect();
+    }
+    let target_per_second: f64 = source_targets.iter().sum();
+    let (loads, edge_hot) = propagate(plan, &measured, &sources, &source_targets, report);
+
+    // Each operator on its own.
+    let utilisation = |o: usize| if cpu_limited && measured[o].computes() { 1.0 } else { TARGET_UTILISATION };
+    let mut proposed: Vec<u32> = plan.operators.iter().map(|op| op.parallelism).collect();
+    for (o, m) in measured.iter().enumerate() {
+        let Some(rate) = m.true_rate else { continue };
+        let load = loads[o].load;
+        let capacity = utilisation(o) * rate;
+        let current = plan.operators[o].parallelism;
+        let needed = if load.everyone >= capacity {
+            limits.push(Limit::Broadcast {
+                operator: o,
+                name: plan.operators[o].name.clone(),
+                line: line(o),
+                per_subtask: load.everyone,
+                true_rate: rate,
+            });
+            current
+        } else if load.split * load.hot_share > capacity - load.everyone {
+            if let Some((key, share, edge)) = &edge_hot[o] {
+                limits.push(Limit::HotKey {
+                    operator: o,
+                    name: plan.operators[o].name.clone(),
+                    line: line(o),
+                    key: key.clone(),
+                    share: *share,
+                    key_expr: edge.key.clone(),
+                    key_line: edge.line,
+                });
+            }
+            (1.0 / load.hot_share).ceil() as u32
+        } else {
+            (load.split / (capacity - load.everyone)).ceil().max(1.0) as u32
+        };
+        proposed[o] = bounded(plan, o, current, needed, &mut limits, &line);
+    }
+
+    // Planned for real: a chain that shares threads must keep up as a whole.
+    let mut new_chains: Vec<usize> = Vec::new();
+    let mut with_chain = vec![false; plan.operators.len()];
+    let mut planned = plan.clone();
+    for _ in 0..PLANNING_ROUNDS {
+        planned = replan(plan, &overrides(plan, &proposed, &new_chains));
+        let mut grew = false;
+        for task in &planned.tasks {
+            let p = task.parallelism;
+            let busy: f64 = task
+                .operators
+                .iter()
+                .map(|&o| measured[o].true_rate.map_or(0.0, |rate| loads[o].load.per_subtask(p) / rate))
+                .sum();
+            let computes = task.operators.iter().any(|&o| measured[o].computes());
+            // The target already fits the free cores: a computing chain
+            // grown past them would only share them.
+            if cpu_limited && computes {
+                continue;
+            }
+            let allowed = TARGET_UTILISATION;
+            if busy <= allowed || task.operators.len() < 2 {
+                continue;
+            }
+            // A member that came from another chain: keep it apart as it was.
+            let joined = task.operators.iter().copied().skip(1).find(|&o| {
+                let before = plan.operators[o].task;
+                planned.edges.iter().any(|e| e.to == o && e.chained && plan.operators[e.from].task != before)
+                    && !new_chains.contains(&o)
+            });
+            if let Some(o) = joined.filter(|&o| !is_source(plan, o)) {
+                new_chains.push(o);
+                grew = true;
+                continue;
+            }
+            let grown = ((f64::from(p) * busy / allowed).ceil() as u32).min(MAX_PARALLELISM);
+            if grown > p && task.operators.iter().all(|&o| !fixed_parallelism(plan, o)) {
+                for &o in &task.operators {
+                    proposed[o] = grown;
+                    with_chain[o] = true;
+                }
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+
+    let changes: Vec<ParallelismChange> = (0..plan.operators.len())
+        .filter(|&o| proposed[o] != plan.operators[o].parallelism)
+        .map(|o| ParallelismChange {
+            operator: o,
+            node: plan.operators[o].node.index(),
+            name: plan.operators[o].name.clone(),
+            line: line(o),
+            from: plan.operators[o].parallelism,
+            to: proposed[o],
+            true_rate_per_subtask: measured[o].true_rate,
+            target_in_per_second: loads[o].total,
+            with_chain: with_chain[o],
+        })
+        .collect();
+    let chains = chain_changes(plan, &planned, &changes, &new_chains, &line);
+
+    // What the job takes after the changes: the tightest task, and the cores.
+    let mut expected = target_per_second;
+    for task in &planned.tasks {
+        let busy: f64 = task
+            .operators
+            .iter()
+            .map(|&o| measured[o].true_rate.map_or(0.0, |rate| loads[o].load.per_subtask(task.parallelism) / rate))
+            .sum();
+        if busy > 1.0 {
+            expected = expected.min(target_per_second / busy);
+        }
+    }
+    if let (Some(per_unit), Some(free)) = (cores_per_unit, cores_free) {
+        if per_unit > 0.0 {
+            expected = expected.min(free / per_unit);
+        }
+    }
+    let operators = measured
+        .iter()
+        .enumerate()
+        .map(|(o, m)| OperatorRate {
+            operator: o,
+            name: plan.operators[o].name.clone(),
+            line: line(o),
+            parallelism: plan.operators[o].parallelism,
+            true_rate_per_subtask: m.true_rate,
+            selectivity: m.selectivity(),
+            cpu_per_record: m.cpu_per_record,
+            target_in_per_second: loads[o].total,
+        })
+        .collect();
+    limits.dedup();
+    Some(Scaling {
+        wanted_per_second,
+        target_per_second,
+        aim,
+        measured_per_second,
+        expected_per_second: expected,
+        cores_needed,
+        cores_free,
+        operators,
+        changes,
+        chains,
+        limits,
+    })
+}
+
+/// What one operator did over the run.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    records_in: u64,
+    records_out: u64,
+    true_rate: Option<f64>,
+    cpu_per_record: Option<f64>,
+}
+
+impl Measured {
+    fn selectivity(&self) -> f64 {
+        if self.records_in == 0 {
+            1.0
+        } else {
+            self.records_out as f64 / self.records_in as f64
+        }
+    }
+
+    fn computes(&self) -> bool {
+        matches!((self.cpu_per_record, self.true_rate), (Some(cpu), Some(rate)) if cpu * rate >= COMPUTES)
+    }
+}
+
+fn measure(plan: &PhysicalPlan, recording: &Recording) -> Vec<Measured> {
+    let mut measured = vec![Measured::default(); plan.operators.len()];
+    for task in &plan.tasks {
+        let Some(recorded) = recording.tasks.get(task.id) else { continue };
+        // Waits (sleeps, rate limits) take no CPU: the task's CPU time goes
+        // to the operators that compute, in proportion to their busy time.
+        let waits: Vec<bool> = task.operators.iter().map(|&o| waits(plan, o)).collect();
+        for (position, &operator) in task.operators.iter().enumerate() {
+            let m = &mut measured[operator];
+            let mut rates = Vec::new();
+            let mut cpu_ms = Some(0.0);
+            for subtask in &recorded.subtasks {
+                let totals = &subtask.totals;
+                let records = totals.operator_records_in.get(position).copied().unwrap_or(0);
+                m.records_in += records;
+                m.records_out += totals.operator_records_out.get(position).copied().unwrap_or(0);
+                let busy = totals.operator_busy_ms.get(position).copied().unwrap_or(0.0);
+                let waited_for_core = match totals.run_queue_ms {
+                    Some(wait) if totals.busy_ms > 0.0 => (wait.min(totals.busy_ms) / totals.busy_ms).min(0.9),
+                    _ => 0.0,
+                };
+                let useful = busy * (1.0 - waited_for_core);
+                rates.push((records, useful));
+                let computing_busy: f64 =
+                    totals.operator_busy_ms.iter().zip(&waits).filter(|(_, waits)| !**waits).map(|(ms, _)| *ms).sum();
+                cpu_ms = match (cpu_ms, totals.cpu_ms) {
+                    (Some(sum), Some(cpu)) if !waits[position] && computing_busy > 0.0 => {
+                        Some(sum + cpu * busy / computing_busy)
+                    }
+                    (Some(sum), Some(_)) => Some(sum),
+                    _ => None,
+                };
+            }
+            let total: u64 = rates.iter().map(|(records, _)| records).sum();
+            // The slowest subtask that did a fair part of the work.
+            let floor = (total / 100).max(1);
+            m.true_rate = rates
+                .iter()
+                .filter(|(records, useful)| *records >= floor && *useful >= MIN_USEFUL_MS)
+                .map(|(records, useful)| *records as f64 * 1000.0 / useful)
+                .min_by(f64::total_cmp);
+            m.cpu_per_record = cpu_ms.filter(|_| m.records_in > 0).map(|ms| ms / 1000.0 / m.records_in as f64);
+        }
+    }
+    measured
+}
+
+/// An operator whose busy time is waiting, not computing.
+fn waits(plan: &PhysicalPlan, operator: usize) -> bool {
+    matches!(
+        plan.node(operator).kind,
+        NodeKind::Operator { kind: OperatorKind::Sleep { .. } | OperatorKind::Throttle { .. }, .. }
+    )
+}
+
+fn is_source(plan: &PhysicalPlan, operator: usize) -> bool {
+    matches!(plan.node(operator).kind, NodeKind::Source(_))
+}
+
+/// A file or stdin source, or a file sink: one subtask whatever is written.
+fn fixed_parallelism(plan: &PhysicalPlan, operator: usize) -> bool {
+    matches!(plan.operators[operator].parallelism_origin, ParallelismOrigin::NotParallel(_))
+}
+
+fn wanted_rate(plan: &PhysicalPlan, operator: usize) -> Option<f64> {
+    match &plan.node(operator).kind {
+        NodeKind::Source(source) => match source.connector {
+            SourceConnector::Generate { rate_per_second, .. } => rate_per_second,
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An operator's input at the target: all subtasks together, and per subtask.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flow {
+    total: f64,
+    load: Load,
+}
+
+/// The sources' `targets` carried through every operator's selectivity, in
+/// topological order (the plan's operator order); with each operator's
+/// heaviest input key, where one is known.
+#[allow(clippy::type_complexity)]
+fn propagate(
+    plan: &PhysicalPlan,
+    measured: &[Measured],
+    sources: &[usize],
+    targets: &[f64],
+    report: &Report,
+) -> (Vec<Flow>, Vec<Option<(String, f64, EdgeKeys)>>) {
+    let mut flows = vec![Flow::default(); plan.operators.len()];
+    let mut out = vec![0.0; plan.operators.len()];
+    let mut hot: Vec<Option<(String, f64, EdgeKeys)>> = vec![None; plan.operators.len()];
+    for (o, operator) in plan.operators.iter().enumerate() {
+        let mut flow = Flow::default();
+        if let Some(at) = sources.iter().position(|&s| s == o) {
+            flow.total = targets[at];
+            flow.load.split = targets[at];
+        }
+        for &edge_id in &operator.inputs {
+            let edge = &plan.edges[edge_id];
+            let sent = out[edge.from];
+            match edge.partitioning {
+                Partitioning::Broadcast => {
+                    flow.load.everyone += sent;
+                    flow.total += sent * f64::from(operator.parallelism);
+                }
+                _ => {
+                    flow.load.split += sent;
+                    flow.total += sent;
+                }
+            }
+            if let Some(keys) = report.hot_keys.iter().find(|keys| keys.edge == edge_id) {
+                if let Some(key) = keys.keys.first() {
+                    if hot[o].as_ref().is_none_or(|(_, share, _)| key.share > *share) {
+                        hot[o] = Some((key.key.clone(), key.share, keys.clone()));
+                    }
+                }
+            }
+        }
+        flow.load.hot_share = hot[o].as_ref().map_or(0.0, |(_, share, _)| *share);
+        out[o] = flow.total * measured[o].selectivity();
+        flows[o] = flow;
+    }
+    (flows, hot)
+}
+
+/// `needed` within what the operator can run at; never below `current`.
+fn bounded(
+    plan: &PhysicalPlan,
+    operator: usize,
+    current: u32,
+    needed: u32,
+    limits: &mut Vec<Limit>,
+    line: &dyn Fn(usize) -> usize,
+) -> u32 {
+    if needed <= current {
+        return current;
+    }
+    let name = plan.operators[operator].name.clone();
+    if fixed_parallelism(plan, operator) {
+        limits.push(Limit::OneSubtask {
+            operator,
+            name,
+            line: line(operator),
+            needed,
+            source: is_source(plan, operator),
+        });
+        return current;
+    }
+    if needed > MAX_PARALLELISM {
+        limits.push(Limit::MaxParallelism { operator, name, line: line(operator) });
+        return MAX_PARALLELISM;
+    }
+    needed
+}
+
+fn overrides(plan: &PhysicalPlan, proposed: &[u32], new_chains: &[usize]) -> Vec<Override> {
+    let mut overrides: Vec<Override> = proposed
+        .iter()
+        .enumerate()
+        .filter(|&(o, &p)| p != plan.operators[o].parallelism)
+        .map(|(o, &p)| Override::Parallelism(plan.operators[o].node, p))
+        .collect();
+    overrides.extend(new_chains.iter().map(|&o| Override::NewChain(plan.operators[o].node)));
+    overrides
+}
+
+/// For each changed operator (and each kept apart), what it leaves and joins.
+fn chain_changes(
+    before: &PhysicalPlan,
+    after: &PhysicalPlan,
+    changes: &[ParallelismChange],
+    new_chains: &[usize],
+    line: &dyn Fn(usize) -> usize,
+) -> Vec<ChainChange> {
+    let mates = |plan: &PhysicalPlan, o: usize| -> Vec<usize> {
+        plan.tasks[plan.operators[o].task].operators.iter().copied().filter(|&m| m != o).collect()
+    };
+    let mut operators: Vec<usize> = changes.iter().map(|c| c.operator).chain(new_chains.iter().copied()).collect();
+    operators.sort_unstable();
+    operators.dedup();
+    operators
+        .into_iter()
+        .filter_map(|o| {
+            let (old, new) = (mates(before, o), mates(after, o));
+            let name_of = |m: &usize| before.operators[*m].name.clone();
+            let leaves: Vec<String> = old.iter().filter(|m| !new.contains(m)).map(name_of).collect();
+            let joins: Vec<String> = new.iter().filter(|m| !old.contains(m)).map(name_of).collect();
+            let new_chain = new_chains.contains(&o);
+            // An operator whose chain only grew or shrank with it (all of a
+            // chain changed together) is worth no word.
+            let moved_alone = !leaves.is_empty() && changes.iter().any(|c| c.operator == o && !c.with_chain);
+            (new_chain || moved_alone || !joins.is_empty()).then(|| ChainChange {
+                operator: o,
+                node: before.operators[o].node.index(),
+                name: before.operators[o].name.clone(),
+                line: line(o),
+                leaves,
+                joins,
+                new_chain,
+            })
+        })
+        .collect()
+}
