@@ -215,7 +215,8 @@ fn no_edits(report: &Report) -> String {
             short.judged_ms, short.samples
         );
     }
-    let cores = report.scaling.as_ref().and_then(|scaling| {
+    let computes = matches!(report.verdict.cause, Cause::CpuBound | Cause::SourceBound | Cause::Busy);
+    let cores = report.scaling.as_ref().filter(|_| computes).and_then(|scaling| {
         scaling.limits.iter().find_map(|limit| match limit {
             Limit::Cores { needed, free, .. } => Some(format!(
                 "; at the wanted rate it needs {needed:.1} cores and it can have {free:.1} here, so about {}/s is the most this machine allows: give it more cores, or make the work cheaper per record",

@@ -208,6 +208,26 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         .map(|(m, load)| m.cpu_per_record.map(|cpu| cpu * load.total))
         .sum::<Option<f64>>()
         .map(|cores| cores / unit_total.max(1e-9));
+    // A broadcast receiver that cannot take the wanted rate on one subtask
+    // is limited whatever the cores: each subtask sees every record.
+    let mut broadcast_limited = vec![false; plan.operators.len()];
+    if source_targets.iter().all(|t| t.is_finite()) {
+        let (wanted_loads, _) = propagate(plan, &measured, &sources, &source_targets, report);
+        for (o, m) in measured.iter().enumerate() {
+            let Some(rate) = m.true_rate else { continue };
+            let everyone = wanted_loads[o].load.everyone;
+            if everyone > 0.0 && everyone >= TARGET_UTILISATION * rate {
+                broadcast_limited[o] = true;
+                limits.push(Limit::Broadcast {
+                    operator: o,
+                    name: plan.operators[o].name.clone(),
+                    line: line(o),
+                    per_subtask: everyone,
+                    true_rate: rate,
+                });
+            }
+        }
+    }
     let mut cores_needed = None;
     let mut cpu_limited = false;
     let finite = source_targets.iter().all(|t| t.is_finite());
@@ -251,7 +271,9 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         let load = loads[o].load;
         let capacity = utilisation(o) * rate;
         let current = plan.operators[o].parallelism;
-        let needed = if load.everyone >= capacity {
+        let needed = if broadcast_limited[o] {
+            current
+        } else if load.everyone >= capacity {
             limits.push(Limit::Broadcast {
                 operator: o,
                 name: plan.operators[o].name.clone(),
