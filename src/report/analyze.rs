@@ -15,25 +15,15 @@ use super::{
     SubtaskReport, TaskReport, Verdict, SCHEMA_VERSION,
 };
 
-/// Backpressured more than this: the task waits for a slower one downstream.
-pub const BACKPRESSURED: f64 = 0.10;
-/// Busy at least this much, without backpressure: the task limits the pipeline.
-pub const SATURATED: f64 = 0.70;
-/// CPU time over busy time from which busy work counts as CPU-bound.
-pub const CPU_BOUND: f64 = 0.60;
-/// The same when every core of the machine is busy.
-pub const CPU_BOUND_ON_A_FULL_MACHINE: f64 = 0.30;
-/// Cores other programs must keep busy, on average over the run, for the
-/// report to say the machine was shared.
-pub const OTHER_PROGRAMS: f64 = 0.25;
-/// The share of a run after the sources ended that the evidence mentions.
-pub const DRAIN_WORTH_SAYING: f64 = 0.5;
-/// The hottest subtask receives this many times the mean: skew.
-pub const SKEWED: f64 = 1.5;
-/// Sampled records an edge needs before the report names its heaviest
-/// keys: with 100, a share's standard error is at most 5 points, where 2
-/// records of 29 made one key of four "100%".
-pub const MIN_SAMPLED_KEYS: u64 = 100;
+// The thresholds live in `thresholds.rs`; these names stay importable from here.
+pub use super::thresholds::{
+    BACKPRESSURED, CPU_BOUND, CPU_BOUND_ON_A_FULL_MACHINE, DRAIN_WORTH_SAYING, MIN_SAMPLED_KEYS, OTHER_PROGRAMS,
+    SATURATED, SKEWED,
+};
+use super::thresholds::{
+    BUSIEST_SUBTASK_WORTH_SAYING, FULL_OUT_POOL, MACHINE_NEAR_LIMIT, PRODUCING_SAMPLES, RUN_QUEUE_WORTH_SAYING,
+    SIBLINGS_IDLE, STARVED_BUSY, STARVED_IN_POOL,
+};
 
 /// The facts about one task that locate a bottleneck, for the whole run
 /// or one step of the timeline.
@@ -165,7 +155,7 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
         );
     }
     let cpu_used: f64 = report.tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
-    if cpu_used >= 0.9 * f64::from(cores) {
+    if cpu_used >= MACHINE_NEAR_LIMIT * f64::from(cores) {
         verdict.evidence.push(format!(
             "the run keeps {cpu_used:.1} of the machine's {cores} cores busy: the machine itself is near its limit"
         ));
@@ -204,7 +194,10 @@ fn analysed_stretch(plan: &PhysicalPlan, recording: &Recording) -> (f64, f64) {
     let drain_ms = recording.duration_ms - producing_until;
     // A bounded job whose drain takes longer than its sources produced is
     // limited by what works through the drain: judge the whole run.
-    if producing_until < 4.0 * recording.sample_interval_ms || drain_ms < 1.0 || drain_ms > producing_until {
+    if producing_until < PRODUCING_SAMPLES * recording.sample_interval_ms
+        || drain_ms < 1.0
+        || drain_ms > producing_until
+    {
         whole
     } else {
         (0.0, producing_until)
@@ -349,7 +342,10 @@ fn diagnose(
 
     // The credit round trip: senders blocked on full output pools while the
     // receiver has little to do and its input pool stays nearly empty.
-    if report.max_busy_ratio < 0.5 && report.in_pool_usage < 0.5 && senders.iter().any(|s| s.out_pool_usage >= 0.5) {
+    if report.max_busy_ratio < STARVED_BUSY
+        && report.in_pool_usage < STARVED_IN_POOL
+        && senders.iter().any(|s| s.out_pool_usage >= FULL_OUT_POOL)
+    {
         let sender = senders.iter().max_by(|a, b| a.out_pool_usage.total_cmp(&b.out_pool_usage)).expect("one sender");
         let config = &plan.config;
         evidence.push(format!(
@@ -395,7 +391,7 @@ fn diagnose(
         && mean_in > 0.0
         && hot.records_in as f64 >= SKEWED * mean_in
         && hot.busy_ratio() >= SATURATED
-        && siblings_busy < 0.5 * hot.busy_ratio();
+        && siblings_busy < SIBLINGS_IDLE * hot.busy_ratio();
     let hot_subtask = skewed.then_some(hot_index as u32);
     let (operator_position, operator_share) = slowest_operator(report, if skewed { Some(hot) } else { None });
     let operator = plan.tasks[task].operators[operator_position];
@@ -447,7 +443,7 @@ fn diagnose(
         "`{}` is busy {} of the time{}{}, {}",
         report.name,
         percent(report.busy_ratio),
-        if report.max_busy_ratio - report.busy_ratio > 0.10 {
+        if report.max_busy_ratio - report.busy_ratio > BUSIEST_SUBTASK_WORTH_SAYING {
             format!(" (its busiest subtask {})", percent(report.max_busy_ratio))
         } else {
             String::new()
@@ -481,7 +477,7 @@ fn diagnose(
     let cpu_used: f64 = tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
     let threshold = match report.run_queue_ratio {
         Some(_) => CPU_BOUND,
-        None if cpu_used >= 0.9 * f64::from(cores) => CPU_BOUND_ON_A_FULL_MACHINE,
+        None if cpu_used >= MACHINE_NEAR_LIMIT * f64::from(cores) => CPU_BOUND_ON_A_FULL_MACHINE,
         None => CPU_BOUND,
     };
     // A source is the limit only when it computes: one that waits (a slow
@@ -500,7 +496,7 @@ fn diagnose(
         let meaning =
             if share >= threshold { "the work computes" } else { "the work waits (sleeps, I/O, a rate limit)" };
         evidence.push(match report.run_queue_ratio {
-            Some(_) if wait / busy >= 0.05 => format!(
+            Some(_) if wait / busy >= RUN_QUEUE_WORTH_SAYING => format!(
                 "it waited for a CPU {} of its busy time (the cores were taken) and was on one {} of the rest: {meaning}",
                 percent((wait / busy).min(1.0)),
                 percent(share)

@@ -6,7 +6,8 @@
 
 use std::fmt::Write;
 
-use super::analyze::{group, percent, MIN_SAMPLED_KEYS};
+use super::analyze::{group, percent};
+use super::thresholds::{HEAVY_KEY_WORTH_SAYING, MIN_SAMPLED_KEYS};
 use super::{Report, TaskReport};
 use crate::metrics::sketch::SAMPLE_EVERY;
 
@@ -127,7 +128,7 @@ fn hot_keys(page: &mut String, report: &Report) {
                 group(edge.sampled),
                 group(edge.records)
             );
-        } else if edge.keys.first().is_some_and(|key| key.share >= 0.05) {
+        } else if edge.keys.first().is_some_and(|key| key.share >= HEAVY_KEY_WORTH_SAYING) {
             let keys: Vec<String> = edge
                 .keys
                 .iter()

@@ -16,12 +16,13 @@ pub mod html;
 mod short;
 mod stats;
 pub mod text;
+pub mod thresholds;
 mod timeline;
 
 use serde::{Deserialize, Serialize};
 
-pub use analyze::{analyze, MIN_SAMPLED_KEYS};
-pub use short::MIN_SAMPLES;
+pub use analyze::analyze;
+pub use thresholds::{MIN_SAMPLED_KEYS, MIN_SAMPLES};
 
 /// `0.8` as `80%`.
 pub fn text_percent(ratio: f64) -> String {
@@ -62,7 +63,8 @@ pub struct Report {
 }
 
 /// Flink's backpressure levels, from the share of time a subtask was
-/// blocked on its output: OK ≤ 0.10 < LOW ≤ 0.50 < HIGH.
+/// blocked on its output: OK ≤ `BACKPRESSURED` (0.10) < LOW ≤ `HIGH` (0.50)
+/// < HIGH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
@@ -73,9 +75,9 @@ pub enum Status {
 
 impl Status {
     pub fn of(backpressured_ratio: f64) -> Status {
-        if backpressured_ratio > 0.50 {
+        if backpressured_ratio > thresholds::HIGH {
             Status::High
-        } else if backpressured_ratio > 0.10 {
+        } else if backpressured_ratio > thresholds::BACKPRESSURED {
             Status::Low
         } else {
             Status::Ok

@@ -11,11 +11,8 @@ use crate::plan::{NodeKind, PhysicalPlan};
 
 use super::analyze::group;
 use super::stats::TaskStats;
+use super::thresholds::MIN_SAMPLES;
 use super::{Advice, Cause, TooShort, Verdict};
-
-/// Sampler intervals a verdict needs: 0.5 s at the 50 ms sampler. Fewer,
-/// and one burst or one pause decides every ratio.
-pub const MIN_SAMPLES: u32 = 10;
 
 /// `Some` when the stretch `[from_ms, to_ms)` holds fewer than `MIN_SAMPLES`
 /// intervals of every subtask.
