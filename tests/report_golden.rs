@@ -76,7 +76,7 @@ fn the_report_json_schema_is_pinned() {
         keys.sort();
         keys.join(" ")
     };
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(
         keys(&json),
         "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys machine moving schema_version sources tasks too_short verdict"

@@ -63,9 +63,9 @@ pub fn task_colour(task: &TaskReport) -> String {
 
 fn verdict(page: &mut String, report: &Report, text: &str) {
     let _ = writeln!(page, "<section id=\"verdict\">\n<h2>Verdict: {}</h2>", escape(report.verdict.cause.label()));
-    let _ = writeln!(page, "<p class=\"summary\">{}</p>\n<ul>", code_spans(&report.verdict.summary));
+    let _ = writeln!(page, "<p class=\"summary\">{}</p>\n<ul>", code_spans(&super::words::summary(report)));
     for evidence in &report.verdict.evidence {
-        let _ = writeln!(page, "<li>{}</li>", code_spans(evidence));
+        let _ = writeln!(page, "<li>{}</li>", code_spans(&evidence.sentence()));
     }
     let _ = writeln!(page, "</ul>");
     if let Some(line) = report.bottleneck.as_ref().and_then(|b| b.line) {

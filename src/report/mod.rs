@@ -12,25 +12,28 @@
 
 mod advice;
 mod analyze;
+pub mod evidence;
 pub mod html;
 mod short;
 mod stats;
 pub mod text;
 pub mod thresholds;
 mod timeline;
+pub mod words;
 
 use serde::{Deserialize, Serialize};
 
 pub use analyze::analyze;
+pub use evidence::{CpuSignal, Evidence, Summary};
 pub use thresholds::{MIN_SAMPLED_KEYS, MIN_SAMPLES};
 
 /// `0.8` as `80%`.
 pub fn text_percent(ratio: f64) -> String {
-    analyze::percent(ratio)
+    words::percent(ratio)
 }
 
 /// The version of the JSON schema below; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything `--explain-backpressure` says about one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,13 +223,14 @@ impl Cause {
     }
 }
 
+/// What limits the pipeline and why, as data: `words` says it in sentences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub cause: Cause,
-    /// One sentence: what limits the pipeline.
-    pub summary: String,
-    /// The numbers the verdict rests on, each a short phrase.
-    pub evidence: Vec<String>,
+    /// What limits the pipeline: the operator, source or channels.
+    pub summary: Summary,
+    /// The facts the verdict rests on, each with its figures and threshold.
+    pub evidence: Vec<Evidence>,
 }
 
 /// Why a run got no verdict, with what would be enough.

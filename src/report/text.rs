@@ -192,10 +192,10 @@ fn timelines(out: &mut String, report: &Report) {
 }
 
 fn verdict(out: &mut String, report: &Report, text: &str) {
-    let _ = writeln!(out, "\nverdict: {}", report.verdict.summary);
+    let _ = writeln!(out, "\nverdict: {}", super::words::summary(report));
     let _ = writeln!(out, "  cause: {}", report.verdict.cause.label());
     for evidence in &report.verdict.evidence {
-        let _ = writeln!(out, "  - {evidence}");
+        let _ = writeln!(out, "  - {}", evidence.sentence());
     }
     if let Some(line) = report.bottleneck.as_ref().and_then(|b| b.line) {
         quote(out, text, line);
