@@ -124,16 +124,19 @@ impl Evidence {
                         percent(wait.min(1.0)),
                         percent(*cpu_share)
                     ),
-                    (CpuSignal::RunQueue, _) => {
-                        format!("its CPU time is {} of its busy time: {meaning}", percent(cpu_share.min(1.0)))
-                    }
+                    (CpuSignal::RunQueue, wait) => format!(
+                        "its CPU time is {} of its busy time, and it hardly waited for a CPU ({}): {meaning}",
+                        percent(cpu_share.min(1.0)),
+                        percent(wait.unwrap_or(0.0))
+                    ),
                     (CpuSignal::CpuOnly, _) => format!(
                         "its CPU time is {} of its busy time: {meaning} (CPU time alone: no run-queue times were recorded, so work that waits for a core would look like waiting)",
                         percent(cpu_share.min(1.0))
                     ),
                     (CpuSignal::FullMachineFallback, _) => format!(
-                        "its CPU time is {} of its busy time: {meaning} (CPU time alone: no run-queue times were recorded, so work that waits for a core would look like waiting)",
-                        percent(cpu_share.min(1.0))
+                        "its CPU time is {} of its busy time: {meaning} (CPU time alone: no run-queue times were recorded, and with every core busy a computing thread waits for one unseen, so {} or more counts as computing)",
+                        percent(cpu_share.min(1.0)),
+                        percent(*threshold)
                     ),
                 }
             }
