@@ -1,7 +1,8 @@
 //! The backpressure report: from a plan and a `Recording` of its run to a
-//! typed `Report` (statuses, the bottleneck, its cause with the evidence,
-//! moving bottlenecks, source lag, advice in `.flow` terms), and its
-//! renderings as text, JSON and one HTML page.
+//! typed `Report` (statuses, the bottleneck, its cause with the evidence
+//! as data, moving bottlenecks, source lag, advice in `.flow` terms), and
+//! its renderings as text, JSON and one HTML page; `words` makes the
+//! verdict's sentences for the text and the page alike.
 //!
 //! `report` never imports `runtime`: it reasons over recorded metrics only,
 //! so every verdict can be tested on a fixed recording. The rules follow
