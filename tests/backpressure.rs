@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 
 use flowc::compile::Interpreter;
-use flowc::report::{analyze, Cause, Report, Status};
+use flowc::report::{analyze, Cause, Evidence, Report, Status};
 use flowc::runtime::{run, RunOptions};
 
 /// One run at a time: concurrent runs would share the two cores.
@@ -356,7 +356,9 @@ fn verdicts_hold_beside_two_busy_programs() {
         let report = report_unlocked(name, &example(name), &[]);
         assert_verdict(&report, task_name, Some(operator), &[cause], &[]);
         if cause == Cause::CpuBound {
-            let shared = report.verdict.evidence.iter().any(|line| line.starts_with("other programs kept"));
+            let shared = report.verdict.evidence.iter().any(|fact| {
+                matches!(fact, Evidence::OtherPrograms { other_cores, threshold, .. } if other_cores >= threshold)
+            });
             assert!(shared, "the shared machine is named: {:?}", report.verdict.evidence);
         }
     }
@@ -378,8 +380,14 @@ g | map { id = id * 2 } | sleep 1ms @parallelism(1) @name("writer") | sink disca
 "#;
     let report = report_of("drain", text, &[]);
     assert_verdict(&report, "writer", Some("writer"), &[Cause::IoBound], &[]);
-    let drain = report.verdict.evidence.iter().find(|line| line.starts_with("the sources finished after"));
-    assert!(drain.is_some_and(|line| line.contains("the drain after them")), "{:?}", report.verdict.evidence);
+    let drain = report.verdict.evidence.iter().find(|fact| matches!(fact, Evidence::Drain { .. }));
+    assert!(
+        drain.is_some_and(|fact| matches!(fact, Evidence::Drain { share, threshold, .. } if share >= threshold)),
+        "{:?}",
+        report.verdict.evidence
+    );
+    let sentence = drain.map(Evidence::sentence).unwrap_or_default();
+    assert!(sentence.starts_with("the sources finished after") && sentence.contains("the drain after them"));
     assert!(task(&report, "Source: g -> Map").busy_ratio < 0.2, "an ended source is not busy for the whole job");
 }
 

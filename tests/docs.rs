@@ -1,8 +1,9 @@
 //! The documentation stays true: every fenced `flow` block in the docs and
 //! the README is a clean program, and the language reference names every
 //! setting (with its real default), function, aggregate, attribute,
-//! operator, connector and diagnostic code that the checker knows; and
-//! docs/plan-json.md names every field of the JSON plan.
+//! operator, connector and diagnostic code that the checker knows;
+//! docs/plan-json.md names every field of the JSON plan; and
+//! docs/report-json.md every field and threshold of the JSON report.
 
 use std::fs;
 use std::path::PathBuf;
@@ -171,6 +172,26 @@ fn the_json_report_documents_every_field() {
     }
     let missing: Vec<&String> = keys.iter().filter(|key| !doc.contains(&format!("`{key}`"))).collect();
     assert!(missing.is_empty(), "docs/report-json.md does not name {missing:?}");
+}
+
+/// Every threshold of the report is in docs/report-json.md's table, with
+/// the value the code has.
+#[test]
+fn the_json_report_lists_every_threshold_with_its_value() {
+    let doc = fs::read_to_string(root().join("docs/report-json.md")).unwrap();
+    let code = fs::read_to_string(root().join("src/report/thresholds.rs")).unwrap();
+    let mut n_thresholds = 0;
+    let mut missing = Vec::new();
+    for line in code.lines().filter(|line| line.starts_with("pub const ")) {
+        let name = line["pub const ".len()..].split(':').next().unwrap();
+        let value = line.split("= ").nth(1).unwrap().trim_end_matches(';');
+        n_thresholds += 1;
+        if !doc.contains(&format!("| `{name}` | {value} |")) {
+            missing.push(format!("{name} = {value}"));
+        }
+    }
+    assert!(n_thresholds >= 20, "found {n_thresholds} thresholds");
+    assert!(missing.is_empty(), "docs/report-json.md does not list {missing:?}");
 }
 
 /// Every object key anywhere in `value`.

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use flowc::metrics::recording::Recording;
-use flowc::report::{analyze, html, text, Cause, Report, MIN_SAMPLED_KEYS, MIN_SAMPLES};
+use flowc::report::{
+    analyze, html, text, thresholds, Cause, CpuSignal, Evidence, Report, Status, Summary, MIN_SAMPLED_KEYS, MIN_SAMPLES,
+};
 
 /// The cores the reports are written for, whatever machine runs the test.
 const CORES: u32 = 2;
@@ -76,7 +78,7 @@ fn the_report_json_schema_is_pinned() {
         keys.sort();
         keys.join(" ")
     };
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(
         keys(&json),
         "advice analysed_from_ms analysed_to_ms bottleneck cores duration_ms file hot_keys machine moving scaling schema_version sources tasks too_short verdict"
@@ -91,6 +93,244 @@ fn the_report_json_schema_is_pinned() {
     assert_eq!(keys(&json["verdict"]), "cause evidence summary");
     assert_eq!(json["verdict"]["cause"], "data_skew");
     assert_eq!(json["tasks"][0]["status"], "HIGH");
+}
+
+/// The JSON's verdict is data: what limits, and each fact with its
+/// figures and the threshold it was compared with.
+#[test]
+fn the_json_verdict_holds_typed_evidence() {
+    let (report, _) = report_of(Path::new("tests/golden/report/cpu_bound"));
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    let verdict = &json["verdict"];
+    assert_eq!(verdict["summary"]["kind"], "operator");
+    assert_eq!(verdict["summary"]["operator_name"], "compress");
+    assert_eq!(verdict["summary"]["line"], 22);
+    assert_eq!(verdict["summary"]["in_chain"], true);
+    let kinds: Vec<&str> =
+        verdict["evidence"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["busy", "operator_share", "cpu_share", "machine_near_limit"]);
+    let busy = &verdict["evidence"][0];
+    assert_eq!(busy["task"], 0);
+    assert!(busy["busy_ratio"].as_f64().unwrap() > 0.9, "{busy}");
+    assert!(busy["cpu_ratio"].as_f64().is_some(), "{busy}");
+    let cpu = &verdict["evidence"][2];
+    // No run-queue times in this recording, and the run kept both cores busy.
+    assert_eq!(cpu["signal"], "full_machine_fallback");
+    assert_eq!(cpu["threshold"], thresholds::CPU_BOUND_ON_A_FULL_MACHINE);
+    assert!(cpu["run_queue_share"].is_null());
+    assert!(cpu["cpu_share"].as_f64().unwrap() >= cpu["threshold"].as_f64().unwrap());
+    let machine = &verdict["evidence"][3];
+    assert_eq!(machine["cores"], CORES);
+    assert_eq!(machine["threshold"], thresholds::MACHINE_NEAR_LIMIT);
+
+    let (report, _) = report_of(Path::new("tests/golden/report/data_skew"));
+    let Evidence::Skew { subtask, of, share, threshold, .. } = &report.verdict.evidence[1] else {
+        panic!("skew second: {:?}", report.verdict.evidence)
+    };
+    assert_eq!((*subtask, *of, *threshold), (0, 4, thresholds::SKEWED));
+    assert!(*share > 0.5);
+    assert!(
+        matches!(&report.verdict.evidence[2], Evidence::HotKey { key, key_by, line: 25, .. } if key == "7" && key_by == "customer")
+    );
+    assert!(matches!(report.verdict.summary, Summary::Operator { hot_subtask: Some(0), parallelism: 4, .. }));
+
+    let (report, _) = report_of(Path::new("tests/golden/report/network_bottleneck"));
+    assert!(matches!(report.verdict.summary, Summary::Channels { from_task: 0, to_task: 1, .. }));
+    assert!(matches!(
+        report.verdict.evidence[2],
+        Evidence::CreditRoundTrip { channel_latency_ms, buffers_per_channel: 1, floating_buffers: 0, .. } if channel_latency_ms == 5.0
+    ));
+
+    let (report, _) = report_of(Path::new("tests/golden/report/cpu_drain"));
+    let Some(Evidence::Drain { sources_ended_ms, drain_ms, share, threshold }) = report.verdict.evidence.last() else {
+        panic!("the drain last: {:?}", report.verdict.evidence)
+    };
+    assert!(*sources_ended_ms < *drain_ms && *share >= *threshold, "{:?}", report.verdict.evidence);
+    assert!(report
+        .verdict
+        .evidence
+        .iter()
+        .any(|e| matches!(e, Evidence::CpuShare { signal: CpuSignal::RunQueue, .. })));
+}
+
+/// One of each `Evidence` variant, with plausible figures.
+fn every_kind_of_evidence() -> Vec<Evidence> {
+    let task_name = || "score -> Sink: discard".to_string();
+    vec![
+        Evidence::Backpressured {
+            task: 0,
+            task_name: "Source: r".into(),
+            ratio: 0.85,
+            status: Status::High,
+            out_pool_usage: 0.94,
+            threshold: thresholds::BACKPRESSURED,
+        },
+        Evidence::SlowBuffers {
+            task: 1,
+            task_name: task_name(),
+            busy_ratio: 0.01,
+            in_pool_usage: 0.0,
+            busy_threshold: thresholds::STARVED_BUSY,
+            in_pool_threshold: thresholds::STARVED_IN_POOL,
+        },
+        Evidence::CreditRoundTrip {
+            from_task: 0,
+            to_task: 1,
+            out_pool_usage: 0.86,
+            out_pool_threshold: thresholds::FULL_OUT_POOL,
+            channel_latency_ms: 0.3,
+            buffers_per_channel: 1,
+            floating_buffers: 0,
+        },
+        Evidence::Skew {
+            task: 1,
+            subtask: 2,
+            of: 4,
+            share: 0.84,
+            records: 30_806,
+            total: 36_858,
+            busy: 1.0,
+            siblings_busy: 0.14,
+            threshold: thresholds::SKEWED,
+            busy_threshold: thresholds::SATURATED,
+            siblings_threshold: thresholds::SIBLINGS_IDLE,
+        },
+        Evidence::HotKey { edge: 0, key_by: "customer".into(), line: 25, key: "7".into(), records: 1_900, share: 0.8 },
+        Evidence::Busy {
+            task: 1,
+            task_name: task_name(),
+            busy_ratio: 0.7,
+            max_busy_ratio: 0.95,
+            cpu_ratio: Some(0.66),
+            max_backpressured_ratio: 0.0,
+        },
+        Evidence::OperatorShare { task: 1, operator: 3, operator_name: "score".into(), line: 4, share: 0.98 },
+        Evidence::CpuShare {
+            task: 1,
+            cpu_share: 0.9,
+            run_queue_share: Some(0.4),
+            threshold: thresholds::CPU_BOUND,
+            signal: CpuSignal::RunQueue,
+        },
+        Evidence::MachineNearLimit { cores_used: 1.9, cores: 2, threshold: thresholds::MACHINE_NEAR_LIMIT },
+        Evidence::Drain {
+            sources_ended_ms: 150.0,
+            drain_ms: 7_500.0,
+            share: 0.98,
+            threshold: thresholds::DRAIN_WORTH_SAYING,
+        },
+        Evidence::OtherPrograms { other_cores: 0.9, cpus: 2, threshold: thresholds::OTHER_PROGRAMS },
+        Evidence::NoBackpressure {
+            busiest_task: 0,
+            busiest_task_name: "Source: r".into(),
+            busy: 0.2,
+            threshold: thresholds::SATURATED,
+        },
+        Evidence::ShortRunWork { source_records: 40, busy_ms: 3.0 },
+        Evidence::ShortRunRatios { samples: 1, needed_samples: MIN_SAMPLES },
+    ]
+}
+
+fn every_kind_of_summary() -> Vec<Summary> {
+    vec![
+        Summary::Operator {
+            task: 1,
+            task_name: "score -> Sink: discard".into(),
+            operator: 3,
+            operator_name: "score".into(),
+            line: 4,
+            in_chain: true,
+            hot_subtask: None,
+            parallelism: 2,
+        },
+        Summary::Source { task: 0, task_name: "Source: r".into(), operator: 0, operator_name: "r".into(), line: 3 },
+        Summary::Channels {
+            from_task: 0,
+            from_task_name: "Source: r".into(),
+            to_task: 1,
+            to_task_name: "Map -> Sink: discard".into(),
+        },
+        Summary::NoBottleneck,
+        Summary::TooShort {
+            judged_ms: 5.5,
+            samples: 1,
+            sample_interval_ms: 50.0,
+            needed_samples: MIN_SAMPLES,
+            needed_ms: 500.0,
+        },
+    ]
+}
+
+/// Every kind of evidence and summary reads back from its JSON as the
+/// same value, is tagged with its `kind`, and docs/report-json.md names
+/// the kind and every field.
+#[test]
+fn every_kind_of_evidence_round_trips_and_is_documented() {
+    let doc = fs::read_to_string("docs/report-json.md").unwrap();
+    let evidence = every_kind_of_evidence();
+    let mut kinds: Vec<&str> = evidence.iter().map(Evidence::kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut all = Evidence::KINDS.to_vec();
+    all.sort_unstable();
+    assert_eq!(kinds, all, "one example of every kind of evidence");
+    let mut undocumented = Vec::new();
+    let mut check = |json: &serde_json::Value| {
+        let object = json.as_object().unwrap();
+        let kind = object["kind"].as_str().unwrap();
+        if !doc.contains(&format!("| `{kind}` |")) {
+            undocumented.push(format!("kind {kind}"));
+        }
+        for field in object.keys() {
+            if !doc.contains(&format!("`{field}`")) {
+                undocumented.push(format!("{kind}.{field}"));
+            }
+        }
+    };
+    for fact in &evidence {
+        let json = serde_json::to_value(fact).unwrap();
+        assert_eq!(json["kind"], fact.kind(), "{fact:?}");
+        check(&json);
+        let back: Evidence = serde_json::from_str(&serde_json::to_string(fact).unwrap()).unwrap();
+        assert_eq!(&back, fact);
+        assert!(!fact.sentence().is_empty());
+    }
+    for summary in every_kind_of_summary() {
+        let json = serde_json::to_value(&summary).unwrap();
+        check(&json);
+        let back: Summary = serde_json::from_value(json).unwrap();
+        assert_eq!(back, summary);
+    }
+    assert!(undocumented.is_empty(), "docs/report-json.md does not name {undocumented:?}");
+}
+
+/// The sentences of the facts no golden case shows.
+#[test]
+fn evidence_reads_as_the_report_says_it() {
+    let sentence =
+        |kind: &str| every_kind_of_evidence().into_iter().find(|e| e.kind() == kind).map(|e| e.sentence()).unwrap();
+    assert_eq!(
+        sentence("other_programs"),
+        "other programs kept 0.9 of the machine's 2 cores busy during the run (45% of them): busy times include \
+         waiting for a core, and the job would run faster on a quiet machine"
+    );
+    assert_eq!(
+        sentence("no_backpressure"),
+        "no task is backpressured; the busiest, `Source: r`, is busy 20% of the time"
+    );
+    assert_eq!(
+        sentence("cpu_share"),
+        "it waited for a CPU 40% of its busy time (the cores were taken) and was on one 90% of the rest: the work computes"
+    );
+    assert_eq!(sentence("skew"), "subtask 3 of 4 received 84% of the records (30,806 of 36,858) and is busy 100%; its siblings are busy 14% on average");
+    assert_eq!(
+        sentence("credit_round_trip"),
+        "each buffer and each credit takes 300us to cross (channel_latency); each channel has 1 exclusive buffer(s) and its gate 0 floating"
+    );
+    assert_eq!(
+        sentence("busy"),
+        "`score -> Sink: discard` is busy 70% of the time (its busiest subtask 95%), using 66% CPU, and not backpressured"
+    );
 }
 
 #[test]

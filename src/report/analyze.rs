@@ -1,39 +1,33 @@
 //! From a plan and its recording to a `Report`: statuses, the bottleneck,
-//! its cause and the evidence, source lag and hot keys. The thresholds are
-//! Flink's: OK ≤ 10% < LOW ≤ 50% < HIGH backpressured; a bottleneck is
-//! typically near 1000 ms/s busy; CPU close to busy is CPU-bound work,
-//! busy with little CPU is waiting on something else.
+//! its cause and the evidence (as `Summary` and `Evidence` values: no
+//! sentence is made here), source lag and hot keys. The thresholds
+//! (`thresholds.rs`) are Flink's: OK ≤ 10% < LOW ≤ 50% < HIGH
+//! backpressured; a bottleneck is typically near 1000 ms/s busy; CPU close
+//! to busy is CPU-bound work, busy with little CPU is waiting on something
+//! else.
 
 use crate::diag::{line_number, Span};
 use crate::metrics::recording::Recording;
 use crate::metrics::sketch::SAMPLE_EVERY;
 use crate::plan::{NodeKind, Partitioning, PhysicalPlan};
 
+use super::evidence::{CpuSignal, Evidence, Summary};
 use super::stats::{max, mean, Stats, TaskStats};
+// The words' number formats, where other parts of the report import them.
+pub use super::words::{group, percent};
 use super::{
     advice, short, timeline, Bottleneck, Cause, EdgeKeys, HotKey, OperatorReport, Report, SourceLag, Status,
     SubtaskReport, TaskReport, Verdict, SCHEMA_VERSION,
 };
 
-/// Backpressured more than this: the task waits for a slower one downstream.
-pub const BACKPRESSURED: f64 = 0.10;
-/// Busy at least this much, without backpressure: the task limits the pipeline.
-pub const SATURATED: f64 = 0.70;
-/// CPU time over busy time from which busy work counts as CPU-bound.
-pub const CPU_BOUND: f64 = 0.60;
-/// The same when every core of the machine is busy.
-pub const CPU_BOUND_ON_A_FULL_MACHINE: f64 = 0.30;
-/// Cores other programs must keep busy, on average over the run, for the
-/// report to say the machine was shared.
-pub const OTHER_PROGRAMS: f64 = 0.25;
-/// The share of a run after the sources ended that the evidence mentions.
-pub const DRAIN_WORTH_SAYING: f64 = 0.5;
-/// The hottest subtask receives this many times the mean: skew.
-pub const SKEWED: f64 = 1.5;
-/// Sampled records an edge needs before the report names its heaviest
-/// keys: with 100, a share's standard error is at most 5 points, where 2
-/// records of 29 made one key of four "100%".
-pub const MIN_SAMPLED_KEYS: u64 = 100;
+// The thresholds live in `thresholds.rs`; these names stay importable from here.
+pub use super::thresholds::{
+    BACKPRESSURED, CPU_BOUND, CPU_BOUND_ON_A_FULL_MACHINE, DRAIN_WORTH_SAYING, MIN_SAMPLED_KEYS, OTHER_PROGRAMS,
+    SATURATED, SKEWED,
+};
+use super::thresholds::{
+    FULL_OUT_POOL, MACHINE_NEAR_LIMIT, PRODUCING_SAMPLES, SIBLINGS_IDLE, STARVED_BUSY, STARVED_IN_POOL,
+};
 
 /// The facts about one task that locate a bottleneck, for the whole run
 /// or one step of the timeline.
@@ -150,46 +144,29 @@ pub fn analyze(plan: &PhysicalPlan, recording: &Recording, file: &str, text: &st
         (report.bottleneck, report.verdict) =
             diagnose(plan, cores, &report.tasks, &stats, task, &report.hot_keys, &line);
     }
-    let verdict = &mut report.verdict;
-    if let Some(moving) = &report.moving {
-        let turns: Vec<String> = moving
-            .task_names
-            .iter()
-            .zip(&moving.shares)
-            .map(|(name, share)| format!("`{name}` ({})", percent(*share)))
-            .collect();
-        verdict.summary = format!(
-            "the bottleneck moves between {}{}; most of the time {}",
-            turns.join(" and "),
-            moving.period_ms.map(|period| format!(", turning every {:.1} s", period / 1000.0)).unwrap_or_default(),
-            verdict.summary
-        );
-    }
+    let evidence = &mut report.verdict.evidence;
     let cpu_used: f64 = report.tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
-    if cpu_used >= 0.9 * f64::from(cores) {
-        verdict.evidence.push(format!(
-            "the run keeps {cpu_used:.1} of the machine's {cores} cores busy: the machine itself is near its limit"
-        ));
+    if cpu_used >= MACHINE_NEAR_LIMIT * f64::from(cores) {
+        evidence.push(Evidence::MachineNearLimit { cores_used: cpu_used, cores, threshold: MACHINE_NEAR_LIMIT });
     }
     // Judged over the whole run, drain included: say how much of it the drain was.
     let ended = producing_until(plan, recording);
     let drain_ms = recording.duration_ms - ended;
     let whole_run = to_ms >= recording.duration_ms - 1.0;
     if report.bottleneck.is_some() && whole_run && drain_ms >= DRAIN_WORTH_SAYING * recording.duration_ms {
-        verdict.evidence.push(format!(
-            "the sources finished after {}; the drain after them took {} ({} of the run), so what works through it sets the job's completion time",
-            seconds(ended),
-            seconds(drain_ms),
-            percent(drain_ms / recording.duration_ms.max(1e-9))
-        ));
+        evidence.push(Evidence::Drain {
+            sources_ended_ms: ended,
+            drain_ms,
+            share: drain_ms / recording.duration_ms.max(1e-9),
+            threshold: DRAIN_WORTH_SAYING,
+        });
     }
     if let Some(machine) = recording.machine.filter(|machine| machine.other_cores >= OTHER_PROGRAMS) {
-        verdict.evidence.push(format!(
-            "other programs kept {:.1} of the machine's {} cores busy during the run ({} of them): busy times include waiting for a core, and the job would run faster on a quiet machine",
-            machine.other_cores,
-            machine.cpus,
-            percent(machine.other_cores / f64::from(machine.cpus.max(1)))
-        ));
+        evidence.push(Evidence::OtherPrograms {
+            other_cores: machine.other_cores,
+            cpus: machine.cpus,
+            threshold: OTHER_PROGRAMS,
+        });
     }
     if report.bottleneck.is_some() {
         report.scaling = super::scaling::scale(plan, recording, &report, text);
@@ -208,7 +185,10 @@ fn analysed_stretch(plan: &PhysicalPlan, recording: &Recording) -> (f64, f64) {
     let drain_ms = recording.duration_ms - producing_until;
     // A bounded job whose drain takes longer than its sources produced is
     // limited by what works through the drain: judge the whole run.
-    if producing_until < 4.0 * recording.sample_interval_ms || drain_ms < 1.0 || drain_ms > producing_until {
+    if producing_until < PRODUCING_SAMPLES * recording.sample_interval_ms
+        || drain_ms < 1.0
+        || drain_ms > producing_until
+    {
         whole
     } else {
         (0.0, producing_until)
@@ -337,13 +317,14 @@ fn diagnose(
     let backpressured: Vec<&TaskReport> =
         tasks.iter().filter(|t| t.id != task && t.max_backpressured_ratio > BACKPRESSURED).collect();
     for upstream in &backpressured {
-        evidence.push(format!(
-            "`{}` is backpressured {} of the time ({}), its output pool {} used",
-            upstream.name,
-            percent(upstream.max_backpressured_ratio),
-            upstream.status.label(),
-            percent(upstream.out_pool_usage)
-        ));
+        evidence.push(Evidence::Backpressured {
+            task: upstream.id,
+            task_name: upstream.name.clone(),
+            ratio: upstream.max_backpressured_ratio,
+            status: upstream.status,
+            out_pool_usage: upstream.out_pool_usage,
+            threshold: BACKPRESSURED,
+        });
     }
     let senders: Vec<&TaskReport> = upstream_tasks(plan, task)
         .into_iter()
@@ -353,21 +334,29 @@ fn diagnose(
 
     // The credit round trip: senders blocked on full output pools while the
     // receiver has little to do and its input pool stays nearly empty.
-    if report.max_busy_ratio < 0.5 && report.in_pool_usage < 0.5 && senders.iter().any(|s| s.out_pool_usage >= 0.5) {
+    if report.max_busy_ratio < STARVED_BUSY
+        && report.in_pool_usage < STARVED_IN_POOL
+        && senders.iter().any(|s| s.out_pool_usage >= FULL_OUT_POOL)
+    {
         let sender = senders.iter().max_by(|a, b| a.out_pool_usage.total_cmp(&b.out_pool_usage)).expect("one sender");
         let config = &plan.config;
-        evidence.push(format!(
-            "`{}` is busy only {} and its input pool is {} used: buffers arrive too slowly, not too fast",
-            report.name,
-            percent(report.max_busy_ratio),
-            percent(report.in_pool_usage)
-        ));
-        evidence.push(format!(
-            "each buffer and each credit takes {} to cross (channel_latency); each channel has {} exclusive buffer(s) and its gate {} floating",
-            crate::check::format_duration(config.channel_latency_nanos),
-            config.buffers_per_channel,
-            config.floating_buffers
-        ));
+        evidence.push(Evidence::SlowBuffers {
+            task,
+            task_name: report.name.clone(),
+            busy_ratio: report.max_busy_ratio,
+            in_pool_usage: report.in_pool_usage,
+            busy_threshold: STARVED_BUSY,
+            in_pool_threshold: STARVED_IN_POOL,
+        });
+        evidence.push(Evidence::CreditRoundTrip {
+            from_task: sender.id,
+            to_task: task,
+            out_pool_usage: sender.out_pool_usage,
+            out_pool_threshold: FULL_OUT_POOL,
+            channel_latency_ms: config.channel_latency_nanos as f64 / 1e6,
+            buffers_per_channel: config.buffers_per_channel,
+            floating_buffers: config.floating_buffers,
+        });
         let bottleneck = Bottleneck {
             task,
             task_name: report.name.clone(),
@@ -377,10 +366,12 @@ fn diagnose(
             from_task: Some(sender.id),
             subtask: None,
         };
-        let summary = format!(
-            "the channels from `{}` to `{}` are the bottleneck: the credit round trip, not an operator, limits throughput",
-            sender.name, report.name
-        );
+        let summary = Summary::Channels {
+            from_task: sender.id,
+            from_task_name: sender.name.clone(),
+            to_task: task,
+            to_task_name: report.name.clone(),
+        };
         return (Some(bottleneck), Verdict { cause: Cause::CreditRoundTrip, summary, evidence });
     }
 
@@ -399,7 +390,7 @@ fn diagnose(
         && mean_in > 0.0
         && hot.records_in as f64 >= SKEWED * mean_in
         && hot.busy_ratio() >= SATURATED
-        && siblings_busy < 0.5 * hot.busy_ratio();
+        && siblings_busy < SIBLINGS_IDLE * hot.busy_ratio();
     let hot_subtask = skewed.then_some(hot_index as u32);
     let (operator_position, operator_share) = slowest_operator(report, if skewed { Some(hot) } else { None });
     let operator = plan.tasks[task].operators[operator_position];
@@ -414,60 +405,65 @@ fn diagnose(
         from_task: None,
         subtask: hot_subtask,
     };
-    let in_task = if plan.tasks[task].operators.len() > 1 { format!(" in `{}`", report.name) } else { String::new() };
+    let in_chain = plan.tasks[task].operators.len() > 1;
+    let operator_summary = |hot_subtask: Option<u32>| Summary::Operator {
+        task,
+        task_name: report.name.clone(),
+        operator,
+        operator_name: operator_name.clone(),
+        line: operator_line,
+        in_chain,
+        hot_subtask,
+        parallelism: plan.tasks[task].parallelism,
+    };
     let total_in: u64 = subtasks.iter().map(|s| s.records_in).sum();
     if skewed {
-        evidence.push(format!(
-            "subtask {} of {} received {} of the records ({} of {}) and is busy {}; its siblings are busy {} on average",
-            hot_index + 1,
-            subtasks.len(),
-            percent(hot.records_in as f64 / total_in.max(1) as f64),
-            group(hot.records_in),
-            group(total_in),
-            percent(hot.busy_ratio()),
-            percent(siblings_busy)
-        ));
+        evidence.push(Evidence::Skew {
+            task,
+            subtask: hot_index as u32,
+            of: subtasks.len() as u32,
+            share: hot.records_in as f64 / total_in.max(1) as f64,
+            records: hot.records_in,
+            total: total_in,
+            busy: hot.busy_ratio(),
+            siblings_busy,
+            threshold: SKEWED,
+            busy_threshold: SATURATED,
+            siblings_threshold: SIBLINGS_IDLE,
+        });
         if let Some(edge) = hot_keys.iter().find(|edge| edge.to_task == task) {
             if let Some(key) = edge.keys.first() {
-                evidence.push(format!(
-                    "key {} carries {} of the records on `key_by {}` (line {})",
-                    key.key,
-                    percent(key.share),
-                    edge.key,
-                    edge.line
-                ));
+                evidence.push(Evidence::HotKey {
+                    edge: edge.edge,
+                    key_by: edge.key.clone(),
+                    line: edge.line,
+                    key: key.key.clone(),
+                    records: key.records,
+                    share: key.share,
+                });
             }
         }
-        let summary = format!(
-            "`{operator_name}` (line {operator_line}){in_task} is the bottleneck: data skew sends most records to subtask {} of {}",
-            hot_index + 1,
-            subtasks.len()
-        );
+        let summary = operator_summary(Some(hot_index as u32));
         return (Some(bottleneck), Verdict { cause: Cause::DataSkew, summary, evidence });
     }
 
     // Busy and CPU both as means over the subtasks, so they compare.
-    evidence.push(format!(
-        "`{}` is busy {} of the time{}{}, {}",
-        report.name,
-        percent(report.busy_ratio),
-        if report.max_busy_ratio - report.busy_ratio > 0.10 {
-            format!(" (its busiest subtask {})", percent(report.max_busy_ratio))
-        } else {
-            String::new()
-        },
-        match report.cpu_ratio {
-            Some(cpu) => format!(", using {} CPU", percent(cpu)),
-            None => String::new(),
-        },
-        if report.max_backpressured_ratio > BACKPRESSURED {
-            format!("and backpressured {} of the time", percent(report.max_backpressured_ratio))
-        } else {
-            "and not backpressured".to_string()
-        }
-    ));
-    if plan.tasks[task].operators.len() > 1 {
-        evidence.push(format!("`{operator_name}` takes {} of the task's busy time", percent(operator_share)));
+    evidence.push(Evidence::Busy {
+        task,
+        task_name: report.name.clone(),
+        busy_ratio: report.busy_ratio,
+        max_busy_ratio: report.max_busy_ratio,
+        cpu_ratio: report.cpu_ratio,
+        max_backpressured_ratio: report.max_backpressured_ratio,
+    });
+    if in_chain {
+        evidence.push(Evidence::OperatorShare {
+            task,
+            operator,
+            operator_name: operator_name.clone(),
+            line: operator_line,
+            share: operator_share,
+        });
     }
     let is_source = matches!(plan.node(operator).kind, NodeKind::Source(_));
     // Busy time spent waiting in the run queue for a CPU (other threads or
@@ -483,10 +479,12 @@ fn diagnose(
     // fair share of the cores still marks it CPU-bound, where a sleeping
     // one stays far below.
     let cpu_used: f64 = tasks.iter().filter_map(|t| t.cpu_ratio.map(|cpu| cpu * f64::from(t.parallelism))).sum();
-    let threshold = match report.run_queue_ratio {
-        Some(_) => CPU_BOUND,
-        None if cpu_used >= 0.9 * f64::from(cores) => CPU_BOUND_ON_A_FULL_MACHINE,
-        None => CPU_BOUND,
+    let (signal, threshold) = match report.run_queue_ratio {
+        Some(_) => (CpuSignal::RunQueue, CPU_BOUND),
+        None if cpu_used >= MACHINE_NEAR_LIMIT * f64::from(cores) => {
+            (CpuSignal::FullMachineFallback, CPU_BOUND_ON_A_FULL_MACHINE)
+        }
+        None => (CpuSignal::CpuOnly, CPU_BOUND),
     };
     // A source is the limit only when it computes: one that waits (a slow
     // file, a pipe) is I/O-bound like any other waiting work.
@@ -500,27 +498,24 @@ fn diagnose(
             None => Cause::Busy,
         }
     };
-    if let Some(share) = cpu_share {
-        let meaning =
-            if share >= threshold { "the work computes" } else { "the work waits (sleeps, I/O, a rate limit)" };
-        evidence.push(match report.run_queue_ratio {
-            Some(_) if wait / busy >= 0.05 => format!(
-                "it waited for a CPU {} of its busy time (the cores were taken) and was on one {} of the rest: {meaning}",
-                percent((wait / busy).min(1.0)),
-                percent(share)
-            ),
-            Some(_) => format!("its CPU time is {} of its busy time: {meaning}", percent(share.min(1.0))),
-            None => format!(
-                "its CPU time is {} of its busy time: {meaning} (CPU time alone: no run-queue times were recorded, so work that waits for a core would look like waiting)",
-                percent(share.min(1.0))
-            ),
+    if let Some(cpu_share) = cpu_share {
+        evidence.push(Evidence::CpuShare {
+            task,
+            cpu_share,
+            run_queue_share: report.run_queue_ratio.map(|_| (wait / busy).min(1.0)),
+            threshold,
+            signal,
         });
     }
     let summary = match cause {
-        Cause::SourceBound => format!(
-            "the source `{operator_name}` (line {operator_line}) is the limit: nothing is backpressured and the source task is busy"
-        ),
-        _ => format!("`{operator_name}` (line {operator_line}){in_task} is the bottleneck: it is {}", cause.label()),
+        Cause::SourceBound => Summary::Source {
+            task,
+            task_name: report.name.clone(),
+            operator,
+            operator_name: operator_name.clone(),
+            line: operator_line,
+        },
+        _ => operator_summary(None),
     };
     (Some(bottleneck), Verdict { cause, summary, evidence })
 }
@@ -548,18 +543,15 @@ fn no_bottleneck(tasks: &[TaskReport]) -> Verdict {
     let busiest = tasks.iter().max_by(|a, b| a.max_busy_ratio.total_cmp(&b.max_busy_ratio));
     let evidence = busiest
         .map(|task| {
-            vec![format!(
-                "no task is backpressured; the busiest, `{}`, is busy {} of the time",
-                task.name,
-                percent(task.max_busy_ratio)
-            )]
+            vec![Evidence::NoBackpressure {
+                busiest_task: task.id,
+                busiest_task_name: task.name.clone(),
+                busy: task.max_busy_ratio,
+                threshold: SATURATED,
+            }]
         })
         .unwrap_or_default();
-    Verdict {
-        cause: Cause::NoBottleneck,
-        summary: "no bottleneck: every task keeps up with its input".into(),
-        evidence,
-    }
+    Verdict { cause: Cause::NoBottleneck, summary: Summary::NoBottleneck, evidence }
 }
 
 fn source_lags(plan: &PhysicalPlan, recording: &Recording, line: &dyn Fn(Span) -> usize) -> Vec<SourceLag> {
@@ -627,20 +619,4 @@ fn hot_keys(plan: &PhysicalPlan, recording: &Recording, text: &str, line: &dyn F
             })
         })
         .collect()
-}
-
-pub fn percent(ratio: f64) -> String {
-    format!("{:.0}%", ratio * 100.0)
-}
-
-/// `12,345`.
-pub use crate::check::units::format_count as group;
-
-/// `0.05 s`, `8.0 s`: a stretch of the run, for people.
-fn seconds(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
 }

@@ -6,7 +6,8 @@
 
 use std::fmt::Write;
 
-use super::analyze::{group, percent, MIN_SAMPLED_KEYS};
+use super::analyze::{group, percent};
+use super::thresholds::{HEAVY_KEY_WORTH_SAYING, MIN_SAMPLED_KEYS};
 use super::{Report, TaskReport};
 use crate::metrics::sketch::SAMPLE_EVERY;
 
@@ -62,9 +63,9 @@ pub fn task_colour(task: &TaskReport) -> String {
 
 fn verdict(page: &mut String, report: &Report, text: &str) {
     let _ = writeln!(page, "<section id=\"verdict\">\n<h2>Verdict: {}</h2>", escape(report.verdict.cause.label()));
-    let _ = writeln!(page, "<p class=\"summary\">{}</p>\n<ul>", code_spans(&report.verdict.summary));
+    let _ = writeln!(page, "<p class=\"summary\">{}</p>\n<ul>", code_spans(&super::words::summary(report)));
     for evidence in &report.verdict.evidence {
-        let _ = writeln!(page, "<li>{}</li>", code_spans(evidence));
+        let _ = writeln!(page, "<li>{}</li>", code_spans(&evidence.sentence()));
     }
     let _ = writeln!(page, "</ul>");
     if let Some(line) = report.bottleneck.as_ref().and_then(|b| b.line) {
@@ -127,7 +128,7 @@ fn hot_keys(page: &mut String, report: &Report) {
                 group(edge.sampled),
                 group(edge.records)
             );
-        } else if edge.keys.first().is_some_and(|key| key.share >= 0.05) {
+        } else if edge.keys.first().is_some_and(|key| key.share >= HEAVY_KEY_WORTH_SAYING) {
             let keys: Vec<String> = edge
                 .keys
                 .iter()

@@ -1,7 +1,8 @@
 //! The backpressure report: from a plan and a `Recording` of its run to a
-//! typed `Report` (statuses, the bottleneck, its cause with the evidence,
-//! moving bottlenecks, source lag, advice in `.flow` terms), and its
-//! renderings as text, JSON and one HTML page.
+//! typed `Report` (statuses, the bottleneck, its cause with the evidence
+//! as data, moving bottlenecks, source lag, advice in `.flow` terms), and
+//! its renderings as text, JSON and one HTML page; `words` makes the
+//! verdict's sentences for the text and the page alike.
 //!
 //! `report` never imports `runtime`: it reasons over recorded metrics only,
 //! so every verdict can be tested on a fixed recording. The rules follow
@@ -12,25 +13,29 @@
 
 mod advice;
 mod analyze;
+pub mod evidence;
 pub mod html;
 pub mod scaling;
 mod short;
 mod stats;
 pub mod text;
+pub mod thresholds;
 mod timeline;
+pub mod words;
 
 use serde::{Deserialize, Serialize};
 
-pub use analyze::{analyze, MIN_SAMPLED_KEYS};
-pub use short::MIN_SAMPLES;
+pub use analyze::analyze;
+pub use evidence::{CpuSignal, Evidence, Summary};
+pub use thresholds::{MIN_SAMPLED_KEYS, MIN_SAMPLES};
 
 /// `0.8` as `80%`.
 pub fn text_percent(ratio: f64) -> String {
-    analyze::percent(ratio)
+    words::percent(ratio)
 }
 
 /// The version of the JSON schema below; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything `--explain-backpressure` says about one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +72,8 @@ pub struct Report {
 }
 
 /// Flink's backpressure levels, from the share of time a subtask was
-/// blocked on its output: OK ≤ 0.10 < LOW ≤ 0.50 < HIGH.
+/// blocked on its output: OK ≤ `BACKPRESSURED` (0.10) < LOW ≤ `HIGH` (0.50)
+/// < HIGH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
@@ -78,9 +84,9 @@ pub enum Status {
 
 impl Status {
     pub fn of(backpressured_ratio: f64) -> Status {
-        if backpressured_ratio > 0.50 {
+        if backpressured_ratio > thresholds::HIGH {
             Status::High
-        } else if backpressured_ratio > 0.10 {
+        } else if backpressured_ratio > thresholds::BACKPRESSURED {
             Status::Low
         } else {
             Status::Ok
@@ -223,13 +229,14 @@ impl Cause {
     }
 }
 
+/// What limits the pipeline and why, as data: `words` says it in sentences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub cause: Cause,
-    /// One sentence: what limits the pipeline.
-    pub summary: String,
-    /// The numbers the verdict rests on, each a short phrase.
-    pub evidence: Vec<String>,
+    /// What limits the pipeline: the operator, source or channels.
+    pub summary: Summary,
+    /// The facts the verdict rests on, each with its figures and threshold.
+    pub evidence: Vec<Evidence>,
 }
 
 /// Why a run got no verdict, with what would be enough.

@@ -9,13 +9,11 @@ use crate::diag::line_number;
 use crate::metrics::recording::Recording;
 use crate::plan::{NodeKind, PhysicalPlan};
 
-use super::analyze::group;
+use super::evidence::{Evidence, Summary};
 use super::stats::TaskStats;
+use super::thresholds::MIN_SAMPLES;
+use super::words::{duration, group, plural};
 use super::{Advice, Cause, TooShort, Verdict};
-
-/// Sampler intervals a verdict needs: 0.5 s at the 50 ms sampler. Fewer,
-/// and one burst or one pause decides every ratio.
-pub const MIN_SAMPLES: u32 = 10;
 
 /// `Some` when the stretch `[from_ms, to_ms)` holds fewer than `MIN_SAMPLES`
 /// intervals of every subtask.
@@ -57,21 +55,16 @@ pub fn too_short(
 
 /// The verdict in place of one: how long, how many samples, what is enough.
 pub fn verdict(short: &TooShort) -> Verdict {
-    let summary = format!(
-        "too short to judge: {} judged, {} (one per {:.0} ms); a verdict needs {} samples, {} or more",
-        duration(short.judged_ms),
-        plural(u64::from(short.samples), "sample"),
-        short.sample_interval_ms,
-        short.needed_samples,
-        duration(short.needed_ms)
-    );
+    let summary = Summary::TooShort {
+        judged_ms: short.judged_ms,
+        samples: short.samples,
+        sample_interval_ms: short.sample_interval_ms,
+        needed_samples: short.needed_samples,
+        needed_ms: short.needed_ms,
+    };
     let evidence = vec![
-        format!(
-            "the sources produced {} and all tasks together were busy {}",
-            plural(short.source_records, "record"),
-            duration(short.busy_ms)
-        ),
-        "in so short a run start-up, one partly filled buffer and the drain decide every ratio".to_string(),
+        Evidence::ShortRunWork { source_records: short.source_records, busy_ms: short.busy_ms },
+        Evidence::ShortRunRatios { samples: short.samples, needed_samples: short.needed_samples },
     ];
     Verdict { cause: Cause::TooShort, summary, evidence }
 }
@@ -122,17 +115,4 @@ pub fn advice(plan: &PhysicalPlan, short: &TooShort, text: &str) -> Vec<Advice> 
             }
         })
         .collect()
-}
-
-fn plural(n: u64, noun: &str) -> String {
-    format!("{} {noun}{}", group(n), if n == 1 { "" } else { "s" })
-}
-
-/// `6.6 ms`, `0.5 s`.
-fn duration(ms: f64) -> String {
-    if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
 }

@@ -5,13 +5,12 @@
 
 use std::fmt::Write;
 
-use super::analyze::{group, percent, MIN_SAMPLED_KEYS};
+use super::analyze::{group, percent};
+use super::thresholds::{HEAVY_KEY_WORTH_SAYING, MIN_SAMPLED_KEYS, SKEWED, SUBTASKS_DIFFER};
 use super::{Report, TaskReport};
 use crate::metrics::sketch::SAMPLE_EVERY;
 
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-/// Subtasks are listed when their busy or backpressured ratios spread this much.
-const SUBTASKS_DIFFER: f64 = 0.20;
 
 /// Renders `report`; `text` is the `.flow` file, to quote its lines.
 pub fn render(report: &Report, text: &str) -> String {
@@ -112,7 +111,8 @@ fn subtasks(out: &mut String, task: &TaskReport) {
     };
     let records: Vec<u64> = task.subtasks.iter().map(|s| s.records_in).collect();
     let mean_records = records.iter().sum::<u64>() as f64 / records.len() as f64;
-    let records_spread = records.iter().copied().max().unwrap_or(0) as f64 > 1.5 * mean_records && mean_records > 0.0;
+    let records_spread =
+        records.iter().copied().max().unwrap_or(0) as f64 > SKEWED * mean_records && mean_records > 0.0;
     if spread(|s| s.busy_ratio) < SUBTASKS_DIFFER
         && spread(|s| s.backpressured_ratio) < SUBTASKS_DIFFER
         && !records_spread
@@ -192,10 +192,10 @@ fn timelines(out: &mut String, report: &Report) {
 }
 
 fn verdict(out: &mut String, report: &Report, text: &str) {
-    let _ = writeln!(out, "\nverdict: {}", report.verdict.summary);
+    let _ = writeln!(out, "\nverdict: {}", super::words::summary(report));
     let _ = writeln!(out, "  cause: {}", report.verdict.cause.label());
     for evidence in &report.verdict.evidence {
-        let _ = writeln!(out, "  - {evidence}");
+        let _ = writeln!(out, "  - {}", evidence.sentence());
     }
     if let Some(line) = report.bottleneck.as_ref().and_then(|b| b.line) {
         quote(out, text, line);
@@ -237,7 +237,9 @@ fn verdict(out: &mut String, report: &Report, text: &str) {
             MIN_SAMPLED_KEYS
         );
     }
-    for edge in report.hot_keys.iter().filter(|edge| edge.keys.first().is_some_and(|k| k.share >= 0.05)) {
+    for edge in
+        report.hot_keys.iter().filter(|edge| edge.keys.first().is_some_and(|k| k.share >= HEAVY_KEY_WORTH_SAYING))
+    {
         let keys: Vec<String> =
             edge.keys.iter().take(3).map(|key| format!("{} ({})", key.key, percent(key.share))).collect();
         let _ = writeln!(out, "\nheaviest keys on `key_by {}` (line {}): {}", edge.key, edge.line, keys.join(", "));

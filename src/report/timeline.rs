@@ -8,6 +8,7 @@ use crate::plan::PhysicalPlan;
 
 use super::analyze::{find_bottleneck, TaskSummary};
 use super::stats::Stats;
+use super::thresholds::{MOVING_SHARE, MOVING_SWITCHES};
 use super::{MovingBottleneck, TimelinePoint};
 
 /// Points per task timeline at most.
@@ -16,8 +17,6 @@ pub const TIMELINE_POINTS: usize = 60;
 const MIN_STEP_MS: f64 = 100.0;
 /// Steps at most: a day at the finest step.
 const MAX_STEPS: usize = 864_000;
-/// A task must be the bottleneck this share of the steps to count as taking turns.
-const MIN_SHARE: f64 = 0.15;
 
 /// Busy, backpressured and idle ms per second, mean over subtasks, in at
 /// most `TIMELINE_POINTS` points.
@@ -86,12 +85,12 @@ pub fn moving_bottleneck(
         counts[*task] += 1;
     }
     let mut tasks: Vec<usize> =
-        (0..plan.tasks.len()).filter(|&task| counts[task] as f64 >= MIN_SHARE * n_steps as f64).collect();
+        (0..plan.tasks.len()).filter(|&task| counts[task] as f64 >= MOVING_SHARE * n_steps as f64).collect();
     tasks.sort_by(|a, b| counts[*b].cmp(&counts[*a]).then(a.cmp(b)));
     // Only turns between the tasks that take part count.
     let turns: Vec<usize> = located.iter().flatten().copied().filter(|task| tasks.contains(task)).collect();
     let switches = turns.windows(2).filter(|pair| pair[0] != pair[1]).count() as u32;
-    if tasks.len() < 2 || switches < 3 {
+    if tasks.len() < 2 || switches < MOVING_SWITCHES {
         return None;
     }
     let timeline: String = located
