@@ -467,7 +467,7 @@ fn more_scenarios_keep_their_verdict_on_a_quiet_and_on_a_busy_machine() {
         ),
         (
             "cpu_drain_at_parallelism_two",
-            "config { parallelism = 2 }\nschema R { id: int }\nsource r: R = generate(count = 3_000) { id = seq }\n\
+            "config { parallelism = 2 }\nschema R { id: int }\nsource r: R = generate(count = 6_000) { id = seq }\n\
              r | rebalance | work 300us @name(\"tail\") | sink discard\n",
             "tail -> Sink: discard",
             "tail",

@@ -222,6 +222,9 @@ fn no_edits(report: &Report) -> String {
                 "; at the wanted rate it needs {needed:.1} cores and it can have {free:.1} here, so about {}/s is the most this machine allows: give it more cores, or make the work cheaper per record",
                 crate::check::units::format_count(scaling.target_per_second.round() as u64)
             )),
+            Limit::CoresInUse { free, .. } => Some(format!(
+                "; it already uses the {free:.1} cores it can have here: give it more cores, or make the work cheaper per record"
+            )),
             _ => None,
         })
     });
@@ -234,10 +237,10 @@ fn no_edits(report: &Report) -> String {
         )
     });
     match report.verdict.cause {
-        Cause::NoBottleneck => format!("{}; the sources make what they can", report.verdict.summary),
+        Cause::NoBottleneck => format!("{}; the sources make what they can", crate::report::words::summary(report)),
         _ => format!(
             "{}{}",
-            report.verdict.summary,
+            crate::report::words::summary(report),
             cores.or(advice).unwrap_or_else(|| ", and the report has no advice".into())
         ),
     }

@@ -174,7 +174,12 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
             edits: vec![Edit::NewChain { node: chain.node }],
         });
     }
+    let bottleneck_changes = scaling.changes.iter().any(|change| change.operator == bottleneck);
     for limit in &scaling.limits {
+        // With a change for it, the bottleneck gets the cores it can still have.
+        if bottleneck_changes && matches!(limit, Limit::CoresInUse { .. }) {
+            continue;
+        }
         advice.extend(limit_advice(plan, report, scaling, limit, bottleneck, text));
     }
     if !scaling.changes.is_empty() {
@@ -216,6 +221,25 @@ fn limit_advice(
                     scaling.wanted_per_second.map(|w| format!("{}/s", rate(w))).unwrap_or_else(|| "its rate".into()),
                     rate(scaling.target_per_second),
                     needed.ceil(),
+                    physical.name
+                ),
+                edits: Vec::new(),
+            })
+        }
+        Limit::CoresInUse { free, others, cores } => {
+            let physical = &plan.operators[bottleneck];
+            let line = line_number(text, plan.node(bottleneck).span.start);
+            let others = if *others >= super::analyze::OTHER_PROGRAMS {
+                format!(" (other programs took {others:.1} of them during the run)")
+            } else {
+                String::new()
+            };
+            Some(Advice {
+                change: "give it more cores".into(),
+                target: format!("`{}`", physical.name),
+                line: Some(line),
+                why: format!(
+                    "the job computes and already uses the {free:.1} of this machine's {cores} cores it can have{others}: more subtasks would only share them. Run it where more cores are free, or make `{}` cheaper per record",
                     physical.name
                 ),
                 edits: Vec::new(),

@@ -140,6 +140,9 @@ pub struct ChainChange {
 pub enum Limit {
     /// The job's computing work needs more cores than it can have.
     Cores { needed: f64, free: f64, others: f64, cores: u32 },
+    /// Sources without a rate, and the job's computing work already uses
+    /// every core it can have: more throughput needs more cores.
+    CoresInUse { free: f64, others: f64, cores: u32 },
     /// Every subtask after a `broadcast` sees every record.
     Broadcast { operator: usize, name: String, line: usize, per_subtask: f64, true_rate: f64 },
     /// One key's records all go to one subtask.
@@ -245,6 +248,7 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
                     limits.push(Limit::Cores { needed: per_unit * wanted_total, free, others, cores: report.cores });
                 } else {
                     cores_needed = Some(free);
+                    limits.push(Limit::CoresInUse { free, others, cores: report.cores });
                 }
             }
         }
