@@ -119,7 +119,7 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
         Aim::Wanted => format!("the sources' {}/s", rate(scaling.target_per_second)),
         Aim::Cores => format!("the {}/s the free cores allow", rate(scaling.target_per_second)),
         Aim::Sources => format!("the {}/s its sources can read", rate(scaling.target_per_second)),
-        Aim::Speedup => format!("{}/s, twice today's rate", rate(scaling.target_per_second)),
+        Aim::Speedup => format!("{}/s (four times today's rate)", rate(scaling.target_per_second)),
     };
     // The bottleneck's change first, then the others in plan order.
     let mut changes: Vec<&ParallelismChange> = scaling.changes.iter().collect();

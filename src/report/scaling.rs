@@ -43,8 +43,8 @@ pub const TARGET_UTILISATION: f64 = 0.8;
 const MIN_USEFUL_MS: f64 = 1.0;
 /// CPU time over useful time from which an operator needs a core per subtask.
 const COMPUTES: f64 = 0.5;
-/// Without a wanted rate and with no core limit in sight, aim this far above today.
-const DEFAULT_SPEEDUP: f64 = 2.0;
+/// Without a wanted rate, one step aims at most this far above today's rate.
+const DEFAULT_SPEEDUP: f64 = 4.0;
 /// Rounds of planning a proposal for real and growing what does not keep up.
 const PLANNING_ROUNDS: usize = 4;
 
@@ -83,7 +83,7 @@ pub enum Aim {
     Cores,
     /// No wanted rate: what the sources that read (a file, stdin) can read.
     Sources,
-    /// No wanted rate and no core limit in sight: `DEFAULT_SPEEDUP` × today's rate.
+    /// No wanted rate: `DEFAULT_SPEEDUP` × today's rate, for one step.
     Speedup,
 }
 
@@ -231,38 +231,37 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
             }
         }
     }
+    // Without a wanted rate, one step aims at most `DEFAULT_SPEEDUP` times
+    // today's rate: a bounded job's sources can make far more than any
+    // sizing should chase, and `flowc tune` takes further steps.
+    let mut aim = if wanted_per_second.is_some() { Aim::Wanted } else { Aim::Sources };
+    if wanted_per_second.is_none() {
+        let cap = DEFAULT_SPEEDUP * measured_per_second.max(1.0);
+        let total: f64 = source_targets.iter().sum();
+        if total > cap {
+            let shares: Vec<f64> = if total.is_finite() { source_targets.clone() } else { unit.clone() };
+            let factor = cap / shares.iter().sum::<f64>().max(1e-9);
+            source_targets = shares.iter().map(|share| share * factor).collect();
+            aim = Aim::Speedup;
+        }
+    }
     let mut cores_needed = None;
     let mut cpu_limited = false;
-    let finite = source_targets.iter().all(|t| t.is_finite());
-    match (cores_per_unit, cores_free) {
-        (Some(per_unit), Some(free)) if per_unit > 0.0 => {
-            let total_at_unit: f64 = unit.iter().sum();
-            let fits = free / per_unit; // source records per second the free cores allow
-            let wanted_total: f64 = if finite { source_targets.iter().sum() } else { f64::INFINITY };
-            cores_needed = finite.then_some(per_unit * wanted_total);
-            if wanted_total > fits {
-                cpu_limited = true;
-                let factor = fits / total_at_unit;
-                source_targets = unit.iter().map(|u| u * factor).collect();
-                if finite {
-                    limits.push(Limit::Cores { needed: per_unit * wanted_total, free, others, cores: report.cores });
-                } else {
-                    cores_needed = Some(free);
-                    limits.push(Limit::CoresInUse { free, others, cores: report.cores });
-                }
+    if let (Some(per_unit), Some(free)) = (cores_per_unit, cores_free) {
+        let total: f64 = source_targets.iter().sum();
+        let fits = free / per_unit.max(1e-12); // source records per second the free cores allow
+        cores_needed = Some(per_unit * total);
+        if total > fits {
+            cpu_limited = true;
+            let factor = fits / total;
+            source_targets.iter_mut().for_each(|target| *target *= factor);
+            if wanted_per_second.is_some() {
+                limits.push(Limit::Cores { needed: per_unit * total, free, others, cores: report.cores });
+            } else if fits <= 1.05 * measured_per_second {
+                limits.push(Limit::CoresInUse { free, others, cores: report.cores });
             }
+            aim = Aim::Cores;
         }
-        _ => {}
-    }
-    let mut aim = match (cpu_limited, wanted_per_second) {
-        (true, _) => Aim::Cores,
-        (false, Some(_)) => Aim::Wanted,
-        (false, None) => Aim::Sources,
-    };
-    if source_targets.iter().any(|t| !t.is_finite()) {
-        aim = Aim::Speedup;
-        let factor = DEFAULT_SPEEDUP * measured_per_second.max(1.0) / unit_total.max(1e-9);
-        source_targets = unit.iter().map(|u| u * factor).collect();
     }
     let target_per_second: f64 = source_targets.iter().sum();
     let (loads, edge_hot) = propagate(plan, &measured, &sources, &source_targets, report);
