@@ -86,3 +86,28 @@ fn a_fan_out_chain_is_named_like_flinks() {
     assert_eq!(plan.tasks.len(), 1);
     assert_eq!(plan.tasks[0].name, "Source: r -> Map -> (Filter -> Sink: print, Sink: discard)");
 }
+
+#[test]
+fn replan_splits_and_merges_chains_as_the_attributes_would() {
+    let text = format!(
+        "{PRELUDE}r | map {{ id, k }} | work 1ms @name(\"slow\") @parallelism(1) | filter id > 0 | sink discard\n"
+    );
+    let planned = plan(&program(&text)).plan.expect("a plan");
+    let tasks = |plan: &super::PhysicalPlan| -> Vec<String> { plan.tasks.iter().map(|t| t.name.clone()).collect() };
+    assert_eq!(tasks(&planned), ["Source: r -> Map", "slow", "Filter -> Sink: discard"]);
+    let node = |name: &str| planned.operators.iter().find(|op| op.name == name).unwrap().node;
+    // At the parallelism of its neighbours, `slow` joins them in one chain …
+    let merged = super::replan(&planned, &[super::Override::Parallelism(node("slow"), 2)]);
+    assert_eq!(tasks(&merged), ["Source: r -> Map -> slow -> Filter -> Sink: discard"]);
+    // … unless `@new_chain` keeps it apart from what comes before it.
+    let apart = super::replan(
+        &planned,
+        &[super::Override::Parallelism(node("slow"), 2), super::Override::NewChain(node("slow"))],
+    );
+    assert_eq!(tasks(&apart), ["Source: r -> Map", "slow -> Filter -> Sink: discard"]);
+    // Operator ids stay those of the plan replanned.
+    assert_eq!(
+        merged.operators.iter().map(|op| op.node).collect::<Vec<_>>(),
+        planned.operators.iter().map(|op| op.node).collect::<Vec<_>>()
+    );
+}
