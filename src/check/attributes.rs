@@ -5,10 +5,10 @@ use crate::syntax::ast::{Attribute, Expr, ExprKind};
 
 use super::args::{bind, Param};
 use super::constant::{expect, Const, Expected};
-use super::program::Attributes;
+use super::program::{AsyncCalls, Attributes};
 use super::types::{RecordType, Type};
 
-pub const ATTRIBUTE_NAMES: &[&str] = &["parallelism", "name", "new_chain", "no_chain", "watermark"];
+pub const ATTRIBUTE_NAMES: &[&str] = &["parallelism", "name", "new_chain", "no_chain", "watermark", "async"];
 
 /// The largest parallelism flowc runs: each subtask is a thread.
 pub const MAX_PARALLELISM: u32 = 256;
@@ -26,6 +26,17 @@ pub enum Carrier<'a> {
 /// The most records `@watermark(every = n)` lets pass between watermarks:
 /// a source reads that many at a time.
 pub const MAX_WATERMARK_EVERY: i64 = 65_536;
+
+/// The most calls `@async(capacity = n)` keeps in flight per subtask: each
+/// waits in memory with its record.
+pub const MAX_ASYNC_CAPACITY: i64 = 10_000;
+
+/// `@async` without `capacity`: Flink's default queue size is 100; 16 keeps
+/// a stand-in call's memory small and is what the docs show.
+pub const DEFAULT_ASYNC_CAPACITY: u32 = 16;
+
+/// The operators that make blocking calls, which `@async` makes asynchronous.
+pub const BLOCKING_OPERATORS: &[&str] = &["sleep"];
 
 /// A source's `@watermark(delay = …, on = field)`, before its field is resolved.
 pub struct WatermarkAttribute<'a> {
@@ -80,11 +91,13 @@ pub fn check_attributes<'a>(
             continue;
         }
         let what = format!("`@{name}`");
+        // `bind` quotes what it names itself.
+        let callee = format!("@{name}");
         let span = attribute.span;
         match name {
             "parallelism" => {
                 let Some(bound) =
-                    bind(&attribute.args, &[Param::positional("n")], &what, span, "@parallelism(4)", diagnostics)
+                    bind(&attribute.args, &[Param::positional("n")], &callee, span, "@parallelism(4)", diagnostics)
                 else {
                     continue;
                 };
@@ -105,9 +118,14 @@ pub fn check_attributes<'a>(
                 }
             }
             "name" => {
-                let Some(bound) =
-                    bind(&attribute.args, &[Param::positional("name")], &what, span, "@name(\"enrich\")", diagnostics)
-                else {
+                let Some(bound) = bind(
+                    &attribute.args,
+                    &[Param::positional("name")],
+                    &callee,
+                    span,
+                    "@name(\"enrich\")",
+                    diagnostics,
+                ) else {
                     continue;
                 };
                 let value = bound.get("name").expect("required");
@@ -124,7 +142,7 @@ pub fn check_attributes<'a>(
                 }
             }
             "new_chain" | "no_chain" => {
-                if bind(&attribute.args, &[], &what, span, &what, diagnostics).is_some() {
+                if bind(&attribute.args, &[], &callee, span, &callee, diagnostics).is_some() {
                     if name == "new_chain" {
                         result.new_chain = Some(span);
                     } else {
@@ -135,7 +153,7 @@ pub fn check_attributes<'a>(
             "watermark" => {
                 let params = [Param::required("delay"), Param::named("on"), Param::named("every")];
                 let usage = "@watermark(delay = 2s)";
-                let Some(bound) = bind(&attribute.args, &params, &what, span, usage, diagnostics) else { continue };
+                let Some(bound) = bind(&attribute.args, &params, &callee, span, usage, diagnostics) else { continue };
                 let delay = bound.get("delay").expect("required");
                 let Some(Const::Duration(delay_nanos)) =
                     expect(delay, Expected::Duration, Code::AttributeValue, "the watermark `delay`", diagnostics)
@@ -185,15 +203,87 @@ pub fn check_attributes<'a>(
                 };
                 watermark = Some(WatermarkAttribute { delay_nanos, every_records, field, span });
             }
+            "async" => {
+                if let Some(calls) = check_async(attribute, &callee, diagnostics) {
+                    result.async_calls = Some(calls);
+                }
+            }
             _ => unreachable!("every name in ATTRIBUTE_NAMES is handled"),
         }
     }
     (result, watermark)
 }
 
+/// `@async(capacity = n, ordered = b)`, both optional.
+fn check_async(attribute: &Attribute, callee: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<AsyncCalls> {
+    let params = [Param::named("capacity"), Param::named("ordered")];
+    let usage = "@async(capacity = 16, ordered = true)";
+    let bound = bind(&attribute.args, &params, callee, attribute.span, usage, diagnostics)?;
+    let mut calls = AsyncCalls { capacity: DEFAULT_ASYNC_CAPACITY, ordered: true, span: attribute.span };
+    if let Some(capacity) = bound.get("capacity") {
+        let what = "the `@async` `capacity` (calls in flight)";
+        match expect(capacity, Expected::Int, Code::AttributeValue, what, diagnostics)? {
+            Const::Int(n) if (1..=MAX_ASYNC_CAPACITY).contains(&n) => calls.capacity = n as u32,
+            Const::Int(n) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::AttributeValue,
+                        format!("an `@async` capacity must be from 1 to {}", group_thousands(MAX_ASYNC_CAPACITY)),
+                    )
+                    .label(capacity.span, format!("this is {n}"))
+                    .help("it is how many calls each subtask keeps in flight at once; each waits in memory with its record"),
+                );
+                return None;
+            }
+            _ => return None,
+        }
+    }
+    if let Some(ordered) = bound.get("ordered") {
+        let what = "the `@async` `ordered`";
+        let Const::Bool(ordered) = expect(ordered, Expected::Bool, Code::AttributeValue, what, diagnostics)? else {
+            return None;
+        };
+        calls.ordered = ordered;
+    }
+    Some(calls)
+}
+
+/// Why `@async` cannot stand on an operator that makes no blocking call.
+fn async_not_allowed(carrier: Carrier<'_>) -> Option<(String, String)> {
+    let instead = "put it on the `sleep` that stands for the call: `| sleep 5ms @async(capacity = 16)`";
+    match carrier {
+        Carrier::Operator(op) if BLOCKING_OPERATORS.contains(&op) => None,
+        Carrier::Operator("work") => Some((
+            "`work` computes: it keeps a core busy, it waits for nothing".into(),
+            "`@async` frees the thread while a call waits on another system; work that computes needs a core for each record, so only more subtasks help it: `@parallelism(n)`".into(),
+        )),
+        Carrier::Operator("throttle") => Some((
+            "`throttle` limits a rate; it makes no call".into(),
+            format!("calls in flight do not raise a rate limit; to model a slow external call, {instead}"),
+        )),
+        Carrier::Operator("sink") => Some((
+            "a sink writes its records in order; it makes no call".into(),
+            format!("to model a slow call before the sink, {instead}"),
+        )),
+        Carrier::Operator(op) => Some((
+            format!("`{op}` computes; it makes no call to wait for"),
+            format!("`@async` is for operators that wait on an external system (`sleep` today); for `{op}`, more subtasks help: `@parallelism(n)`"),
+        )),
+        Carrier::Source => Some((
+            "a source reads its input; it makes no call".into(),
+            format!("to model a slow call after the source, {instead}"),
+        )),
+        Carrier::Partitioning(op) => Some((
+            format!("`{op}` decides where records go; it makes no call"),
+            format!("to model a slow call, {instead}"),
+        )),
+    }
+}
+
 /// Why `name` cannot stand on `carrier`, as a label and a help line.
 fn not_allowed(name: &str, carrier: Carrier<'_>) -> Option<(String, String)> {
     match (name, carrier) {
+        ("async", carrier) => async_not_allowed(carrier),
         ("watermark", Carrier::Source) => None,
         ("watermark", Carrier::Operator(op) | Carrier::Partitioning(op)) => Some((
             format!("`{op}` is not a source"),
@@ -272,4 +362,17 @@ pub fn watermark_field(
             }
         },
     }
+}
+
+/// `10,000`: a limit as the docs write it.
+fn group_thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }

@@ -122,6 +122,9 @@ fn attributes(attributes: &Attributes) -> String {
     if attributes.no_chain.is_some() {
         out.push_str(" @no_chain");
     }
+    if let Some(calls) = attributes.async_calls {
+        let _ = write!(out, " @async(capacity = {}, ordered = {})", calls.capacity, calls.ordered);
+    }
     out
 }
 

@@ -128,6 +128,18 @@ pub struct Attributes {
     /// Where `@new_chain` / `@no_chain` stand, when given.
     pub new_chain: Option<Span>,
     pub no_chain: Option<Span>,
+    /// `@async(…)`, on an operator that makes blocking calls.
+    pub async_calls: Option<AsyncCalls>,
+}
+
+/// `@async(capacity = n, ordered = b)`: the operator's calls run
+/// asynchronously, at most `capacity` in flight per subtask, results in
+/// input order when `ordered` (Flink's `AsyncWaitOperator`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AsyncCalls {
+    pub capacity: u32,
+    pub ordered: bool,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]

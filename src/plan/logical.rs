@@ -65,7 +65,8 @@ pub struct LogicalEdge {
 
 impl LogicalNode {
     pub fn attributes(&self) -> &Attributes {
-        static NONE: Attributes = Attributes { parallelism: None, name: None, new_chain: None, no_chain: None };
+        static NONE: Attributes =
+            Attributes { parallelism: None, name: None, new_chain: None, no_chain: None, async_calls: None };
         match &self.kind {
             NodeKind::Source(source) => &source.attributes,
             NodeKind::Operator { attributes, .. } => attributes,
