@@ -82,6 +82,14 @@ pub struct OperatorCounters {
     pub state_bytes: AtomicU64,
     pub state_entries_peak: AtomicU64,
     pub state_bytes_peak: AtomicU64,
+    /// An `@async` operator's records in flight (calls started and not yet
+    /// emitted), the most so far, and the gauge's integral in
+    /// record-nanoseconds up to `in_flight_since` (`epoch_nanos`), so the
+    /// sampler can take its mean over any stretch (`in_flight_integral`).
+    pub in_flight: AtomicU64,
+    pub in_flight_peak: AtomicU64,
+    pub in_flight_nanos: AtomicU64,
+    pub in_flight_since: AtomicU64,
 }
 
 impl OperatorCounters {
@@ -95,6 +103,19 @@ impl OperatorCounters {
         self.state_bytes.store(bytes, Relaxed);
         self.state_entries_peak.fetch_max(entries, Relaxed);
         self.state_bytes_peak.fetch_max(bytes, Relaxed);
+    }
+
+    /// The in-flight gauge's integral up to `now_nanos`, in
+    /// record-nanoseconds. Read without a lock: a change that lands between
+    /// the reads shifts a little of it from one sample to the next.
+    pub fn in_flight_integral(&self, now_nanos: u64) -> u64 {
+        let since = read(&self.in_flight_since);
+        let integral = read(&self.in_flight_nanos);
+        let running = now_nanos.saturating_sub(since).saturating_mul(read(&self.in_flight));
+        if since == 0 {
+            return 0;
+        }
+        integral.saturating_add(running)
     }
 }
 

@@ -70,6 +70,10 @@ pub struct Interval {
     pub lag: u64,
     /// Busy time of each fused operator, in chain order.
     pub operator_busy_ms: Vec<f64>,
+    /// Each fused operator's records in flight, mean over the stretch
+    /// (0 but for `@async` operators); empty in recordings older than it.
+    #[serde(default)]
+    pub operator_in_flight: Vec<f64>,
 }
 
 /// A subtask's whole run.
@@ -99,6 +103,10 @@ pub struct Totals {
     pub operator_state_entries_peak: Vec<u64>,
     #[serde(default)]
     pub operator_state_bytes_peak: Vec<u64>,
+    /// Per fused operator, the most records it had in flight (0 but for
+    /// `@async` operators); empty in recordings older than it.
+    #[serde(default)]
+    pub operator_in_flight_peak: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +125,9 @@ impl Interval {
         self.exclusive_usage = average(self.exclusive_usage, other.exclusive_usage);
         self.floating_usage = average(self.floating_usage, other.floating_usage);
         self.out_pool_usage = average(self.out_pool_usage, other.out_pool_usage);
+        for (mine, theirs) in self.operator_in_flight.iter_mut().zip(&other.operator_in_flight) {
+            *mine = average(*mine, *theirs);
+        }
         self.length_ms += b;
         self.busy_ms += other.busy_ms;
         self.idle_ms += other.idle_ms;
@@ -194,6 +205,7 @@ mod tests {
             out_pool_usage,
             lag: start_ms as u64,
             operator_busy_ms: vec![busy_ms],
+            operator_in_flight: vec![start_ms / 50.0],
         }
     }
 
@@ -210,5 +222,18 @@ mod tests {
         assert_eq!(series[2].length_ms, 50.0);
         assert_eq!(series.iter().map(|i| i.records_in).sum::<u64>(), 50);
         assert_eq!(series[1].per_second(series[1].busy_ms), 200.0);
+        assert_eq!(series[0].operator_in_flight, [0.5], "in flight 0 then 1: the mean");
+    }
+
+    #[test]
+    fn recordings_without_in_flight_still_read() {
+        let mut value = serde_json::to_value(interval(0.0, 10.0, 0.0)).unwrap();
+        value.as_object_mut().unwrap().remove("operator_in_flight");
+        let old: Interval = serde_json::from_value(value).unwrap();
+        assert!(old.operator_in_flight.is_empty());
+        let mut totals = serde_json::to_value(Totals::default()).unwrap();
+        totals.as_object_mut().unwrap().remove("operator_in_flight_peak");
+        let old: Totals = serde_json::from_value(totals).unwrap();
+        assert!(old.operator_in_flight_peak.is_empty());
     }
 }

@@ -50,6 +50,8 @@ struct Reading {
     buffers_in: u64,
     buffers_out: u64,
     operator_busy: Vec<u64>,
+    /// Each operator's in-flight integral, record-nanoseconds.
+    operator_in_flight: Vec<u64>,
     lag: u64,
 }
 
@@ -75,6 +77,7 @@ impl Sampler {
                         cpu: Some(0),
                         run_queue: Some(0),
                         operator_busy: vec![0; subtask.operators.len()],
+                        operator_in_flight: vec![0; subtask.operators.len()],
                         ..Reading::default()
                     })
                     .collect()
@@ -203,6 +206,7 @@ fn read_subtask(subtask: &SampledSubtask, now_nanos: u64) -> Reading {
         buffers_out: read(&counters.buffers_out),
         lag: counters.lag_at(now_nanos),
         operator_busy: time.operator_busy,
+        operator_in_flight: subtask.operators.iter().map(|op| op.in_flight_integral(now_nanos)).collect(),
     }
 }
 
@@ -256,6 +260,19 @@ fn interval_between(
         out_pool_usage: fraction(&counters.out_pool_used, &counters.out_pool_size),
         lag: now.lag,
         operator_busy_ms: operator_busy_ms.iter().map(|ms| to_microseconds(ms * operator_scale)).collect(),
+        operator_in_flight: last
+            .operator_in_flight
+            .iter()
+            .zip(&now.operator_in_flight)
+            .map(|(&before, &after)| {
+                let nanos = length_ms * 1e6;
+                if nanos > 0.0 {
+                    to_microseconds(after.saturating_sub(before) as f64 / nanos)
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
     }
 }
 
@@ -280,5 +297,6 @@ fn totals_of(subtask: &SampledSubtask, now_nanos: u64) -> Totals {
         operator_records_out: subtask.operators.iter().map(|op| read(&op.records_out)).collect(),
         operator_state_entries_peak: subtask.operators.iter().map(|op| read(&op.state_entries_peak)).collect(),
         operator_state_bytes_peak: subtask.operators.iter().map(|op| read(&op.state_bytes_peak)).collect(),
+        operator_in_flight_peak: subtask.operators.iter().map(|op| read(&op.in_flight_peak)).collect(),
     }
 }

@@ -7,7 +7,8 @@
 //! hand records, without buffers or credit. The pacing operators
 //! (`throttle`, `sleep`, `work`) take one row at a time and pass each row
 //! on before the next, so the operators after them see a steady stream and
-//! `buffer_timeout` still flushes while they wait.
+//! `buffer_timeout` still flushes while they wait. An `@async` `sleep`
+//! (`async_call.rs`) keeps its calls in flight instead of blocking.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use crate::compile::row::Batch;
 use crate::diag::{Code, Span};
 use crate::metrics::{OperatorCounters, TimeState};
 
+use super::async_call::AsyncCall;
 use super::channel::OutputGate;
 use super::control::{Ctx, RunError, Stopped};
 use super::sink::SinkWriter;
@@ -33,6 +35,8 @@ pub enum Step {
     Window(WindowOperator),
     Aggregate(AggregateOperator),
     Pace(Pacer),
+    /// `sleep` with `@async`: calls in flight, up to a capacity.
+    Async(AsyncCall),
     Sink(SinkWriter),
 }
 
@@ -152,13 +156,22 @@ const THROTTLE_SLICE: Duration = Duration::from_millis(1);
 
 pub struct Chain {
     pub operators: Vec<ChainOperator>,
+    /// The `@async` operators, in chain order.
+    pub(super) async_operators: Vec<usize>,
+    /// The subtask's input watermark, as the chain last saw it.
+    pub input_watermark: i64,
 }
 
 impl Chain {
-    /// Whether the first operator is a `throttle`, `sleep` or `work`, which
-    /// counts the task's records in as it takes each.
+    pub fn new(operators: Vec<ChainOperator>) -> Chain {
+        let async_operators = (0..operators.len()).filter(|&i| matches!(operators[i].step, Step::Async(_))).collect();
+        Chain { operators, async_operators, input_watermark: i64::MIN }
+    }
+
+    /// Whether the first operator is a `throttle`, `sleep` or `work` (or an
+    /// `@async` `sleep`), which counts the task's records in as it takes each.
     pub fn paces_at_head(&self) -> bool {
-        matches!(self.operators.first().map(|operator| &operator.step), Some(Step::Pace(_)))
+        matches!(self.operators.first().map(|operator| &operator.step), Some(Step::Pace(_) | Step::Async(_)))
     }
 
     /// Runs `input` through operator `index` and everything after it. The
@@ -263,6 +276,10 @@ impl Chain {
                 self.operators[index].output = output;
                 return result;
             }
+            Step::Async(_) => {
+                self.operators[index].output = output;
+                return self.push_async(index, input, outputs, ctx);
+            }
             Step::Sink(sink) => {
                 let span = operator.span;
                 if let Err(error) = sink.write(input) {
@@ -357,7 +374,13 @@ impl Chain {
         Ok(())
     }
 
-    fn deliver(&mut self, index: usize, batch: &Batch, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+    pub(super) fn deliver(
+        &mut self,
+        index: usize,
+        batch: &Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -370,7 +393,23 @@ impl Chain {
         Ok(())
     }
 
-    /// The watermark reached `watermark`: windows fire, in chain order.
+    /// The subtask's input watermark rose to `watermark`: it moves through
+    /// the chain, and the output channels carry it as far as no `@async`
+    /// operator holds it back.
+    pub fn watermark_arrived(
+        &mut self,
+        watermark: i64,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        self.input_watermark = self.input_watermark.max(watermark);
+        self.advance_watermark(0, watermark, outputs, ctx)?;
+        outputs.raise_watermark(self.output_watermark());
+        Ok(())
+    }
+
+    /// The watermark reached `watermark` at operator `index`: windows fire,
+    /// in chain order; an `@async` operator holds it behind its records.
     pub fn advance_watermark(
         &mut self,
         index: usize,
@@ -378,6 +417,9 @@ impl Chain {
         outputs: &mut OutputGate,
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
+        if matches!(self.operators[index].step, Step::Async(_)) {
+            return self.async_watermark(index, watermark, outputs, ctx);
+        }
         if matches!(self.operators[index].step, Step::Window(_)) {
             let caller = ctx.enter_operator(index);
             let fired = self.fire_windows(index, watermark, outputs, ctx);

@@ -6,6 +6,8 @@
 //! them (progress, Ctrl-C, the first error), and returns what they counted.
 //! The runtime prints nothing itself but the records of `print` sinks.
 
+mod async_call;
+mod async_queue;
 mod chain;
 mod channel;
 mod control;

@@ -21,6 +21,7 @@ use crate::metrics::sketch::KeySketch;
 use crate::metrics::TimeAccount;
 use crate::plan::{NodeKind, Partitioning, PhysicalPlan};
 
+use super::async_call::AsyncCall;
 use super::chain::{Chain, ChainOperator, Child, FusedRun, PaceKind, Pacer, Step};
 use super::channel::{CreditMessage, InputMessage, OutputChannel, OutputEdge, OutputGate, Partitioner};
 use super::control::{Ctx, RunControl, RunError};
@@ -303,9 +304,14 @@ fn build_chain(
                     OperatorKind::Work { nanos } => {
                         Step::Pace(Pacer::new(PaceKind::Work, Duration::from_nanos(*nanos as u64)))
                     }
-                    OperatorKind::Sleep { nanos } => {
-                        Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64)))
-                    }
+                    OperatorKind::Sleep { nanos } => match node.attributes().async_calls {
+                        Some(calls) => Step::Async(AsyncCall::new(
+                            Duration::from_nanos(*nanos as u64),
+                            calls.capacity,
+                            calls.ordered,
+                        )),
+                        None => Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64))),
+                    },
                     OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
                         unreachable!("partitioners are edges in a physical plan")
                     }
@@ -340,7 +346,7 @@ fn build_chain(
         });
     }
     fuse_filters_and_maps(plan, task, &mut operators, backend);
-    Ok(Chain { operators })
+    Ok(Chain::new(operators))
 }
 
 /// The compiled key and aggregate arguments of a window or `aggregate`.

@@ -1,7 +1,8 @@
 //! One subtask, one thread: the loop that feeds its chain from its source or
-//! its input channels, moves watermarks, flushes on `buffer_timeout`, and at
-//! the end of input fires every window, completes the sinks and ends every
-//! output channel.
+//! its input channels, moves watermarks, flushes on `buffer_timeout`, wakes
+//! for the calls of `@async` operators that complete, and at the end of
+//! input waits for those calls, fires every window, completes the sinks and
+//! ends every output channel.
 
 use std::time::Instant;
 
@@ -64,6 +65,7 @@ impl Subtask {
             if self.ctx.control.sources_stopped() {
                 reader.stop();
             }
+            self.chain.emit_completed_calls(&mut self.outputs, &mut self.ctx)?;
             batch.clear();
             // The lag is largest just before the source reads what is due.
             let lag = reader.lag();
@@ -106,15 +108,15 @@ impl Subtask {
                         let newest = (0..batch.len()).map(|row| batch.row(row, record).i64_at(field)).max();
                         if let Some(newest) = newest {
                             let watermark = newest.saturating_sub(delay);
-                            if watermark > self.outputs.watermark {
-                                self.chain.advance_watermark(0, watermark, &mut self.outputs, &mut self.ctx)?;
-                                self.outputs.raise_watermark(watermark);
+                            if watermark > self.chain.input_watermark {
+                                self.chain.watermark_arrived(watermark, &mut self.outputs, &mut self.ctx)?;
                             }
                         }
                     }
                 }
                 Produced::WaitUntil(until) => {
                     let until = if self.outputs.has_unflushed() { until.min(self.outputs.next_flush()) } else { until };
+                    let until = self.chain.next_async_due().map_or(until, |due| until.min(due));
                     let before = self.ctx.enter(TimeState::Idle);
                     self.chain.flush_sinks(&mut self.ctx)?;
                     // Ctrl-C ends the wait for a generator's next record.
@@ -137,6 +139,11 @@ impl Subtask {
         while !inputs.all_ended() {
             let waiting_output = self.outputs.has_unflushed() || self.chain.has_buffered_output();
             let deadline = waiting_output.then(|| self.outputs.next_flush());
+            // Completed calls leave even when no input comes.
+            let deadline = match (deadline, self.chain.next_async_due()) {
+                (Some(flush), Some(due)) => Some(flush.min(due)),
+                (flush, due) => flush.or(due),
+            };
             match inputs.next(deadline, &mut self.outputs, &mut self.ctx)? {
                 Received::Data { channel, buffer } => {
                     // A pacing head takes a buffer's records one at a time,
@@ -161,8 +168,7 @@ impl Subtask {
                             done = at;
                         }
                         if let Some(risen) = inputs.advance_watermark(channel, Some(watermark)) {
-                            self.chain.advance_watermark(0, risen, &mut self.outputs, &mut self.ctx)?;
-                            self.outputs.raise_watermark(risen);
+                            self.chain.watermark_arrived(risen, &mut self.outputs, &mut self.ctx)?;
                         }
                     }
                     let all = buffer.rows.len();
@@ -174,12 +180,12 @@ impl Subtask {
                 }
                 Received::End { channel } => {
                     if let Some(risen) = inputs.advance_watermark(channel, None) {
-                        self.chain.advance_watermark(0, risen, &mut self.outputs, &mut self.ctx)?;
-                        self.outputs.raise_watermark(risen);
+                        self.chain.watermark_arrived(risen, &mut self.outputs, &mut self.ctx)?;
                     }
                 }
                 Received::Timeout => {}
             }
+            self.chain.emit_completed_calls(&mut self.outputs, &mut self.ctx)?;
             if Instant::now() >= self.outputs.next_flush() {
                 self.chain.flush_sinks(&mut self.ctx)?;
                 self.outputs.flush_if_due(&mut self.ctx)?;
@@ -189,6 +195,8 @@ impl Subtask {
     }
 
     fn finish(&mut self) -> Result<(), Stopped> {
+        self.chain.drain_async_calls(&mut self.outputs, &mut self.ctx)?;
+        // End of input needs no watermark on the wire: it ends every channel.
         self.chain.advance_watermark(0, i64::MAX, &mut self.outputs, &mut self.ctx)?;
         self.chain.finish_sinks(&mut self.ctx)?;
         self.outputs.finish(&mut self.ctx)

@@ -1,0 +1,247 @@
+//! `sleep d @async(capacity = n, ordered = …)`: a blocking call made
+//! asynchronously, as Flink's `AsyncWaitOperator`. Each record starts a call
+//! when the subtask takes it, and the call completes `d` later (the external
+//! system serves calls concurrently); up to `capacity` records are in
+//! flight per subtask, and the thread does not block per record. The
+//! records and watermarks wait in an `AsyncQueue` (`async_queue.rs`), which
+//! says what may leave when.
+//!
+//! Completions leave whenever the subtask's thread is free to emit them:
+//! when a record arrives, while the operator waits for a free slot, and
+//! while the subtask waits for input (the worker wakes at
+//! `Chain::next_async_due`). A blocking operator in the same chain
+//! (`sleep` without `@async`, `work`, `throttle`) holds them back while it
+//! blocks, as one thread does in Flink too. At the end of input every call
+//! completes and leaves before the subtask ends (Flink's `endInput`).
+//!
+//! Time: waiting for a free slot is waiting on the external system, so it
+//! is busy time, as a blocking `sleep` is (the report then still sees
+//! "busy, little CPU" when `capacity` is too small); so is the wait at the
+//! end of input for the last calls. With free slots and no input the
+//! subtask is idle. Emitting under backpressure blocks in the output gate
+//! (backpressured time), and no record enters meanwhile, so the calls in
+//! flight never exceed `capacity`.
+//!
+//! Watermarks: the subtask's output watermark is the lowest of its input
+//! watermark and the last watermark each `@async` operator of the chain let
+//! out (`Chain::output_watermark`), so no record still in flight is
+//! overtaken on the wire by a watermark that came after it.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use crate::compile::row::Batch;
+use crate::metrics::{epoch_nanos, OperatorCounters};
+
+use super::async_queue::{AsyncQueue, Ready};
+use super::chain::{Chain, Child, Step};
+use super::channel::OutputGate;
+use super::control::{Ctx, Stopped};
+
+pub struct AsyncCall {
+    /// How long each call takes.
+    pub latency: Duration,
+    /// Each record as a batch of one row.
+    queue: AsyncQueue<Batch>,
+    /// One-row batches of records that left, to reuse.
+    spare: Vec<Batch>,
+    /// The last watermark that left the queue.
+    emitted_watermark: i64,
+    /// The in-flight gauge's integral (record-nanoseconds) up to `since`.
+    in_flight_nanos: u64,
+    since: Instant,
+}
+
+impl AsyncCall {
+    pub fn new(latency: Duration, capacity: u32, ordered: bool) -> AsyncCall {
+        AsyncCall {
+            latency,
+            queue: AsyncQueue::new(capacity as usize, ordered),
+            spare: Vec::new(),
+            emitted_watermark: i64::MIN,
+            in_flight_nanos: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Publishes the in-flight gauge, its peak, and its integral: the
+    /// count published last held from `since` until `now`.
+    fn publish(&mut self, counters: &OperatorCounters, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.since).as_nanos() as u64;
+        let previous = counters.in_flight.load(Relaxed);
+        self.in_flight_nanos = self.in_flight_nanos.saturating_add(previous.saturating_mul(elapsed));
+        self.since = now;
+        let in_flight = self.queue.in_flight() as u64;
+        counters.in_flight_nanos.store(self.in_flight_nanos, Relaxed);
+        counters.in_flight_since.store(epoch_nanos(now), Relaxed);
+        counters.in_flight.store(in_flight, Relaxed);
+        counters.in_flight_peak.fetch_max(in_flight, Relaxed);
+    }
+}
+
+impl Chain {
+    /// Starts a call for each row of `input`, waiting for a free slot when
+    /// the queue is full, and emits what completes meanwhile.
+    pub(super) fn push_async(
+        &mut self,
+        index: usize,
+        input: &Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        let record = self.operators[index].input.clone();
+        for row in 0..input.len() {
+            self.wait_for_slot(index, outputs, ctx)?;
+            let now = Instant::now();
+            let operator = &mut self.operators[index];
+            let Step::Async(call) = &mut operator.step else { unreachable!("push_async on an async step") };
+            let mut single = call.spare.pop().unwrap_or_else(|| Batch::with_capacity(&record, 0));
+            single.clear();
+            single.push_row_of(input, row, &record);
+            call.queue.push_record(single, now + call.latency);
+            call.publish(&operator.counters, now);
+            // A head counts the task's records in as it takes them (see `paces_at_head`).
+            if index == 0 {
+                OperatorCounters::add(&ctx.counters.records_in, 1);
+            }
+        }
+        self.emit_ready(index, outputs, ctx)?;
+        outputs.flush_if_due(ctx)
+    }
+
+    /// Waits until the queue of operator `index` has room: busy time, as
+    /// the module's comment says.
+    fn wait_for_slot(&mut self, index: usize, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+        loop {
+            self.emit_ready(index, outputs, ctx)?;
+            let Step::Async(call) = &self.operators[index].step else { unreachable!("an async step") };
+            if !call.queue.is_full() {
+                return Ok(());
+            }
+            let due = call.queue.next_due().expect("a full queue has a first record");
+            outputs.sleep_until(due, ctx)?;
+        }
+    }
+
+    /// Emits what has left operator `index`'s queue by now: runs of
+    /// completed records as one batch, and watermarks at their place.
+    fn emit_ready(&mut self, index: usize, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+        loop {
+            let mut batch = std::mem::take(&mut self.operators[index].output);
+            batch.clear();
+            let record = self.operators[index].input.clone();
+            let now = Instant::now();
+            let operator = &mut self.operators[index];
+            let Step::Async(call) = &mut operator.step else { unreachable!("emit_ready on an async step") };
+            let mut watermark = None;
+            let before = call.queue.in_flight();
+            while let Some(ready) = call.queue.pop_ready(now) {
+                match ready {
+                    Ready::Record(single) => {
+                        batch.push_row_of(&single, 0, &record);
+                        call.spare.push(single);
+                    }
+                    Ready::Watermark(risen) => {
+                        watermark = Some(risen);
+                        break;
+                    }
+                }
+            }
+            if call.queue.in_flight() != before {
+                call.publish(&operator.counters, now);
+            }
+            OperatorCounters::add(&operator.counters.records_out, batch.len());
+            let delivered = self.deliver(index, &batch, outputs, ctx);
+            self.operators[index].output = batch;
+            delivered?;
+            let Some(risen) = watermark else { return Ok(()) };
+            let Step::Async(call) = &mut self.operators[index].step else { unreachable!("an async step") };
+            call.emitted_watermark = risen;
+            for child in 0..self.operators[index].children.len() {
+                if let Child::Chained(next) = self.operators[index].children[child] {
+                    self.advance_watermark(next, risen, outputs, ctx)?;
+                }
+            }
+            outputs.raise_watermark(self.output_watermark());
+        }
+    }
+
+    /// A watermark reaches `@async` operator `index`: it waits behind the
+    /// records before it.
+    pub(super) fn async_watermark(
+        &mut self,
+        index: usize,
+        watermark: i64,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        let Step::Async(call) = &mut self.operators[index].step else { unreachable!("an async step") };
+        call.queue.push_watermark(watermark);
+        let caller = ctx.enter_operator(index);
+        let emitted = self.emit_ready(index, outputs, ctx);
+        ctx.enter_operator(caller);
+        emitted
+    }
+
+    /// The watermark the subtask may send: its input watermark, held back
+    /// by every `@async` operator's records in flight.
+    pub(super) fn output_watermark(&self) -> i64 {
+        self.async_operators
+            .iter()
+            .map(|&index| match &self.operators[index].step {
+                Step::Async(call) => call.emitted_watermark,
+                _ => unreachable!("async_operators lists async steps"),
+            })
+            .fold(self.input_watermark, i64::min)
+    }
+
+    /// When the next call of any `@async` operator completes.
+    pub fn next_async_due(&self) -> Option<Instant> {
+        self.async_operators
+            .iter()
+            .filter_map(|&index| match &self.operators[index].step {
+                Step::Async(call) => call.queue.next_due(),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Emits every completed call, in chain order (an operator's output
+    /// may feed a later one).
+    pub fn emit_completed_calls(&mut self, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+        for position in 0..self.async_operators.len() {
+            let index = self.async_operators[position];
+            let caller = ctx.enter_operator(index);
+            let emitted = self.emit_ready(index, outputs, ctx);
+            ctx.enter_operator(caller);
+            emitted?;
+        }
+        Ok(())
+    }
+
+    /// At the end of input: waits for every call in flight and emits it,
+    /// in chain order, so what an operator emits reaches the later ones
+    /// before they drain.
+    pub fn drain_async_calls(&mut self, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+        for position in 0..self.async_operators.len() {
+            let index = self.async_operators[position];
+            let caller = ctx.enter_operator(index);
+            let drained = self.drain_one(index, outputs, ctx);
+            ctx.enter_operator(caller);
+            drained?;
+        }
+        Ok(())
+    }
+
+    fn drain_one(&mut self, index: usize, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+        loop {
+            self.emit_ready(index, outputs, ctx)?;
+            let Step::Async(call) = &self.operators[index].step else { unreachable!("an async step") };
+            if call.queue.is_empty() {
+                return Ok(());
+            }
+            let due = call.queue.next_due().expect("a queue with records has a first one");
+            outputs.sleep_until(due, ctx)?;
+        }
+    }
+}
