@@ -295,6 +295,13 @@ fn task_report(
                     .iter()
                     .map(|t| t.totals.operator_state_bytes_peak.get(position).copied().unwrap_or(0))
                     .sum(),
+                async_capacity: plan.node(operator).attributes().async_calls.map(|calls| calls.capacity),
+                in_flight: mean(subtasks, |s| s.operator_in_flight.get(position).copied().unwrap_or(0.0)),
+                in_flight_peak: totals
+                    .iter()
+                    .map(|t| t.totals.operator_in_flight_peak.get(position).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0),
             })
             .collect(),
         timeline: timeline::task_timeline(&recording.tasks[task]),

@@ -40,6 +40,7 @@ pub fn render(report: &Report, text: &str) -> String {
     let _ = writeln!(page, "<h2>Tasks</h2>");
     graph(&mut page, report);
     table(&mut page, report);
+    async_calls(&mut page, report);
     let _ = writeln!(page, "<h2>Over time</h2>\n{LEGEND}\n<div id=\"timelines\"></div>");
     let json = serde_json::to_string(report).expect("a report is plain data").replace("</", "<\\/");
     let _ = writeln!(page, "<script id=\"report-data\" type=\"application/json\">{json}</script>");
@@ -277,6 +278,20 @@ fn table(page: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(page, "</tbody></table></div>\n<p class=\"meta\">busy, backpressured, idle and cpu in ms per second, mean of the subtasks; status from the most backpressured subtask, BOTTLENECK for the task that limits the pipeline</p>");
+}
+
+/// Each `@async` operator's calls in flight, when there are any.
+fn async_calls(page: &mut String, report: &Report) {
+    let operators: Vec<&super::OperatorReport> =
+        report.tasks.iter().flat_map(|task| &task.operators).filter(|op| op.async_capacity.is_some()).collect();
+    if operators.is_empty() {
+        return;
+    }
+    let _ = writeln!(page, "<h2>Async calls</h2>\n<p class=\"meta\">records in flight per subtask</p>\n<ul>");
+    for operator in operators {
+        let _ = writeln!(page, "<li>{}</li>", code_spans(&super::text::async_calls_sentence(operator)));
+    }
+    let _ = writeln!(page, "</ul>");
 }
 
 /// `36,858`, as the text report groups it.

@@ -174,6 +174,15 @@ pub struct OperatorReport {
     pub state_entries: u64,
     #[serde(default)]
     pub state_bytes: u64,
+    /// An `@async` operator's calls per subtask: its capacity, the records
+    /// in flight (mean over the judged stretch and subtasks) and the most
+    /// any subtask had; left out of the JSON for other operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub async_capacity: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_flight: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_flight_peak: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,4 +346,9 @@ pub enum Edit {
     NewChain { node: usize },
     /// `key = value` in the `config` block, replacing the value there.
     Setting { key: String, value: String },
+}
+
+/// For `skip_serializing_if`: a field that only some operators have.
+fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }

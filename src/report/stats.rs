@@ -23,6 +23,8 @@ pub struct Stats {
     pub out_pool_usage: f64,
     pub lag_max: u64,
     pub operator_busy_ms: Vec<f64>,
+    /// Each operator's records in flight, mean over the time the subtask ran.
+    pub operator_in_flight: Vec<f64>,
 }
 
 impl Stats {
@@ -54,12 +56,19 @@ impl Stats {
             for (sum, ms) in stats.operator_busy_ms.iter_mut().zip(&interval.operator_busy_ms) {
                 *sum += ms;
             }
+            if stats.operator_in_flight.len() < interval.operator_in_flight.len() {
+                stats.operator_in_flight.resize(interval.operator_in_flight.len(), 0.0);
+            }
+            for (sum, in_flight) in stats.operator_in_flight.iter_mut().zip(&interval.operator_in_flight) {
+                *sum += in_flight * weight;
+            }
         }
         if usage_weight > 0.0 {
             stats.in_pool_usage /= usage_weight;
             stats.exclusive_usage /= usage_weight;
             stats.floating_usage /= usage_weight;
             stats.out_pool_usage /= usage_weight;
+            stats.operator_in_flight.iter_mut().for_each(|in_flight| *in_flight /= usage_weight);
         }
         stats
     }

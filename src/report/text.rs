@@ -43,6 +43,7 @@ pub fn render(report: &Report, text: &str) -> String {
     }
     timelines(&mut out, report);
     keyed_state(&mut out, report);
+    async_calls(&mut out, report);
     verdict(&mut out, report, text);
     out
 }
@@ -173,6 +174,30 @@ fn keyed_state(out: &mut String, report: &Report) {
             crate::metrics::format_bytes(operator.state_bytes)
         );
     }
+}
+
+/// Each `@async` operator's calls in flight against its capacity.
+fn async_calls(out: &mut String, report: &Report) {
+    let operators: Vec<&super::OperatorReport> =
+        report.tasks.iter().flat_map(|task| &task.operators).filter(|op| op.async_capacity.is_some()).collect();
+    if operators.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n  async calls, in flight per subtask:");
+    for operator in operators {
+        let _ = writeln!(out, "    {}", async_calls_sentence(operator));
+    }
+}
+
+/// "`Lookup` (line 3): 7.8 of a capacity of 8 on average, at most 8": the
+/// text and HTML reports both say it so.
+pub fn async_calls_sentence(operator: &super::OperatorReport) -> String {
+    let capacity = operator.async_capacity.unwrap_or(0);
+    let full = if capacity > 0 && operator.in_flight >= 0.9 * f64::from(capacity) { " (full)" } else { "" };
+    format!(
+        "`{}` (line {}): {:.1} of a capacity of {} on average{full}, at most {}",
+        operator.name, operator.line, operator.in_flight, capacity, operator.in_flight_peak
+    )
 }
 
 fn timelines(out: &mut String, report: &Report) {

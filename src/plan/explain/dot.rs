@@ -34,11 +34,15 @@ pub(super) fn render(words: &Words) -> String {
                 NodeKind::Source(source) => source_connector_name(&source.connector),
                 _ => node.operator_name(),
             };
-            let label = if name.contains(kind) {
+            let mut label = if name.contains(kind) {
                 format!("{name}\n{}", words.at(node.span))
             } else {
                 format!("{name}\n{} · {kind}", words.at(node.span))
             };
+            if let Some(calls) = node.attributes().async_calls {
+                let order = if calls.ordered { "ordered" } else { "unordered" };
+                label.push_str(&format!("\nasync ×{}, {order}", calls.capacity));
+            }
             let _ = writeln!(out, "    op{operator} [label={}];", quote(&label));
         }
         for operator in &task.operators {

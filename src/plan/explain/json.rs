@@ -85,6 +85,17 @@ pub struct OperatorDoc {
     pub task: usize,
     pub inputs: Vec<usize>,
     pub outputs: Vec<usize>,
+    /// `@async`: left out for operators without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub async_calls: Option<AsyncCallsDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsyncCallsDoc {
+    /// Calls in flight per subtask, at most.
+    pub capacity: u32,
+    /// Results in input order, or as they complete.
+    pub ordered: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +284,11 @@ fn document(words: &Words) -> PlanDocument {
                 task: operator.task,
                 inputs: operator.inputs.clone(),
                 outputs: operator.outputs.clone(),
+                async_calls: plan
+                    .node(operator.id)
+                    .attributes()
+                    .async_calls
+                    .map(|calls| AsyncCallsDoc { capacity: calls.capacity, ordered: calls.ordered }),
             })
             .collect(),
         edges: plan.edges.iter().map(|edge| edge_doc(words, edge, &mut records)).collect(),

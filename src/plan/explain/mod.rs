@@ -122,6 +122,14 @@ impl Words<'_> {
     }
 
     /// Where an operator's parallelism comes from.
+    /// `async: up to 8 calls in flight per subtask, in input order`, for an
+    /// operator with `@async`.
+    fn async_calls(&self, operator: crate::plan::OperatorId) -> Option<String> {
+        let calls = self.plan.node(operator).attributes().async_calls?;
+        let order = if calls.ordered { "in input order" } else { "as they complete, watermarks kept in place" };
+        Some(format!("async: up to {} calls in flight per subtask, {order}", calls.capacity))
+    }
+
     fn parallelism_origin(&self, origin: ParallelismOrigin) -> String {
         match origin {
             ParallelismOrigin::Attribute(span) => format!("@parallelism at {}", self.at(span)),

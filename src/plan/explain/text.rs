@@ -137,7 +137,8 @@ fn tasks(words: &Words, task: &crate::plan::physical::Task, out: &mut String) {
         let title = if index == 0 { "operators" } else { "" };
         let at = words.at(plan.node(*operator).span);
         let pad = width - name.chars().count();
-        let _ = writeln!(out, "    {title:<11}  {name}{:pad$}  {at}", "");
+        let calls = words.async_calls(*operator).map(|calls| format!("  {calls}")).unwrap_or_default();
+        let _ = writeln!(out, "    {title:<11}  {name}{:pad$}  {at}{calls}", "");
     }
     if task.outputs.is_empty() {
         let _ = writeln!(out, "    output       none");
