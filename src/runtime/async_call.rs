@@ -119,7 +119,7 @@ impl Chain {
                 return Ok(());
             }
             let due = call.queue.next_due().expect("a full queue has a first record");
-            outputs.sleep_until(due, ctx)?;
+            wait_for_call(due, outputs, ctx)?;
         }
     }
 
@@ -241,7 +241,15 @@ impl Chain {
                 return Ok(());
             }
             let due = call.queue.next_due().expect("a queue with records has a first one");
-            outputs.sleep_until(due, ctx)?;
+            wait_for_call(due, outputs, ctx)?;
         }
     }
+}
+
+/// Waits for a call that completes at `due`; what was emitted before goes
+/// out at `buffer_timeout` meanwhile, as it would between records.
+fn wait_for_call(due: Instant, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
+    outputs.flush_if_due(ctx)?;
+    let until = if outputs.has_unflushed() { due.min(outputs.next_flush()) } else { due };
+    outputs.sleep_until(until, ctx)
 }
