@@ -146,9 +146,10 @@ fn async_sleep_under_backpressure_stays_complete_ordered_and_bounded() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// (d) Unordered calls, watermarks, and an event-time window after a
-/// `key_by`: the windows count exactly what they count with ordered calls
-/// and with a blocking `sleep` (no record passes a watermark; none is late).
+/// (d) Unordered calls, watermarks (one every 4 records, so a queue of 16
+/// holds several), and an event-time window after a `key_by`: the windows
+/// count exactly what they count with ordered calls and with a blocking
+/// `sleep` (no record passes a watermark; none is late).
 #[test]
 fn unordered_calls_keep_event_time_windows_exact() {
     let dir = scratch("windows");
@@ -157,8 +158,8 @@ fn unordered_calls_keep_event_time_windows_exact() {
             "config {{ parallelism = 2, buffer_timeout = 1ms }}\n\
              schema Hit {{ page: int, ts: timestamp }}\n\
              source hits: Hit = generate(count = 1_200) {{ page = seq % 5, ts = epoch + seq * 1ms }} \
-             @watermark(delay = 0s)\n\
-             hits | {operator} | key_by page | window tumbling(100ms) on ts {{ n = count() }}\n  \
+             @watermark(delay = 0s, every = 4)\n\
+             hits | {operator} | key_by page | window tumbling(20ms) on ts {{ n = count() }}\n  \
                | sink file(\"{}\") @parallelism(1)\n",
             out.display()
         )
@@ -176,7 +177,7 @@ fn unordered_calls_keep_event_time_windows_exact() {
         assert_eq!(late, 0, "{name}: no record is late");
         let mut windows = rows(&out);
         windows.sort();
-        assert_eq!(windows.len(), 12 * 5, "{name}: 12 windows of 5 pages");
+        assert_eq!(windows.len(), 60 * 5, "{name}: 60 windows of 5 pages");
         results.push((name, windows));
     }
     assert_eq!(results[1].1, results[0].1, "ordered async counts as blocking does");

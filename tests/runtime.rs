@@ -52,7 +52,8 @@ fn run_within(plan: &PhysicalPlan, backend: &(dyn Backend + Sync), options: RunO
 
 /// A pipeline with every way records travel: forward chains, a `let` read
 /// twice, a union, rebalance, broadcast, hash partitioning into a window
-/// and an aggregate.
+/// and an aggregate; and unordered `@async` calls before the window, which
+/// must hold its watermarks behind their records (no record is late).
 const PIPELINE: &str = r#"
 schema Event { id: int, group: int, tag: string, ts: timestamp }
 
@@ -72,6 +73,7 @@ let mixed = union(events, extra) | filter id % 4 != 1
 mixed
   | rebalance
   | map { id, group, tag, ts, len = len(tag) } @parallelism(P1)
+  | sleep 20us @async(capacity = 4, ordered = false)
   | key_by group
   | window tumbling(100ms) on ts { n = count(), longest = max(len) } @parallelism(P2)
   | sink discard
