@@ -78,9 +78,9 @@ fn a_blocking_call_reaches_the_wanted_rate_in_one_step_and_the_file_is_left_alon
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("The sources want 20,000/s."), "{stdout}");
     assert!(stdout.contains("reached the sources' 20,000/s after 1 step"), "{stdout}");
-    assert!(stdout.contains("@parallelism(") && stdout.contains("on `lookup`"), "{stdout}");
+    assert!(stdout.contains("@async(capacity = ") && stdout.contains("on `lookup`"), "{stdout}");
     // The diff changes the one line and keeps its comment.
-    assert!(stdout.contains("+  | sleep 200us @name(\"lookup\") @parallelism("), "{stdout}");
+    assert!(stdout.contains("+  | sleep 200us @name(\"lookup\") @async(capacity = "), "{stdout}");
     assert!(stdout.contains(")   // a 200 µs call per record"), "{stdout}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), BLOCKING_LOOKUP, "without --write the file is untouched");
 }

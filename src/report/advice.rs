@@ -96,23 +96,30 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
     let node = plan.node(bottleneck);
     let line = line_number(text, node.span.start);
     let task = &report.tasks[physical.task];
-    if report.verdict.cause == Cause::IoBound {
-        let pacing = match &node.kind {
-            NodeKind::Operator { kind: OperatorKind::Sleep { .. }, .. } => Some("blocking call"),
-            NodeKind::Operator { kind: OperatorKind::Throttle { .. }, .. } => Some("rate-limited call"),
-            _ => None,
-        };
-        advice.push(Advice {
-            change: "make the call asynchronous or batch it".into(),
-            target: format!("`{}`", physical.name),
-            line: Some(line),
-            why: format!(
-                "it waits rather than computes ({} of it is CPU): with many requests in flight (Flink's Async I/O) \
-                 or one call per batch, one subtask does the work of many{}",
-                task.cpu_ratio.map(|cpu| percent(cpu / task.busy_ratio.max(1e-9))).unwrap_or_else(|| "little".into()),
-                pacing.map(|kind| format!("; here it is a {kind}")).unwrap_or_default()
-            ),
-            edits: Vec::new(),
+    let made_async = scaling.async_changes.iter().any(|change| change.operator == bottleneck);
+    if report.verdict.cause == Cause::IoBound && !made_async {
+        let cpu = task.cpu_ratio.map(|cpu| percent(cpu / task.busy_ratio.max(1e-9))).unwrap_or_else(|| "little".into());
+        advice.push(match &node.kind {
+            NodeKind::Operator { kind: OperatorKind::Throttle { per_second }, .. } => Advice {
+                change: "batch the calls, or raise the limit".into(),
+                target: format!("`{}`", physical.name),
+                line: Some(line),
+                why: format!(
+                    "it waits for a rate limit of {}/s per subtask ({cpu} of its time is CPU): where the limit counts calls, one call per batch of records does the work of many; where it belongs to the other system as a whole, more subtasks will not raise it",
+                    rate(*per_second)
+                ),
+                edits: Vec::new(),
+            },
+            _ => Advice {
+                change: "make the call asynchronous or batch it".into(),
+                target: format!("`{}`", physical.name),
+                line: Some(line),
+                why: format!(
+                    "it waits rather than computes ({cpu} of it is CPU): with many requests in flight (Flink's Async I/O) \
+                     or one call per batch, one subtask does the work of many"
+                ),
+                edits: Vec::new(),
+            },
         });
     }
     let wanted = match scaling.aim {
@@ -162,6 +169,35 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
             edits: vec![Edit::Parallelism { node: change.node, to: change.to }],
         });
     }
+    for change in &scaling.async_changes {
+        let in_flight = change.per_subtask_per_second * change.latency_ms / 1000.0;
+        let why = format!(
+            "each call of `{}` takes {} (with the wake-up for its completion), and for {wanted} one subtask takes {}/s: that is {:.1} calls in flight (rate × latency), so {} with room to spare{}. The subtask no longer blocks on each call, and its chain stays as it is",
+            change.name,
+            if change.latency_ms >= 1.0 {
+                format!("{:.1} ms", change.latency_ms)
+            } else {
+                format!("{:.0} µs", change.latency_ms * 1000.0)
+            },
+            rate(change.per_subtask_per_second),
+            in_flight,
+            change.to,
+            match change.from {
+                Some(from) => format!("; today its {from} slots are full"),
+                None => " (Flink's Async I/O)".into(),
+            }
+        );
+        advice.push(Advice {
+            change: format!("@async(capacity = {})", change.to),
+            target: match change.from {
+                Some(from) => format!("`{}`, replacing its `@async(capacity = {from})`", change.name),
+                None => format!("`{}`", change.name),
+            },
+            line: Some(change.line),
+            why,
+            edits: vec![Edit::Async { node: change.node, capacity: change.to }],
+        });
+    }
     for chain in scaling.chains.iter().filter(|chain| chain.new_chain) {
         advice.push(Advice {
             change: "@new_chain".into(),
@@ -182,7 +218,14 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
         }
         advice.extend(limit_advice(plan, report, scaling, limit, bottleneck, text));
     }
-    if !scaling.changes.is_empty() {
+    // What changes the bottleneck itself first.
+    let bottleneck_node = plan.operators[bottleneck].node.index();
+    advice.sort_by_key(|a| {
+        !a.edits.iter().any(|edit| {
+            matches!(edit, Edit::Parallelism { node, .. } | Edit::Async { node, .. } if *node == bottleneck_node)
+        })
+    });
+    if !scaling.changes.is_empty() || !scaling.async_changes.is_empty() {
         if let Some(first) = advice.iter_mut().find(|a| !a.edits.is_empty()) {
             first.why.push_str(&format!(
                 ". With every change here the job should take about {}/s (now {}/s)",

@@ -344,6 +344,8 @@ pub enum Edit {
     Parallelism { node: usize, to: u32 },
     /// `@new_chain` on the operator.
     NewChain { node: usize },
+    /// `@async(capacity = n)` on a blocking call, keeping `ordered` as written.
+    Async { node: usize, capacity: u32 },
     /// `key = value` in the `config` block, replacing the value there.
     Setting { key: String, value: String },
 }

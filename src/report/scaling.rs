@@ -27,7 +27,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::program::{OperatorKind, SourceConnector};
-use crate::check::MAX_PARALLELISM;
+use crate::check::{MAX_ASYNC_CAPACITY, MAX_PARALLELISM};
 use crate::diag::line_number;
 use crate::metrics::recording::Recording;
 use crate::plan::physical::ParallelismOrigin;
@@ -45,6 +45,9 @@ const MIN_USEFUL_MS: f64 = 1.0;
 const COMPUTES: f64 = 0.5;
 /// Without a wanted rate, one step aims at most this far above today's rate.
 const DEFAULT_SPEEDUP: f64 = 4.0;
+/// What a subtask adds to each asynchronous call's latency, waking up for
+/// its completion: measured at 50–150 µs on a loaded two-core machine.
+const ASYNC_WAKE_UP: f64 = 200e-6;
 /// Rounds of planning a proposal for real and growing what does not keep up.
 const PLANNING_ROUNDS: usize = 4;
 
@@ -67,6 +70,10 @@ pub struct Scaling {
     /// Every operator, in plan order.
     pub operators: Vec<OperatorRate>,
     pub changes: Vec<ParallelismChange>,
+    /// Blocking calls that keep their parallelism and make their calls
+    /// asynchronously instead, or with more calls in flight.
+    #[serde(default)]
+    pub async_changes: Vec<AsyncChange>,
     /// Operators a change takes out of a chain or puts into one.
     pub chains: Vec<ChainChange>,
     /// Why the target is below the wanted rate, or a change could not be made.
@@ -119,6 +126,22 @@ pub struct ParallelismChange {
     pub target_in_per_second: f64,
     /// Grown with the chain it shares after the change, not on its own.
     pub with_chain: bool,
+}
+
+/// `@async(capacity = to)` on a blocking call: calls in flight instead of
+/// threads, so the chain stays as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsyncChange {
+    pub operator: usize,
+    pub node: usize,
+    pub name: String,
+    pub line: usize,
+    /// The capacity today; `None` for a call that blocks.
+    pub from: Option<u32>,
+    pub to: u32,
+    /// Each call's latency, and the records per second one subtask must take.
+    pub latency_ms: f64,
+    pub per_subtask_per_second: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -304,6 +327,59 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         proposed[o] = bounded(plan, o, current, needed, &mut limits, &line);
     }
 
+    // A blocking call is better served by calls in flight than by threads:
+    // by Little's law it needs rate × latency of them, and its chain stays.
+    let mut async_changes = Vec::new();
+    let mut in_flight_fixed = vec![false; plan.operators.len()];
+    for o in 0..plan.operators.len() {
+        let current = plan.operators[o].parallelism;
+        let NodeKind::Operator { kind: OperatorKind::Sleep { nanos }, attributes } = &plan.node(o).kind else {
+            continue;
+        };
+        if proposed[o] <= current {
+            continue;
+        }
+        // A thread wakes for each completion a little late (timer slack,
+        // the scheduler): short calls need the wake-up counted in.
+        let latency = *nanos as f64 / 1e9 + ASYNC_WAKE_UP;
+        let per_subtask = loads[o].load.per_subtask(current);
+        let needed = ((per_subtask * latency / TARGET_UTILISATION).ceil() as u32).max(4);
+        let from = attributes.async_calls.map(|calls| calls.capacity);
+        let max = MAX_ASYNC_CAPACITY as u32;
+        let to = needed.min(max).max(from.map_or(0, |from| from + 1));
+        proposed[o] = if needed > max {
+            bounded(
+                plan,
+                o,
+                current,
+                (f64::from(current) * f64::from(needed) / f64::from(max)).ceil() as u32,
+                &mut limits,
+                &line,
+            )
+        } else {
+            current
+        };
+        in_flight_fixed[o] = true;
+        async_changes.push(AsyncChange {
+            operator: o,
+            node: plan.operators[o].node.index(),
+            name: plan.operators[o].name.clone(),
+            line: line(o),
+            from,
+            to,
+            latency_ms: latency * 1000.0,
+            per_subtask_per_second: per_subtask,
+        });
+    }
+    // A subtask's share of time an operator needs at parallelism `p`: none
+    // for calls made asynchronously with room enough.
+    let cost = |o: usize, p: u32| -> f64 {
+        if in_flight_fixed[o] {
+            return 0.0;
+        }
+        measured[o].true_rate.map_or(0.0, |rate| loads[o].load.per_subtask(p) / rate)
+    };
+
     // Planned for real: a chain that shares threads must keep up as a whole.
     let mut new_chains: Vec<usize> = Vec::new();
     let mut with_chain = vec![false; plan.operators.len()];
@@ -313,11 +389,7 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         let mut grew = false;
         for task in &planned.tasks {
             let p = task.parallelism;
-            let busy: f64 = task
-                .operators
-                .iter()
-                .map(|&o| measured[o].true_rate.map_or(0.0, |rate| loads[o].load.per_subtask(p) / rate))
-                .sum();
+            let busy: f64 = task.operators.iter().map(|&o| cost(o, p)).sum();
             let computes = task.operators.iter().any(|&o| measured[o].computes());
             // The target already fits the free cores: a computing chain
             // grown past them would only share them.
@@ -372,11 +444,7 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
     // What the job takes after the changes: the tightest task, and the cores.
     let mut expected = target_per_second;
     for task in &planned.tasks {
-        let busy: f64 = task
-            .operators
-            .iter()
-            .map(|&o| measured[o].true_rate.map_or(0.0, |rate| loads[o].load.per_subtask(task.parallelism) / rate))
-            .sum();
+        let busy: f64 = task.operators.iter().map(|&o| cost(o, task.parallelism)).sum();
         if busy > 1.0 {
             expected = expected.min(target_per_second / busy);
         }
@@ -411,6 +479,7 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         cores_free,
         operators,
         changes,
+        async_changes,
         chains,
         limits,
     })

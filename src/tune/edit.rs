@@ -42,6 +42,7 @@ pub fn describe_all(plan: &PhysicalPlan, edits: &[Edit]) -> Vec<String> {
         let (what, on) = match edit {
             Edit::Parallelism { node, to } => (format!("@parallelism({to})"), Some(name(*node))),
             Edit::NewChain { node } => ("@new_chain".to_string(), Some(name(*node))),
+            Edit::Async { node, capacity } => (format!("@async(capacity = {capacity})"), Some(name(*node))),
             Edit::Setting { key, value } => (format!("{key} = {value}"), None),
         };
         match (said.iter_mut().find(|(w, _)| *w == what), on) {
@@ -79,6 +80,19 @@ fn splice(text: &str, plan: &PhysicalPlan, edit: &Edit) -> Result<Option<(Span, 
             }
             let at = end_of_code(text, node.span);
             Ok(Some((Span::new(at, at), " @new_chain".into())))
+        }
+        Edit::Async { node, capacity } => {
+            let node = node_of(*node)?;
+            Ok(Some(match node.attributes().async_calls {
+                Some(calls) => {
+                    let ordered = if calls.ordered { "" } else { ", ordered = false" };
+                    (calls.span, format!("@async(capacity = {capacity}{ordered})"))
+                }
+                None => {
+                    let at = end_of_code(text, node.span);
+                    (Span::new(at, at), format!(" @async(capacity = {capacity})"))
+                }
+            }))
         }
         Edit::Setting { key, value } => setting(text, plan, key, value).map(Some),
     }
@@ -228,6 +242,24 @@ jobs
         let edited = apply(text, &plan, &[Edit::Parallelism { node: node(&plan, "Source: jobs"), to: 2 }]).unwrap();
         assert!(edited.contains("} @watermark(delay = 0s) @parallelism(2)\n"), "{edited}");
         assert!(crate::check::check_source(&edited).program.is_some());
+    }
+
+    #[test]
+    fn async_capacity_is_written_or_replaced_keeping_ordered() {
+        let plan = plan(PROGRAM);
+        let edited = apply(PROGRAM, &plan, &[Edit::Async { node: node(&plan, "lookup"), capacity: 8 }]).unwrap();
+        assert!(
+            edited.contains("  | sleep 1ms @name(\"lookup\") @async(capacity = 8)   // the slow call\n"),
+            "{edited}"
+        );
+        let plan = super::tests::plan(&edited);
+        let again = apply(&edited, &plan, &[Edit::Async { node: node(&plan, "lookup"), capacity: 32 }]).unwrap();
+        assert!(again.contains("@async(capacity = 32)   // the slow call"), "{again}");
+        let unordered = edited.replace("@async(capacity = 8)", "@async(capacity = 8, ordered = false)");
+        let plan = super::tests::plan(&unordered);
+        let again = apply(&unordered, &plan, &[Edit::Async { node: node(&plan, "lookup"), capacity: 32 }]).unwrap();
+        assert!(again.contains("@async(capacity = 32, ordered = false)"), "{again}");
+        assert!(crate::check::check_source(&again).program.is_some());
     }
 
     #[test]
