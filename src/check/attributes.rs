@@ -228,7 +228,7 @@ fn check_async(attribute: &Attribute, callee: &str, diagnostics: &mut Vec<Diagno
                 diagnostics.push(
                     Diagnostic::error(
                         Code::AttributeValue,
-                        format!("an `@async` capacity must be from 1 to {}", group_thousands(MAX_ASYNC_CAPACITY)),
+                        format!("an `@async` capacity must be from 1 to {}", super::units::format_count(MAX_ASYNC_CAPACITY as u64)),
                     )
                     .label(capacity.span, format!("this is {n}"))
                     .help("it is how many calls each subtask keeps in flight at once; each waits in memory with its record"),
@@ -362,17 +362,4 @@ pub fn watermark_field(
             }
         },
     }
-}
-
-/// `10,000`: a limit as the docs write it.
-fn group_thousands(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }

@@ -250,11 +250,7 @@ fn limit_advice(
         Limit::Cores { needed, free, others, cores } => {
             let physical = &plan.operators[bottleneck];
             let line = line_number(text, plan.node(bottleneck).span.start);
-            let others = if *others >= super::analyze::OTHER_PROGRAMS {
-                format!(" (other programs took {others:.1} of them during the run)")
-            } else {
-                String::new()
-            };
+            let others = others_note(*others);
             Some(Advice {
                 change: "give it more cores".into(),
                 target: format!("`{}`", physical.name),
@@ -272,11 +268,7 @@ fn limit_advice(
         Limit::CoresInUse { free, others, cores } => {
             let physical = &plan.operators[bottleneck];
             let line = line_number(text, plan.node(bottleneck).span.start);
-            let others = if *others >= super::analyze::OTHER_PROGRAMS {
-                format!(" (other programs took {others:.1} of them during the run)")
-            } else {
-                String::new()
-            };
+            let others = others_note(*others);
             Some(Advice {
                 change: "give it more cores".into(),
                 target: format!("`{}`", physical.name),
@@ -338,6 +330,15 @@ fn limit_advice(
             ),
             edits: Vec::new(),
         }),
+    }
+}
+
+/// " (other programs took 1.0 of them during the run)", when they took a share worth saying.
+fn others_note(others: f64) -> String {
+    if others >= super::analyze::OTHER_PROGRAMS {
+        format!(" (other programs took {others:.1} of them during the run)")
+    } else {
+        String::new()
     }
 }
 
