@@ -101,7 +101,8 @@ pub fn tune_file(file: &Path, text: &str, plan_args: &PlanArgs, args: &TuneArgs,
         }
         best = candidate.clone();
         best_rate = records_per_second;
-        if let Some(wanted) = wanted.filter(|wanted| records_per_second >= tune::REACHED * wanted) {
+        if let Some(wanted) = wanted.filter(|wanted| records_per_second >= tune::REACHED * wanted || keeps_up(&report))
+        {
             break Stop::Reached { wanted, step: index };
         }
         if index as u32 >= args.steps {
@@ -180,6 +181,14 @@ fn measure(plan: &PhysicalPlan, file_name: &str, text: &str, args: &TuneArgs) ->
     Ok((report::analyze(plan, &outcome.recording, file_name, text, cores), records_per_second))
 }
 
+/// Nothing limits the job and every source kept its rate: what the wall
+/// time adds is start-up and the drain of a short job, not a bottleneck.
+fn keeps_up(report: &Report) -> bool {
+    report.bottleneck.is_none()
+        && report.too_short.is_none()
+        && report.sources.iter().all(|source| source.achieved_per_second >= tune::KEPT_RATE * source.wanted_per_second)
+}
+
 /// The sources' wanted rates, summed, when every source has one.
 fn wanted_rate(plan: &PhysicalPlan) -> Option<f64> {
     plan.tasks
@@ -215,7 +224,12 @@ fn no_edits(report: &Report) -> String {
             short.judged_ms, short.samples
         );
     }
-    let computes = matches!(report.verdict.cause, Cause::CpuBound | Cause::SourceBound | Cause::Busy);
+    // Partitioning limits come before the cores: more cores do not split a
+    // broadcast or a key.
+    let partitioned = report.scaling.as_ref().is_some_and(|scaling| {
+        scaling.limits.iter().any(|limit| matches!(limit, Limit::Broadcast { .. } | Limit::HotKey { .. }))
+    });
+    let computes = !partitioned && matches!(report.verdict.cause, Cause::CpuBound | Cause::SourceBound | Cause::Busy);
     let cores = report.scaling.as_ref().filter(|_| computes).and_then(|scaling| {
         scaling.limits.iter().find_map(|limit| match limit {
             Limit::Cores { needed, free, .. } => Some(format!(

@@ -525,8 +525,12 @@ fn measure(plan: &PhysicalPlan, recording: &Recording) -> Vec<Measured> {
                 m.records_in += records;
                 m.records_out += totals.operator_records_out.get(position).copied().unwrap_or(0);
                 let busy = totals.operator_busy_ms.get(position).copied().unwrap_or(0.0);
+                // A computing operator's wait for a core is no work done; a
+                // waiting one's wake-ups are part of the wait it stands for.
                 let waited_for_core = match totals.run_queue_ms {
-                    Some(wait) if totals.busy_ms > 0.0 => (wait.min(totals.busy_ms) / totals.busy_ms).min(0.9),
+                    Some(wait) if totals.busy_ms > 0.0 && !waits[position] => {
+                        (wait.min(totals.busy_ms) / totals.busy_ms).min(0.9)
+                    }
                     _ => 0.0,
                 };
                 let useful = busy * (1.0 - waited_for_core);

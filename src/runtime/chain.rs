@@ -124,12 +124,14 @@ impl Pacer {
     }
 
     /// `throttle`: when the record at hand may pass: one interval after the
-    /// previous one. A subtask that is more than an interval behind (after
-    /// an idle spell, or a sleep that overslept) passes it at once, so the
-    /// average rate is exact though a single sleep is not.
+    /// previous one, on the schedule even when that is already past (a
+    /// sleep that woke late, on a loaded machine), so the lateness is made
+    /// up and the average rate is exact though a single sleep is not. A
+    /// subtask more than an interval behind the schedule (after an idle
+    /// spell) starts a new one now, rather than passing a burst.
     fn first_due(&self, now: Instant) -> Instant {
         match self.due {
-            Some(previous) if previous + self.interval > now => previous + self.interval,
+            Some(previous) if previous + self.interval * 2 > now => previous + self.interval,
             _ => now,
         }
     }

@@ -23,6 +23,8 @@ pub const WORSE: f64 = 0.95;
 /// The wanted rate counts as reached from this share of it: a bounded job
 /// spends part of its wall time starting and draining.
 pub const REACHED: f64 = 0.90;
+/// Or the job has no bottleneck and every source made this share of its rate.
+pub const KEPT_RATE: f64 = 0.95;
 /// Steps `flowc tune` takes unless told otherwise.
 pub const DEFAULT_STEPS: u32 = 3;
 
