@@ -439,6 +439,20 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
             with_chain: with_chain[o],
         })
         .collect();
+    // Held to the cores with nothing left to change: the cores are the limit.
+    let bottleneck = report.bottleneck.as_ref().and_then(|bottleneck| bottleneck.operator);
+    let bottleneck_changes = bottleneck.is_some_and(|o| {
+        changes.iter().any(|change| change.operator == o) || async_changes.iter().any(|change| change.operator == o)
+    });
+    if cpu_limited
+        && wanted_per_second.is_none()
+        && !bottleneck_changes
+        && !limits.iter().any(|limit| matches!(limit, Limit::CoresInUse { .. }))
+    {
+        if let Some(free) = cores_free {
+            limits.push(Limit::CoresInUse { free, others, cores: report.cores });
+        }
+    }
     let chains = chain_changes(plan, &planned, &changes, &new_chains, &line);
 
     // What the job takes after the changes: the tightest task, and the cores.
