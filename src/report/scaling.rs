@@ -327,50 +327,9 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         proposed[o] = bounded(plan, o, current, needed, &mut limits, &line);
     }
 
-    // A blocking call is better served by calls in flight than by threads:
-    // by Little's law it needs rate × latency of them, and its chain stays.
-    let mut async_changes = Vec::new();
-    let mut in_flight_fixed = vec![false; plan.operators.len()];
-    for o in 0..plan.operators.len() {
-        let current = plan.operators[o].parallelism;
-        let NodeKind::Operator { kind: OperatorKind::Sleep { nanos }, attributes } = &plan.node(o).kind else {
-            continue;
-        };
-        if proposed[o] <= current {
-            continue;
-        }
-        // A thread wakes for each completion a little late (timer slack,
-        // the scheduler): short calls need the wake-up counted in.
-        let latency = *nanos as f64 / 1e9 + ASYNC_WAKE_UP;
-        let per_subtask = loads[o].load.per_subtask(current);
-        let needed = ((per_subtask * latency / TARGET_UTILISATION).ceil() as u32).max(4);
-        let from = attributes.async_calls.map(|calls| calls.capacity);
-        let max = MAX_ASYNC_CAPACITY as u32;
-        let to = needed.min(max).max(from.map_or(0, |from| from + 1));
-        proposed[o] = if needed > max {
-            bounded(
-                plan,
-                o,
-                current,
-                (f64::from(current) * f64::from(needed) / f64::from(max)).ceil() as u32,
-                &mut limits,
-                &line,
-            )
-        } else {
-            current
-        };
-        in_flight_fixed[o] = true;
-        async_changes.push(AsyncChange {
-            operator: o,
-            node: plan.operators[o].node.index(),
-            name: plan.operators[o].name.clone(),
-            line: line(o),
-            from,
-            to,
-            latency_ms: latency * 1000.0,
-            per_subtask_per_second: per_subtask,
-        });
-    }
+    let async_changes = make_calls_async(plan, &loads, &mut proposed, &mut limits, &line);
+    let in_flight_fixed: Vec<bool> =
+        (0..plan.operators.len()).map(|o| async_changes.iter().any(|change| change.operator == o)).collect();
     // A subtask's share of time an operator needs at parallelism `p`: none
     // for calls made asynchronously with room enough.
     let cost = |o: usize, p: u32| -> f64 {
@@ -497,6 +456,54 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         chains,
         limits,
     })
+}
+
+/// Blocking calls that parallelism would grow, given calls in flight
+/// instead: by Little's law a call needs rate × latency of them, and its
+/// chain stays as it is. `proposed` keeps their parallelism, unless even
+/// `MAX_ASYNC_CAPACITY` calls per subtask are too few.
+fn make_calls_async(
+    plan: &PhysicalPlan,
+    loads: &[Flow],
+    proposed: &mut [u32],
+    limits: &mut Vec<Limit>,
+    line: &dyn Fn(usize) -> usize,
+) -> Vec<AsyncChange> {
+    let mut changes = Vec::new();
+    for o in 0..plan.operators.len() {
+        let current = plan.operators[o].parallelism;
+        let NodeKind::Operator { kind: OperatorKind::Sleep { nanos }, attributes } = &plan.node(o).kind else {
+            continue;
+        };
+        if proposed[o] <= current {
+            continue;
+        }
+        // A thread wakes for each completion a little late (timer slack,
+        // the scheduler): short calls need the wake-up counted in.
+        let latency = *nanos as f64 / 1e9 + ASYNC_WAKE_UP;
+        let per_subtask = loads[o].load.per_subtask(current);
+        let needed = ((per_subtask * latency / TARGET_UTILISATION).ceil() as u32).max(4);
+        let from = attributes.async_calls.map(|calls| calls.capacity);
+        let max = MAX_ASYNC_CAPACITY as u32;
+        let to = needed.min(max).max(from.map_or(0, |from| from + 1));
+        proposed[o] = if needed > max {
+            let more = (f64::from(current) * f64::from(needed) / f64::from(max)).ceil() as u32;
+            bounded(plan, o, current, more, limits, line)
+        } else {
+            current
+        };
+        changes.push(AsyncChange {
+            operator: o,
+            node: plan.operators[o].node.index(),
+            name: plan.operators[o].name.clone(),
+            line: line(o),
+            from,
+            to,
+            latency_ms: latency * 1000.0,
+            per_subtask_per_second: per_subtask,
+        });
+    }
+    changes
 }
 
 /// What one operator did over the run.
