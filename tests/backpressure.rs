@@ -552,3 +552,24 @@ fn a_blocking_call_is_sized_for_the_wanted_rate_in_one_step() {
     assert!(scaling.expected_per_second >= 0.9 * 20_000.0, "{scaling:?}");
     assert!(report.advice[0].edits.contains(&flowc::report::Edit::Async { node: change.node, capacity: change.to }));
 }
+
+/// A change of parallelism that would merge two rate-limited calls into
+/// one chain keeps them apart with `@new_chain`: on one thread their waits
+/// add up and the pair would not keep up.
+#[test]
+fn a_change_that_would_merge_two_slow_calls_into_one_chain_keeps_them_apart() {
+    let text = "config { parallelism = 2 }\nschema R { id: int }\n\
+                source r: R = generate(rate = 20k/s, count = 30_000) { id = seq }\n\
+                r | throttle 15k/s @parallelism(1) @name(\"a\") | throttle 15k/s @name(\"b\") | sink discard\n";
+    let report = report_of("kept_apart", text, &[]);
+    let scaling = report.scaling.as_ref().expect("a proposal");
+    assert!(scaling.changes.iter().any(|c| c.name == "a" && c.to == 2), "{scaling:?}");
+    let kept: Vec<&str> =
+        scaling.chains.iter().filter(|chain| chain.new_chain).map(|chain| chain.name.as_str()).collect();
+    assert!(kept.contains(&"a"), "`a` is kept apart from the source: {:?}", scaling.chains);
+    assert!(
+        report.advice.iter().any(|a| a.change == "@new_chain" && a.why.contains("would join `")),
+        "{:?}",
+        report.advice
+    );
+}

@@ -340,7 +340,8 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
     };
 
     // Planned for real: a chain that shares threads must keep up as a whole.
-    let mut new_chains: Vec<usize> = Vec::new();
+    // Operators kept apart with `@new_chain`, each with those it would join.
+    let mut new_chains: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut with_chain = vec![false; plan.operators.len()];
     let mut planned = plan.clone();
     for _ in 0..PLANNING_ROUNDS {
@@ -363,10 +364,12 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
             let joined = task.operators.iter().copied().skip(1).find(|&o| {
                 let before = plan.operators[o].task;
                 planned.edges.iter().any(|e| e.to == o && e.chained && plan.operators[e.from].task != before)
-                    && !new_chains.contains(&o)
+                    && !new_chains.iter().any(|(kept, _)| *kept == o)
             });
             if let Some(o) = joined.filter(|&o| !is_source(plan, o)) {
-                new_chains.push(o);
+                let before = plan.operators[o].task;
+                let would_join = task.operators.iter().copied().filter(|&m| plan.operators[m].task != before).collect();
+                new_chains.push((o, would_join));
                 grew = true;
                 continue;
             }
@@ -692,14 +695,14 @@ fn bounded(
     needed
 }
 
-fn overrides(plan: &PhysicalPlan, proposed: &[u32], new_chains: &[usize]) -> Vec<Override> {
+fn overrides(plan: &PhysicalPlan, proposed: &[u32], new_chains: &[(usize, Vec<usize>)]) -> Vec<Override> {
     let mut overrides: Vec<Override> = proposed
         .iter()
         .enumerate()
         .filter(|&(o, &p)| p != plan.operators[o].parallelism)
         .map(|(o, &p)| Override::Parallelism(plan.operators[o].node, p))
         .collect();
-    overrides.extend(new_chains.iter().map(|&o| Override::NewChain(plan.operators[o].node)));
+    overrides.extend(new_chains.iter().map(|(o, _)| Override::NewChain(plan.operators[*o].node)));
     overrides
 }
 
@@ -708,13 +711,14 @@ fn chain_changes(
     before: &PhysicalPlan,
     after: &PhysicalPlan,
     changes: &[ParallelismChange],
-    new_chains: &[usize],
+    new_chains: &[(usize, Vec<usize>)],
     line: &dyn Fn(usize) -> usize,
 ) -> Vec<ChainChange> {
     let mates = |plan: &PhysicalPlan, o: usize| -> Vec<usize> {
         plan.tasks[plan.operators[o].task].operators.iter().copied().filter(|&m| m != o).collect()
     };
-    let mut operators: Vec<usize> = changes.iter().map(|c| c.operator).chain(new_chains.iter().copied()).collect();
+    let mut operators: Vec<usize> =
+        changes.iter().map(|c| c.operator).chain(new_chains.iter().map(|(o, _)| *o)).collect();
     operators.sort_unstable();
     operators.dedup();
     operators
@@ -723,8 +727,13 @@ fn chain_changes(
             let (old, new) = (mates(before, o), mates(after, o));
             let name_of = |m: &usize| before.operators[*m].name.clone();
             let leaves: Vec<String> = old.iter().filter(|m| !new.contains(m)).map(name_of).collect();
-            let joins: Vec<String> = new.iter().filter(|m| !old.contains(m)).map(name_of).collect();
-            let new_chain = new_chains.contains(&o);
+            let kept_apart = new_chains.iter().find(|(kept, _)| *kept == o);
+            let new_chain = kept_apart.is_some();
+            // Kept apart, it joins nothing: say what it would have joined.
+            let joins: Vec<String> = match kept_apart {
+                Some((_, would_join)) => would_join.iter().map(name_of).collect(),
+                None => new.iter().filter(|m| !old.contains(m)).map(name_of).collect(),
+            };
             // An operator whose chain only grew or shrank with it (all of a
             // chain changed together) is worth no word.
             let moved_alone = !leaves.is_empty() && changes.iter().any(|c| c.operator == o && !c.with_chain);
