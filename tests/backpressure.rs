@@ -9,6 +9,9 @@
 //! so each run takes a few seconds; their shape and settings are the
 //! example's own.
 
+#[path = "common/hogs.rs"]
+mod hogs;
+use hogs::CpuHogs;
 use std::sync::Mutex;
 
 use flowc::compile::Interpreter;
@@ -315,32 +318,6 @@ visits | key_by region | aggregate { n = count() } | work 150us @name("rank") | 
         &["Source: visits"],
     );
     assert_eq!(report.hot_keys[0].keys[0].key, "\"eu\"");
-}
-
-/// Two busy programs beside the run, one per core, as on a laptop that is
-/// compiling something else; stopped when dropped.
-struct CpuHogs(Vec<std::process::Child>);
-
-impl CpuHogs {
-    fn start() -> CpuHogs {
-        let spin = || {
-            std::process::Command::new("sh")
-                .args(["-c", "while :; do :; done"])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("sh runs")
-        };
-        CpuHogs(vec![spin(), spin()])
-    }
-}
-
-impl Drop for CpuHogs {
-    fn drop(&mut self) {
-        for hog in &mut self.0 {
-            let _ = hog.kill();
-            let _ = hog.wait();
-        }
-    }
 }
 
 /// With both cores contested, CPU work waits for a core much of its busy

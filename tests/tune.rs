@@ -4,6 +4,9 @@
 //! Assertions are on classifications (reached, stopped and why, which
 //! edit), never on exact rates.
 
+#[path = "common/hogs.rs"]
+mod hogs;
+use hogs::CpuHogs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -185,25 +188,6 @@ fn bad_files_and_flags_are_errors_with_a_code() {
     assert!(stderr.contains("broken.flow"), "{stderr}");
     let (output, _, stderr) = tune(&broken, &["--steps", "0"]);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-}
-
-/// Two busy programs beside the run, one per core; stopped when dropped.
-struct CpuHogs(Vec<std::process::Child>);
-
-impl CpuHogs {
-    fn start() -> CpuHogs {
-        let spin = || Command::new("sh").args(["-c", "while :; do :; done"]).spawn().expect("sh runs");
-        CpuHogs(vec![spin(), spin()])
-    }
-}
-
-impl Drop for CpuHogs {
-    fn drop(&mut self) {
-        for hog in &mut self.0 {
-            let _ = hog.kill();
-            let _ = hog.wait();
-        }
-    }
 }
 
 #[test]

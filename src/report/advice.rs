@@ -247,39 +247,21 @@ fn limit_advice(
     text: &str,
 ) -> Option<Advice> {
     match limit {
-        Limit::Cores { needed, free, others, cores } => {
-            let physical = &plan.operators[bottleneck];
-            let line = line_number(text, plan.node(bottleneck).span.start);
-            let others = others_note(*others);
-            Some(Advice {
-                change: "give it more cores".into(),
-                target: format!("`{}`", physical.name),
-                line: Some(line),
-                why: format!(
-                    "the job computes: at {} it needs {needed:.1} cores, and it can have {free:.1} of this machine's {cores}{others}, so about {}/s is the most it can take here whatever the parallelism. Run it where {} cores are free, or make `{}` cheaper per record",
-                    scaling.wanted_per_second.map(|w| format!("{}/s", rate(w))).unwrap_or_else(|| "its rate".into()),
-                    rate(scaling.target_per_second),
-                    needed.ceil(),
-                    physical.name
-                ),
-                edits: Vec::new(),
-            })
-        }
-        Limit::CoresInUse { free, others, cores } => {
-            let physical = &plan.operators[bottleneck];
-            let line = line_number(text, plan.node(bottleneck).span.start);
-            let others = others_note(*others);
-            Some(Advice {
-                change: "give it more cores".into(),
-                target: format!("`{}`", physical.name),
-                line: Some(line),
-                why: format!(
-                    "the job computes and already uses the {free:.1} of this machine's {cores} cores it can have{others}: more subtasks would only share them. Run it where more cores are free, or make `{}` cheaper per record",
-                    physical.name
-                ),
-                edits: Vec::new(),
-            })
-        }
+        Limit::Cores { needed, free, others, cores } => Some(more_cores(plan, bottleneck, text, |name| {
+            format!(
+                "the job computes: at {} it needs {needed:.1} cores, and it can have {free:.1} of this machine's {cores}{}, so about {}/s is the most it can take here whatever the parallelism. Run it where {} cores are free, or make `{name}` cheaper per record",
+                scaling.wanted_per_second.map(|w| format!("{}/s", rate(w))).unwrap_or_else(|| "its rate".into()),
+                others_note(*others),
+                rate(scaling.target_per_second),
+                needed.ceil(),
+            )
+        })),
+        Limit::CoresInUse { free, others, cores } => Some(more_cores(plan, bottleneck, text, |name| {
+            format!(
+                "the job computes and already uses the {free:.1} of this machine's {cores} cores it can have{}: more subtasks would only share them. Run it where more cores are free, or make `{name}` cheaper per record",
+                others_note(*others)
+            )
+        })),
         Limit::Broadcast { name, line, per_subtask, true_rate, .. } => Some(Advice {
             change: "broadcast fewer records".into(),
             target: format!("`{name}`"),
@@ -330,6 +312,18 @@ fn limit_advice(
             ),
             edits: Vec::new(),
         }),
+    }
+}
+
+/// "give it more cores" on the bottleneck, with `why` said of its name.
+fn more_cores(plan: &PhysicalPlan, bottleneck: usize, text: &str, why: impl Fn(&str) -> String) -> Advice {
+    let name = &plan.operators[bottleneck].name;
+    Advice {
+        change: "give it more cores".into(),
+        target: format!("`{name}`"),
+        line: Some(line_number(text, plan.node(bottleneck).span.start)),
+        why: why(name),
+        edits: Vec::new(),
     }
 }
 
