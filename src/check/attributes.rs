@@ -35,8 +35,6 @@ pub const MAX_ASYNC_CAPACITY: i64 = 10_000;
 /// a stand-in call's memory small and is what the docs show.
 pub const DEFAULT_ASYNC_CAPACITY: u32 = 16;
 
-/// The operators that make blocking calls, which `@async` makes asynchronous.
-pub const BLOCKING_OPERATORS: &[&str] = &["sleep"];
 
 /// A source's `@watermark(delay = …, on = field)`, before its field is resolved.
 pub struct WatermarkAttribute<'a> {
@@ -252,7 +250,7 @@ fn check_async(attribute: &Attribute, callee: &str, diagnostics: &mut Vec<Diagno
 fn async_not_allowed(carrier: Carrier<'_>) -> Option<(String, String)> {
     let instead = "put it on the `sleep` that stands for the call: `| sleep 5ms @async(capacity = 16)`";
     match carrier {
-        Carrier::Operator(op) if BLOCKING_OPERATORS.contains(&op) => None,
+        Carrier::Operator(op) if super::ops::by_keyword(op).is_some_and(|spec| spec.blocking) => None,
         Carrier::Operator("work") => Some((
             "`work` computes: it keeps a core busy, it waits for nothing".into(),
             "`@async` frees the thread while a call waits on another system; work that computes needs a core for each record, so only more subtasks help it: `@parallelism(n)`".into(),

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::diag::line_number;
 
 use super::program::{
-    Attributes, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, TimestampFormat, WindowKind,
+    Attributes, JoinTime, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, TimestampFormat, WindowKind,
 };
 use super::types::RecordType;
 use super::units::{format_duration, format_size};
@@ -95,7 +95,29 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
             }
             OperatorKind::Throttle { per_second } => format!(" {per_second}/s"),
             OperatorKind::Work { nanos } | OperatorKind::Sleep { nanos } => format!(" {}", format_duration(*nanos)),
-            _ => String::new(),
+            OperatorKind::Join(join) => {
+                let time = match join.time {
+                    JoinTime::Interval { lower, upper } => {
+                        format!(" in [{}, {}]", format_duration(lower), format_duration(upper))
+                    }
+                    JoinTime::Window(WindowKind::Tumbling { size_nanos }) => {
+                        format!(" in tumbling {}", format_duration(size_nanos))
+                    }
+                    JoinTime::Window(WindowKind::Sliding { size_nanos, slide_nanos }) => {
+                        format!(" in sliding {} every {}", format_duration(size_nanos), format_duration(slide_nanos))
+                    }
+                    JoinTime::Unbounded => String::new(),
+                };
+                format!("{}{time} by {}: {}", if join.outer { " left" } else { "" }, join.left_key.name, join.left_key.expr.ty)
+            }
+            OperatorKind::Lookup { table, outer, .. } => {
+                format!("{} {}", if *outer { " left" } else { "" }, program.tables[*table].name)
+            }
+            OperatorKind::Map { .. }
+            | OperatorKind::Filter { .. }
+            | OperatorKind::Rebalance
+            | OperatorKind::Broadcast
+            | OperatorKind::Aggregate { .. } => String::new(),
         };
         let attributes = attributes(&operator.attributes);
         let _ = writeln!(

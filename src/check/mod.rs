@@ -14,7 +14,7 @@ mod constant;
 mod describe;
 mod expr;
 pub mod functions;
-mod operators;
+pub mod ops;
 pub mod program;
 mod streams;
 pub mod types;
@@ -68,6 +68,7 @@ pub fn check_source(text: &str) -> Checked {
 enum StreamName {
     Source(SourceId),
     Let(LetId),
+    Table(program::TableId),
     /// Defined, but its definition had errors: uses are not reported again.
     Failed,
 }
@@ -85,6 +86,7 @@ struct Checker<'a> {
     uses: HashMap<String, usize>,
     sources: Vec<Source>,
     lets: Vec<LetStream>,
+    tables: Vec<program::Table>,
     pipelines: Vec<Pipeline>,
 }
 
@@ -100,6 +102,7 @@ impl<'a> Checker<'a> {
             uses: HashMap::new(),
             sources: Vec::new(),
             lets: Vec::new(),
+            tables: Vec::new(),
             pipelines: Vec::new(),
         }
     }
@@ -118,12 +121,16 @@ impl<'a> Checker<'a> {
                 ast::Item::Let(let_decl) => {
                     self.definitions.entry(let_decl.name.name.clone()).or_insert(let_decl.name.span);
                 }
+                ast::Item::Table(table) => {
+                    self.definitions.entry(table.name.name.clone()).or_insert(table.name.span);
+                }
                 ast::Item::Pipeline(_) => {}
             }
         }
         for item in &file.items {
             match item {
                 ast::Item::Source(source) => self.check_source(source),
+                ast::Item::Table(table) => self.check_table(table),
                 ast::Item::Let(let_decl) => self.check_let(let_decl),
                 ast::Item::Pipeline(pipeline) => self.check_pipeline(pipeline),
                 ast::Item::Config(_) | ast::Item::Schema(_) => {}
@@ -242,6 +249,66 @@ impl<'a> Checker<'a> {
         self.streams.insert(decl.name.name.clone(), (name, decl.name.span));
     }
 
+    fn check_table(&mut self, decl: &ast::TableDecl) {
+        if !self.define_stream(&decl.name) {
+            return;
+        }
+        let record = self.lookup_schema(&decl.schema);
+        let checked = record.and_then(|record| {
+            if decl.connector.name.name != "file" {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        Code::BadTable,
+                        format!("a table is read from a file, not from `{}`", decl.connector.name.name),
+                    )
+                    .label(decl.connector.name.span, "not a file")
+                    .help("read the table's rows from a csv or jsonl file, whole, before the first record: `file(\"cards.csv\")`; a stream that changes is joined with `join`"),
+                );
+                return None;
+            }
+            let as_source = ast::SourceDecl {
+                name: decl.name.clone(),
+                schema: decl.schema.clone(),
+                connector: decl.connector.clone(),
+                body: None,
+                attributes: vec![],
+                span: decl.span,
+            };
+            let connector = connectors::check_source_connector(&as_source, &record, &mut self.diagnostics);
+            let key_field = match record.field_index(&decl.key.name) {
+                Some(index) => Some(index),
+                None => {
+                    self.diagnostics.push(
+                        Diagnostic::error(Code::UnknownField, format!("unknown field `{}`", decl.key.name))
+                            .label(decl.key.span, format!("not a field of `{}`", decl.schema.name))
+                            .help(
+                                did_you_mean(&decl.key.name, record.field_names())
+                                    .unwrap_or_else(|| format!("the table's rows are {record}")),
+                            ),
+                    );
+                    None
+                }
+            };
+            Some((record, connector?, key_field?))
+        });
+        let name = match checked {
+            Some((record, connector, key_field)) => {
+                self.tables.push(program::Table {
+                    name: decl.name.name.clone(),
+                    name_span: decl.name.span,
+                    span: decl.span,
+                    record,
+                    connector,
+                    key_field,
+                    key_span: decl.key.span,
+                });
+                StreamName::Table(self.tables.len() - 1)
+            }
+            None => StreamName::Failed,
+        };
+        self.streams.insert(decl.name.name.clone(), (name, decl.name.span));
+    }
+
     fn lookup_schema(&mut self, name: &ast::Ident) -> Option<Arc<RecordType>> {
         if let Some((record, _)) = self.schemas.get(&name.name) {
             return record.clone();
@@ -296,11 +363,17 @@ impl<'a> Checker<'a> {
         if !has_errors {
             let unused: Vec<Diagnostic> = (self.sources.iter().map(|s| (&s.name, s.name_span, "source")))
                 .chain(self.lets.iter().map(|l| (&l.name, l.name_span, "`let` stream")))
+                .chain(self.tables.iter().map(|t| (&t.name, t.name_span, "table")))
                 .filter(|(name, _, _)| !self.uses.contains_key(name.as_str()))
                 .map(|(name, span, what)| {
+                    let help = if what == "table" {
+                        format!("enrich a stream with it, such as `| lookup {name} by key_field`, or remove it")
+                    } else {
+                        format!("send it somewhere, such as `{name} | sink print`, or remove it")
+                    };
                     Diagnostic::warning(Code::UnusedStream, format!("the {what} `{name}` is never used"))
-                        .label(span, "nothing reads this stream")
-                        .help(format!("send it somewhere, such as `{name} | sink print`, or remove it"))
+                        .label(span, format!("nothing reads this {}", if what == "table" { "table" } else { "stream" }))
+                        .help(help)
                 })
                 .collect();
             self.diagnostics.extend(unused);
@@ -315,6 +388,7 @@ impl<'a> Checker<'a> {
             config: self.config,
             sources: self.sources,
             lets: self.lets,
+            tables: self.tables,
             pipelines: self.pipelines,
         });
         Checked { program, diagnostics: self.diagnostics }

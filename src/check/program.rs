@@ -13,12 +13,14 @@ use super::types::{RecordType, Type};
 
 pub type SourceId = usize;
 pub type LetId = usize;
+pub type TableId = usize;
 
 #[derive(Debug, Clone)]
 pub struct Program {
     pub config: Config,
     pub sources: Vec<Source>,
     pub lets: Vec<LetStream>,
+    pub tables: Vec<Table>,
     pub pipelines: Vec<Pipeline>,
 }
 
@@ -34,6 +36,11 @@ impl Program {
         };
         for source in &mut self.sources {
             if let SourceConnector::File { path, .. } = &mut source.connector {
+                resolve(path);
+            }
+        }
+        for table in &mut self.tables {
+            if let SourceConnector::File { path, .. } = &mut table.connector {
                 resolve(path);
             }
         }
@@ -142,6 +149,30 @@ pub struct AsyncCalls {
     pub span: Span,
 }
 
+/// `table name: Schema = file(…) key_by field`: a bounded file read whole
+/// before any record flows, one row per key, for `lookup`.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub name_span: Span,
+    pub span: Span,
+    pub record: Arc<RecordType>,
+    /// Always `SourceConnector::File`: what reads the rows.
+    pub connector: SourceConnector,
+    /// The field every row is found by.
+    pub key_field: usize,
+    pub key_span: Span,
+}
+
+impl Table {
+    /// A looked-up record beside its table row: what a `where` reads.
+    pub fn pair_record(&self, input: &RecordType) -> Arc<RecordType> {
+        let mut fields = input.fields().to_vec();
+        fields.extend_from_slice(self.record.fields());
+        RecordType::new(fields)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LetStream {
     pub name: String,
@@ -216,6 +247,18 @@ pub enum OperatorKind {
         key: Key,
         aggregates: Vec<Aggregate>,
     },
+    /// Two keyed streams: the pipeline (left, port 0) and `right` (port 1).
+    /// Emits `[window_start, window_end,] left fields…, right fields…[, matched]`.
+    Join(Box<Join>),
+    /// Each record with the row of a `table` whose key equals `key`:
+    /// `input fields…, table fields…[, matched]`.
+    Lookup {
+        table: TableId,
+        key: TypedExpr,
+        outer: bool,
+        /// Over `input fields…, table fields…`.
+        residual: Option<TypedExpr>,
+    },
     Throttle {
         per_second: f64,
     },
@@ -239,11 +282,54 @@ impl OperatorKind {
             OperatorKind::Window { kind: WindowKind::Tumbling { .. }, .. } => "TumblingWindow",
             OperatorKind::Window { kind: WindowKind::Sliding { .. }, .. } => "SlidingWindow",
             OperatorKind::Aggregate { .. } => "Aggregate",
+            OperatorKind::Join(join) => match join.time {
+                JoinTime::Interval { .. } => "IntervalJoin",
+                JoinTime::Window(_) => "WindowJoin",
+                JoinTime::Unbounded => "Join",
+            },
+            OperatorKind::Lookup { .. } => "LookupJoin",
             OperatorKind::Throttle { .. } => "Throttle",
             OperatorKind::Work { .. } => "Work",
             OperatorKind::Sleep { .. } => "Sleep",
         }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub time: JoinTime,
+    /// `join left`: every left record comes out, matched or not.
+    pub outer: bool,
+    /// The stream in brackets, keyed.
+    pub right: Stream,
+    pub left_key: Key,
+    pub right_key: Key,
+    /// The event-time fields, in the left and the right records (interval
+    /// and window joins).
+    pub time_fields: Option<(usize, usize)>,
+    /// Over `left fields…, right fields…`.
+    pub residual: Option<TypedExpr>,
+    pub left: Arc<RecordType>,
+}
+
+impl Join {
+    /// The record of both sides side by side: what a residual reads.
+    pub fn pair_record(&self) -> Arc<RecordType> {
+        let mut fields = self.left.fields().to_vec();
+        fields.extend_from_slice(self.right.record.fields());
+        RecordType::new(fields)
+    }
+}
+
+/// When two records of the same key meet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JoinTime {
+    /// The right record's time lies in `[left + lower, left + upper]`.
+    Interval { lower: i64, upper: i64 },
+    /// Both in the same window.
+    Window(WindowKind),
+    /// Always: a regular join, which keeps every record.
+    Unbounded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -352,22 +438,43 @@ impl Value {
 impl Program {
     /// The sources whose records reach `stream`, for event-time checks and plans.
     pub fn sources_feeding(&self, stream: &Stream) -> Vec<SourceId> {
-        sources_feeding_head(&self.lets, &stream.head)
+        sources_feeding_stream(&self.lets, stream)
     }
 }
 
-/// The sources whose records reach a stream that starts at `head`.
+/// The sources whose records reach a stream that starts at `head`, before
+/// any join of the stream adds its own.
 pub fn sources_feeding_head(lets: &[LetStream], head: &StreamHead) -> Vec<SourceId> {
-    fn collect(lets: &[LetStream], head: &StreamHead, found: &mut Vec<SourceId>) {
-        match head {
-            StreamHead::Source(id) => found.push(*id),
-            StreamHead::Let(id) => collect(lets, &lets[*id].stream.head, found),
-            StreamHead::Union { inputs, .. } => inputs.iter().for_each(|input| collect(lets, &input.head, found)),
-        }
-    }
     let mut found = Vec::new();
-    collect(lets, head, &mut found);
+    collect_head(lets, head, &mut found);
     found.sort_unstable();
     found.dedup();
     found
+}
+
+/// The sources whose records reach the end of `stream`: its head's and
+/// those of the streams its joins read.
+pub fn sources_feeding_stream(lets: &[LetStream], stream: &Stream) -> Vec<SourceId> {
+    let mut found = Vec::new();
+    collect_stream(lets, stream, &mut found);
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+fn collect_stream(lets: &[LetStream], stream: &Stream, found: &mut Vec<SourceId>) {
+    collect_head(lets, &stream.head, found);
+    for operator in &stream.operators {
+        if let OperatorKind::Join(join) = &operator.kind {
+            collect_stream(lets, &join.right, found);
+        }
+    }
+}
+
+fn collect_head(lets: &[LetStream], head: &StreamHead, found: &mut Vec<SourceId>) {
+    match head {
+        StreamHead::Source(id) => found.push(*id),
+        StreamHead::Let(id) => collect_stream(lets, &lets[*id].stream, found),
+        StreamHead::Union { inputs, .. } => inputs.iter().for_each(|input| collect_stream(lets, input, found)),
+    }
 }

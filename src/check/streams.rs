@@ -14,13 +14,15 @@ pub enum Context {
     Pipeline,
     Let,
     UnionInput,
+    /// The stream in a join's brackets.
+    JoinInput,
 }
 
 impl Checker<'_> {
     /// Checks a stream expression; a pipeline's comes back with its sink.
     pub(super) fn check_stream(&mut self, stream: &ast::Stream, context: Context) -> Option<(Stream, Option<Sink>)> {
         let (head, mut record, mut key) = self.check_head(&stream.head)?;
-        let feeding: Vec<SourceId> = sources_feeding_head(&self.lets, &head);
+        let mut feeding: Vec<SourceId> = sources_feeding_head(&self.lets, &head);
 
         let mut operators = Vec::new();
         let mut sink = None;
@@ -35,7 +37,7 @@ impl Checker<'_> {
                 }
                 continue;
             }
-            match self.check_operator(op_use, &record, key.as_ref(), &feeding) {
+            match self.check_operator(op_use, &record, key.as_ref(), &mut feeding) {
                 Some((operator, new_key)) => {
                     record = operator.output.clone();
                     key = new_key;
@@ -77,6 +79,10 @@ impl Checker<'_> {
             Diagnostic::error(Code::SinkNotLast, "a `union` input cannot end in a sink")
                 .label(op_use.span, "a sink")
                 .help("put the sink after the `union(…)`")
+        } else if context == Context::JoinInput {
+            Diagnostic::error(Code::SinkNotLast, "the stream a join reads cannot end in a sink")
+                .label(op_use.span, "a sink")
+                .help("put the sink after the join")
         } else {
             return true;
         };
@@ -98,6 +104,17 @@ impl Checker<'_> {
                     Some(StreamName::Let(id)) => {
                         let stream = &self.lets[id].stream;
                         Some((StreamHead::Let(id), stream.record.clone(), stream.key.clone()))
+                    }
+                    Some(StreamName::Table(_)) => {
+                        self.diagnostics.push(
+                            Diagnostic::error(Code::UnknownStream, format!("`{}` is a table, not a stream", name.name))
+                                .label(name.span, "a table")
+                                .help(format!(
+                                    "a table is read by `lookup`: `stream | lookup {} by key_field`",
+                                    name.name
+                                )),
+                        );
+                        None
                     }
                     Some(StreamName::Failed) => None,
                     None => {
@@ -174,8 +191,5 @@ impl Checker<'_> {
 
 /// Operators whose output record is their input record, keyed as it was.
 fn passes_records_through(operator: &ast::Operator) -> bool {
-    matches!(
-        operator,
-        ast::Operator::Filter(_) | ast::Operator::Throttle(_) | ast::Operator::Work(_) | ast::Operator::Sleep(_)
-    )
+    super::ops::by_keyword(operator.keyword()).is_some_and(|spec| spec.records == super::ops::Records::PassThrough && spec.keys == super::ops::KeyUse::Keeps)
 }

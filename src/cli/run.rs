@@ -225,13 +225,12 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
             state_bytes += bytes;
             let node = plan.node(operator.id);
             let line = crate::diag::line_number(text, node.span.start);
-            let what = if matches!(
-                &node.kind,
-                NodeKind::Operator { kind: crate::check::program::OperatorKind::Window { .. }, .. }
-            ) {
-                "keys in open windows"
-            } else {
-                "keys"
+            use crate::check::ops::StateKind;
+            let what = match node.spec().map(|spec| spec.state) {
+                Some(StateKind::KeysInOpenWindows) => "keys in open windows",
+                Some(StateKind::JoinRows) => "records waiting for a match",
+                Some(StateKind::Table) => "table rows",
+                Some(StateKind::Keys | StateKind::None) | None => "keys",
             };
             notes.push(format!(
                 "{} (line {line}) held up to {} {what}, about {} of state",

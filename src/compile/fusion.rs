@@ -25,16 +25,9 @@ pub struct FusableRun {
 pub fn fusable_runs(plan: &PhysicalPlan, task: &Task) -> Vec<FusableRun> {
     let stage_of = |position: usize| {
         let operator = task.operators[position];
-        match &plan.node(operator).kind {
-            NodeKind::Operator { kind: OperatorKind::Filter { predicate }, .. } => {
-                Some(FusedStage::Filter(predicate.clone()))
-            }
-            NodeKind::Operator { kind: OperatorKind::Map { fields }, .. } => {
-                let output = plan.operators[operator].outputs.first().map(|&edge| plan.edges[edge].record.clone())?;
-                Some(FusedStage::Map(fields.clone(), output))
-            }
-            _ => None,
-        }
+        let NodeKind::Operator { kind, .. } = &plan.node(operator).kind else { return None };
+        let output = plan.operators[operator].outputs.first().map(|&edge| plan.edges[edge].record.clone());
+        fused_stage(kind, output)
     };
     // The next operator in the chain, when this one feeds it and nothing else.
     let only_chained_child = |position: usize| {
@@ -66,4 +59,23 @@ pub fn fusable_runs(plan: &PhysicalPlan, task: &Task) -> Vec<FusableRun> {
         runs.push(FusableRun { positions, stages, input });
     }
     runs
+}
+
+/// The stage an operator is in a fused function, if it fuses (`spec().fuses`).
+fn fused_stage(kind: &OperatorKind, output: Option<Arc<RecordType>>) -> Option<FusedStage> {
+    debug_assert!(kind.spec().fuses == matches!(kind, OperatorKind::Filter { .. } | OperatorKind::Map { .. }));
+    match kind {
+        OperatorKind::Filter { predicate } => Some(FusedStage::Filter(predicate.clone())),
+        OperatorKind::Map { fields } => Some(FusedStage::Map(fields.clone(), output?)),
+        OperatorKind::KeyBy { .. }
+        | OperatorKind::Rebalance
+        | OperatorKind::Broadcast
+        | OperatorKind::Window { .. }
+        | OperatorKind::Aggregate { .. }
+        | OperatorKind::Join(_)
+        | OperatorKind::Lookup { .. }
+        | OperatorKind::Throttle { .. }
+        | OperatorKind::Work { .. }
+        | OperatorKind::Sleep { .. } => None,
+    }
 }

@@ -80,9 +80,9 @@ codes! {
     MissingSink => "missing_sink", "a pipeline that does not end in a `sink`";
     SinkNotLast => "sink_not_last", "an operator after a `sink`";
     SinkInLet => "sink_in_let", "a `let` stream that ends in a `sink`";
-    NotKeyed => "not_keyed", "a window or aggregate on a stream without `key_by`";
-    WindowTimeField => "window_time_field", "a window `on` a field that is not a timestamp";
-    MissingWatermark => "missing_watermark", "an event-time window fed by a source without `@watermark`";
+    NotKeyed => "not_keyed", "a window, aggregate or join on a stream without `key_by`";
+    WindowTimeField => "window_time_field", "a window or join `on` a field that is not a timestamp";
+    MissingWatermark => "missing_watermark", "an event-time window or join fed by a source without `@watermark`";
     NotAnAggregate => "not_an_aggregate", "a window or aggregate entry that is not one aggregate call";
     MisplacedAggregate => "misplaced_aggregate", "an aggregate function outside a window or aggregate";
     UnionMismatch => "union_mismatch", "`union` inputs whose schemas differ";
@@ -92,6 +92,9 @@ codes! {
     NoPipeline => "no_pipeline", "a program with nothing to run";
     SharedSinkFile => "shared_sink_file", "two file sinks that would write the same file";
     TooManyWindows => "too_many_windows", "a sliding window that puts each record in more windows than flowc allows";
+    JoinFieldClash => "join_field_clash", "a join or lookup whose two sides have a field of the same name";
+    UnknownTable => "unknown_table", "a `lookup` of a name that is no `table`";
+    BadTable => "bad_table", "a `table` whose connector or key cannot make a table";
     // Planning.
     NotParallel => "not_parallel", "`@parallelism` above 1 on a source or sink that runs as one subtask";
     BadInput => "bad_input", "a line of a file or of standard input that is not a record of the source's schema";
@@ -105,6 +108,7 @@ codes! {
     // Warnings.
     UnusedStream => "unused_stream", "a source or `let` stream that nothing reads";
     OverriddenPartitioning => "overridden_partitioning", "a `key_by`, `rebalance` or `broadcast` that the next one overrides";
+    UnboundedState => "unbounded_state", "a join without a time bound, which keeps every record of both streams";
 }
 
 impl std::fmt::Display for Code {

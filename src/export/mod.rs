@@ -12,6 +12,7 @@
 //! output on Flink and compares its records with `flowc run`'s.
 
 mod expr;
+mod joins;
 mod tables;
 
 use std::collections::HashMap;
@@ -329,6 +330,10 @@ impl Exporter<'_> {
                     let comment =
                         format!("aggregate (line {line}): a continuous GROUP BY, which Flink emits as a changelog");
                     self.view(base, comment, query, output_columns, rowtime, true)
+                }
+                OperatorKind::Join(join) => self.join(operator, join, relation, base),
+                OperatorKind::Lookup { table, key, outer, residual } => {
+                    self.lookup(operator, *table, key, *outer, residual.as_ref(), relation, base)
                 }
                 OperatorKind::Throttle { .. } | OperatorKind::Work { .. } | OperatorKind::Sleep { .. } => {
                     let keyword = &self.text[operator.keyword.start..operator.keyword.end];

@@ -177,6 +177,12 @@ impl<'s> Printer<'s> {
                 }
                 self.attributes(&source.attributes, 4);
             }
+            Item::Table(table) => {
+                self.new_line(table.span.start, 0, true);
+                self.push(&format!("table {}: {} = ", table.name.name, table.schema.name));
+                self.inline(table.connector.span, 4);
+                self.push(&format!(" key_by {}", table.key.name));
+            }
             Item::Let(let_decl) => {
                 self.new_line(let_decl.span.start, 0, true);
                 self.push(&format!("let {} = ", let_decl.name.name));
@@ -281,12 +287,74 @@ impl<'s> Printer<'s> {
                 let entries: Vec<Entry> = assignments.iter().map(Entry::assignment).collect();
                 self.body(&entries, operator.keyword.end, indent, BodyStyle::Assignments);
             }
+            Operator::Join(join) => {
+                self.push(if join.left { "join left " } else { "join " });
+                self.bracketed(&join.right, indent);
+                if let Some(time) = &join.time {
+                    self.push(" ");
+                    match &time.kind {
+                        JoinTimeKind::Interval { span, .. } => self.inline(*span, indent + 2),
+                        JoinTimeKind::Window(call) => {
+                            self.push("window ");
+                            self.inline(call.span, indent + 2);
+                        }
+                    }
+                    self.push(&format!(" on {}", time.left_field.name));
+                    if let Some(right) = &time.right_field {
+                        self.push(&format!(", {}", right.name));
+                    }
+                }
+                if let Some(condition) = &join.residual {
+                    self.push(" where ");
+                    self.inline(condition.span, indent + 2);
+                }
+            }
+            Operator::Lookup { left, table, key, residual } => {
+                self.push(if *left { "lookup left " } else { "lookup " });
+                self.push(&format!("{} by ", table.name));
+                self.inline(key.span, indent + 2);
+                if let Some(condition) = residual {
+                    self.push(" where ");
+                    self.inline(condition.span, indent + 2);
+                }
+            }
             Operator::Sink(call) => {
                 self.push("sink ");
                 self.inline(call.span, indent + 2);
             }
         }
         self.attributes(&operator.attributes, indent + 2);
+    }
+
+    /// A join's `(stream)`: on one line when it fits and holds no comment;
+    /// otherwise the stream's operators one per line inside the brackets.
+    fn bracketed(&mut self, stream: &Stream, indent: usize) {
+        if !self.flat && !self.has_comment_within(stream.span) {
+            let saved = (self.lines.len(), self.lines.last().map(|line| line.code.clone()));
+            self.flat = true;
+            self.flat_failed = false;
+            self.bracketed(stream, indent);
+            self.flat = false;
+            let fits = self.lines.len() == saved.0 && self.lines.last().is_some_and(|line| line.code.len() <= WIDTH);
+            if !self.flat_failed && fits {
+                return;
+            }
+            self.lines.truncate(saved.0);
+            if let (Some(line), Some(before)) = (self.lines.last_mut(), saved.1) {
+                line.code = before;
+            }
+        }
+        self.push("(");
+        self.after_open = true;
+        if self.flat {
+            self.stream(stream, indent);
+        } else {
+            self.new_line(stream.span.start, indent + 2, false);
+            self.stream(stream, indent + 2);
+            self.place_comments_before(stream.span.end, indent + 2);
+            self.new_line(stream.span.end, indent, false);
+        }
+        self.push(")");
     }
 
     fn attributes(&mut self, attributes: &[Attribute], continuation: usize) {

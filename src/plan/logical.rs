@@ -15,8 +15,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
+use crate::check::ops::{key_after, OperatorSpec, Routing};
 use crate::check::program::{
-    Attributes, Key, OperatorKind, Program, Sink, SinkConnector, Source, SourceConnector, Stream, StreamHead,
+    Attributes, Key, OperatorKind, Program, Sink, SinkConnector, Source, SourceConnector, Stream, StreamHead, Table,
 };
 use crate::check::types::RecordType;
 use crate::diag::{Code, Diagnostic, Span};
@@ -26,6 +27,8 @@ pub type NodeId = NodeIndex<u32>;
 #[derive(Debug, Clone)]
 pub struct LogicalPlan {
     pub graph: DiGraph<LogicalNode, LogicalEdge>,
+    /// The program's tables, which `lookup` operators name by index.
+    pub tables: Vec<Table>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +64,9 @@ pub struct LogicalEdge {
     /// The key in effect on this hop (set by `key_by`, kept by operators
     /// that pass records through unchanged).
     pub key: Option<Key>,
+    /// Which input of the receiver the hop feeds: 0, or 1 for the stream
+    /// in a join's brackets.
+    pub port: usize,
 }
 
 impl LogicalNode {
@@ -89,14 +95,19 @@ impl LogicalNode {
     /// operators around them: partitioners and unions. They never become
     /// part of a task.
     pub fn is_virtual(&self) -> bool {
-        matches!(
-            &self.kind,
-            NodeKind::Union
-                | NodeKind::Operator {
-                    kind: OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast,
-                    ..
-                }
-        )
+        match &self.kind {
+            NodeKind::Union => true,
+            NodeKind::Operator { kind, .. } => matches!(kind.spec().routing, Routing::Partitions(_)),
+            NodeKind::Source(_) | NodeKind::Sink(_) => false,
+        }
+    }
+
+    /// The operator's facts, for a node that is an operator.
+    pub fn spec(&self) -> Option<&'static OperatorSpec> {
+        match &self.kind {
+            NodeKind::Operator { kind, .. } => Some(kind.spec()),
+            NodeKind::Source(_) | NodeKind::Union | NodeKind::Sink(_) => None,
+        }
     }
 }
 
@@ -177,10 +188,10 @@ pub fn build_logical_plan(program: &Program, diagnostics: &mut Vec<Diagnostic>) 
             keyword: pipeline.sink.keyword,
             span: pipeline.sink.span,
         });
-        builder.graph.add_edge(tail, sink, LogicalEdge { record: pipeline.sink.input.clone(), key });
+        builder.graph.add_edge(tail, sink, LogicalEdge { record: pipeline.sink.input.clone(), key, port: 0 });
     }
     let graph = builder.graph;
-    LogicalPlan { graph: without_nodes_reaching_no_sink(graph) }
+    LogicalPlan { graph: without_nodes_reaching_no_sink(graph), tables: program.tables.clone() }
 }
 
 #[derive(Debug, Clone)]
@@ -211,7 +222,12 @@ impl Builder<'_, '_> {
                 keyword: operator.keyword,
                 span: operator.span,
             });
-            self.graph.add_edge(tail, node, LogicalEdge { record: operator.input.clone(), key: key.clone() });
+            self.graph.add_edge(tail, node, LogicalEdge { record: operator.input.clone(), key: key.clone(), port: 0 });
+            if let OperatorKind::Join(join) = &operator.kind {
+                let (right_tail, right_key) = self.stream(&join.right)?;
+                let record = join.right.record.clone();
+                self.graph.add_edge(right_tail, node, LogicalEdge { record, key: right_key, port: 1 });
+            }
             key = key_after(&operator.kind, key);
             tail = node;
         }
@@ -246,7 +262,7 @@ impl Builder<'_, '_> {
                     span: *span,
                 });
                 for ((tail, key), record) in built {
-                    self.graph.add_edge(tail, union, LogicalEdge { record, key });
+                    self.graph.add_edge(tail, union, LogicalEdge { record, key, port: 0 });
                 }
                 Some((union, None))
             }
@@ -267,20 +283,6 @@ impl Builder<'_, '_> {
         });
         self.sources[id] = Some(node);
         node
-    }
-}
-
-/// The key in effect after an operator, as `check` threads it.
-fn key_after(kind: &OperatorKind, key: Option<Key>) -> Option<Key> {
-    match kind {
-        OperatorKind::KeyBy { key } => Some(key.clone()),
-        OperatorKind::Filter { .. } | OperatorKind::Throttle { .. } | OperatorKind::Work { .. } => key,
-        OperatorKind::Sleep { .. } => key,
-        OperatorKind::Map { .. }
-        | OperatorKind::Rebalance
-        | OperatorKind::Broadcast
-        | OperatorKind::Window { .. }
-        | OperatorKind::Aggregate { .. } => None,
     }
 }
 

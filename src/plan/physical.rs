@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::check::config::{Config, SettingOrigin};
+use crate::check::ops::{KeyUse, PartitionKind, Routing};
 use crate::check::program::{Key, OperatorKind, SinkConnector, SourceConnector};
 use crate::check::types::RecordType;
 use crate::check::MAX_PARALLELISM;
@@ -74,6 +75,8 @@ pub struct PhysicalEdge {
     pub record: Arc<RecordType>,
     /// The key in effect at the receiver.
     pub key: Option<Key>,
+    /// The receiver's input it feeds: 0, or 1 for a join's bracketed stream.
+    pub port: usize,
     /// The partitioners and unions the edge passes, in order.
     pub via: Vec<NodeId>,
     /// Set by chaining: whether sender and receiver run in one task.
@@ -200,6 +203,7 @@ pub fn build_physical_plan(logical: LogicalPlan, config: &Config, diagnostics: &
                     cause,
                     record: edge.record.clone(),
                     key: edge.key.clone(),
+                    port: edge.port,
                     via,
                     chained: false,
                     chain_breaks: vec![],
@@ -207,7 +211,7 @@ pub fn build_physical_plan(logical: LogicalPlan, config: &Config, diagnostics: &
             }
         }
     }
-    edges.sort_by_key(|edge| (edge.from, edge.to));
+    edges.sort_by_key(|edge| (edge.from, edge.to, edge.port));
     for (id, edge) in edges.iter_mut().enumerate() {
         edge.id = id;
         operators[edge.from].outputs.push(id);
@@ -251,17 +255,10 @@ fn senders(logical: &LogicalPlan, node: NodeId) -> Vec<(NodeId, Option<NodeId>, 
 fn nodes_needing_their_key(logical: &LogicalPlan, order: &[NodeId]) -> Vec<bool> {
     let mut needs_key = vec![false; logical.graph.node_count()];
     for node in order.iter().rev() {
-        needs_key[node.index()] = match &logical.node(*node).kind {
-            NodeKind::Operator { kind: OperatorKind::Window { .. } | OperatorKind::Aggregate { .. }, .. } => true,
-            NodeKind::Operator {
-                kind:
-                    OperatorKind::Filter { .. }
-                    | OperatorKind::Throttle { .. }
-                    | OperatorKind::Work { .. }
-                    | OperatorKind::Sleep { .. },
-                ..
-            } => logical.outputs(*node).iter().any(|(next, _)| needs_key[next.index()]),
-            _ => false,
+        needs_key[node.index()] = match logical.node(*node).spec().map(|spec| spec.keys) {
+            Some(KeyUse::Needs) => true,
+            Some(KeyUse::Keeps) => logical.outputs(*node).iter().any(|(next, _)| needs_key[next.index()]),
+            Some(KeyUse::Sets | KeyUse::Ends) | None => false,
         };
     }
     needs_key
@@ -278,8 +275,16 @@ fn partitioning(
     if let Some(node) = requested {
         let partitioning = match &logical.node(node).kind {
             NodeKind::Operator { kind: OperatorKind::KeyBy { key }, .. } => Partitioning::Hash(key.clone()),
-            NodeKind::Operator { kind: OperatorKind::Broadcast, .. } => Partitioning::Broadcast,
-            _ => Partitioning::Rebalance,
+            NodeKind::Operator { kind, .. } => match kind.spec().routing {
+                Routing::Partitions(PartitionKind::Broadcast) => Partitioning::Broadcast,
+                Routing::Partitions(PartitionKind::Rebalance) => Partitioning::Rebalance,
+                Routing::Partitions(PartitionKind::Hash) | Routing::Runs => {
+                    unreachable!("a requested partitioning comes from a partitioner; key_by carries its key")
+                }
+            },
+            NodeKind::Source(_) | NodeKind::Union | NodeKind::Sink(_) => {
+                unreachable!("a requested partitioning comes from a partitioner")
+            }
         };
         return (partitioning, PartitioningCause::Requested { node });
     }
@@ -377,11 +382,7 @@ fn warn_of_overridden_partitioners(logical: &LogicalPlan, diagnostics: &mut Vec<
 
 /// The word a partitioner is written with.
 fn keyword_of(node: &super::logical::LogicalNode) -> &'static str {
-    match &node.kind {
-        NodeKind::Operator { kind: OperatorKind::KeyBy { .. }, .. } => "key_by",
-        NodeKind::Operator { kind: OperatorKind::Broadcast, .. } => "broadcast",
-        _ => "rebalance",
-    }
+    node.spec().map_or("union", |spec| spec.keyword)
 }
 
 /// Every keyed operator must read records partitioned by its key: by a
@@ -399,10 +400,7 @@ fn check_keyed_inputs(plan: &PhysicalPlan, diagnostics: &mut Vec<Diagnostic>) {
             };
         }
         let node = plan.node(operator.id);
-        let keyed = matches!(
-            node.kind,
-            NodeKind::Operator { kind: OperatorKind::Window { .. } | OperatorKind::Aggregate { .. }, .. }
-        );
+        let keyed = node.spec().is_some_and(|spec| spec.keys == KeyUse::Needs);
         if keyed && !inputs_keyed {
             diagnostics.push(internal(
                 node.keyword,

@@ -110,7 +110,8 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
                 ),
                 edits: Vec::new(),
             },
-            _ => Advice {
+            // Any other operator that waits makes a call to another system.
+            NodeKind::Operator { .. } | NodeKind::Source(_) | NodeKind::Union | NodeKind::Sink(_) => Advice {
                 change: "make the call asynchronous or batch it".into(),
                 target: format!("`{}`", physical.name),
                 line: Some(line),

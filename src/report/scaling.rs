@@ -26,6 +26,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::ops::Pace;
 use crate::check::program::{OperatorKind, SourceConnector};
 use crate::check::{MAX_ASYNC_CAPACITY, MAX_PARALLELISM};
 use crate::diag::line_number;
@@ -585,10 +586,7 @@ fn measure(plan: &PhysicalPlan, recording: &Recording) -> Vec<Measured> {
 
 /// An operator whose busy time is waiting, not computing.
 fn waits(plan: &PhysicalPlan, operator: usize) -> bool {
-    matches!(
-        plan.node(operator).kind,
-        NodeKind::Operator { kind: OperatorKind::Sleep { .. } | OperatorKind::Throttle { .. }, .. }
-    )
+    plan.node(operator).spec().is_some_and(|spec| spec.pace == Pace::Waits)
 }
 
 fn is_source(plan: &PhysicalPlan, operator: usize) -> bool {

@@ -312,6 +312,9 @@ fn build_chain(
                         )),
                         None => Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64))),
                     },
+                    OperatorKind::Join(_) | OperatorKind::Lookup { .. } => {
+                        return Err(RunError::new(Code::Internal, String::from("joins do not run yet"), node.span, "here"))
+                    }
                     OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
                         unreachable!("partitioners are edges in a physical plan")
                     }

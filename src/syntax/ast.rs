@@ -20,6 +20,7 @@ pub enum Item {
     Config(ConfigBlock),
     Schema(SchemaDecl),
     Source(SourceDecl),
+    Table(TableDecl),
     Let(LetDecl),
     Pipeline(Pipeline),
 }
@@ -59,6 +60,16 @@ pub struct SourceDecl {
     pub connector: Call,
     pub body: Option<Vec<Assignment>>,
     pub attributes: Vec<Attribute>,
+    pub span: Span,
+}
+
+/// `table name: Schema = file(args) key_by field`
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDecl {
+    pub name: Ident,
+    pub schema: Ident,
+    pub connector: Call,
+    pub key: Ident,
     pub span: Span,
 }
 
@@ -109,6 +120,8 @@ pub enum Operator {
     Broadcast,
     Window { kind: Call, time_field: Ident, aggregates: Vec<Assignment> },
     Aggregate(Vec<Assignment>),
+    Join(Box<Join>),
+    Lookup { left: bool, table: Ident, key: Expr, residual: Option<Expr> },
     Throttle(Expr),
     Work(Expr),
     Sleep(Expr),
@@ -126,6 +139,8 @@ impl Operator {
             Operator::Broadcast => "broadcast",
             Operator::Window { .. } => "window",
             Operator::Aggregate(_) => "aggregate",
+            Operator::Join(_) => "join",
+            Operator::Lookup { .. } => "lookup",
             Operator::Throttle(_) => "throttle",
             Operator::Work(_) => "work",
             Operator::Sleep(_) => "sleep",
@@ -135,8 +150,49 @@ impl Operator {
 }
 
 /// Every operator keyword, for suggestions and editor grammars.
-pub const OPERATOR_KEYWORDS: &[&str] =
-    &["map", "filter", "key_by", "rebalance", "broadcast", "window", "aggregate", "throttle", "work", "sleep", "sink"];
+pub const OPERATOR_KEYWORDS: &[&str] = &[
+    "map",
+    "filter",
+    "key_by",
+    "rebalance",
+    "broadcast",
+    "window",
+    "aggregate",
+    "join",
+    "lookup",
+    "throttle",
+    "work",
+    "sleep",
+    "sink",
+];
+
+/// `join [left] (right) [time] [where expr]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    /// `left`: a left outer join.
+    pub left: bool,
+    pub right: Stream,
+    pub time: Option<JoinTime>,
+    pub residual: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JoinTimeKind {
+    /// `interval(lower, upper)`; `check` says when there are not two bounds.
+    Interval { bounds: Vec<Expr>, span: Span },
+    /// `window tumbling(…)` or `window sliding(…)`.
+    Window(Call),
+}
+
+/// A join's time condition and the time fields it reads: `on ts` (both
+/// sides), or `on ts, paid_at` (left, then right).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinTime {
+    pub kind: JoinTimeKind,
+    pub left_field: Ident,
+    pub right_field: Option<Ident>,
+    pub span: Span,
+}
 
 /// Words that can never be names.
 pub const RESERVED_WORDS: &[&str] =

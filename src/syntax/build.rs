@@ -90,6 +90,15 @@ impl<'d> Builder<'d> {
                 }
                 Item::Source(SourceDecl { name, schema, connector, body, attributes, span })
             }
+            Rule::table => {
+                let mut inner = pair.into_inner().skip(1);
+                let name = self.ident(inner.next().expect("table name"));
+                let schema = self.ident(inner.next().expect("table schema"));
+                let connector = self.call(inner.next().expect("table connector"));
+                let _key_by = inner.next();
+                let key = self.ident(inner.next().expect("table key"));
+                Item::Table(TableDecl { name, schema, connector, key, span })
+            }
             Rule::let_stream => {
                 let mut inner = pair.into_inner().skip(1);
                 let name = self.ident(inner.next().expect("let name"));
@@ -155,6 +164,41 @@ impl<'d> Builder<'d> {
                 Operator::Window { kind, time_field, aggregates }
             }
             Rule::aggregate_op => Operator::Aggregate(parts.map(|a| self.assignment(a)).collect()),
+            Rule::join_op => {
+                let (mut left, mut right, mut time, mut residual) = (false, None, None, None);
+                for part in parts {
+                    match part.as_rule() {
+                        Rule::join_outer => left = true,
+                        Rule::stream => right = Some(self.stream(part)),
+                        Rule::join_time => time = Some(self.join_time(part)),
+                        Rule::join_where => residual = Some(self.residual(part)),
+                        rule => unreachable!("unexpected {rule:?} in a join"),
+                    }
+                }
+                let right = right.expect("a join's right stream");
+                Operator::Join(Box::new(Join { left, right, time, residual }))
+            }
+            Rule::lookup_op => {
+                let mut left = false;
+                let mut table = None;
+                let mut key = None;
+                let mut residual = None;
+                for part in parts {
+                    match part.as_rule() {
+                        Rule::lookup_outer => left = true,
+                        Rule::ident => table = Some(self.ident(part)),
+                        Rule::kw_by => {}
+                        Rule::join_where => residual = Some(self.residual(part)),
+                        _ => key = Some(self.expr(part)),
+                    }
+                }
+                Operator::Lookup {
+                    left,
+                    table: table.expect("lookup table"),
+                    key: key.expect("lookup key"),
+                    residual,
+                }
+            }
             Rule::throttle_op => Operator::Throttle(self.expr(parts.next().expect("throttle rate"))),
             Rule::work_op => Operator::Work(self.expr(parts.next().expect("work duration"))),
             Rule::sleep_op => Operator::Sleep(self.expr(parts.next().expect("sleep duration"))),
@@ -162,6 +206,31 @@ impl<'d> Builder<'d> {
             rule => unreachable!("unexpected {rule:?} as an operator"),
         };
         OperatorUse { operator, keyword, attributes, span }
+    }
+
+    fn join_time(&mut self, pair: Pair<'_, Rule>) -> JoinTime {
+        let span = self.span(&pair);
+        let mut parts = pair.into_inner();
+        let first = parts.next().expect("join time kind");
+        let kind = match first.as_rule() {
+            Rule::interval_kw => {
+                let args = parts.next().expect("interval bounds");
+                let args_span = self.span(&args);
+                let bounds = args.into_inner().map(|bound| self.expr(bound)).collect();
+                JoinTimeKind::Interval { bounds, span: Span::new(self.span(&first).start, args_span.end) }
+            }
+            _ => JoinTimeKind::Window(self.call(parts.next().expect("window kind"))),
+        };
+        let _on = parts.next();
+        let left_field = self.ident(parts.next().expect("join time field"));
+        let right_field = parts.next().map(|field| self.ident(field));
+        JoinTime { kind, left_field, right_field, span }
+    }
+
+    fn residual(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let mut parts = pair.into_inner();
+        let _where = parts.next();
+        self.expr(parts.next().expect("where condition"))
     }
 
     fn assignment(&mut self, pair: Pair<'_, Rule>) -> Assignment {

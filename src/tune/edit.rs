@@ -155,6 +155,7 @@ fn item_start(item: &ast::Item) -> usize {
         ast::Item::Config(block) => block.span.start,
         ast::Item::Schema(schema) => schema.span.start,
         ast::Item::Source(source) => source.span.start,
+        ast::Item::Table(table) => table.span.start,
         ast::Item::Let(binding) => binding.span.start,
         ast::Item::Pipeline(pipeline) => pipeline.span.start,
     }

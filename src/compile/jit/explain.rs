@@ -7,7 +7,10 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::check::program::{OperatorKind, SourceConnector};
+use crate::check::types::RecordType;
 use crate::diag::line_number;
 use crate::plan::{NodeKind, PhysicalPlan};
 
@@ -32,28 +35,12 @@ pub fn describe(plan: &PhysicalPlan, text: &str, show_ir: bool) -> String {
                         let _ = jit.generator(fields, &source.record);
                     }
                 }
-                NodeKind::Operator { kind: OperatorKind::Map { fields }, .. } => {
+                NodeKind::Operator { kind, .. } => {
                     if let (Some(input), Some(output)) = (&input, &output) {
-                        let _ = jit.projection(fields, input, output);
+                        compile_operator(&jit, plan, kind, input, output);
                     }
                 }
-                NodeKind::Operator { kind: OperatorKind::Filter { predicate }, .. } => {
-                    if let Some(input) = &input {
-                        let _ = jit.predicate(predicate, input);
-                    }
-                }
-                NodeKind::Operator {
-                    kind: OperatorKind::Window { key, aggregates, .. } | OperatorKind::Aggregate { key, aggregates },
-                    ..
-                } => {
-                    if let Some(input) = &input {
-                        let _ = jit.scalar(&key.expr, input);
-                        for argument in aggregates.iter().filter_map(|aggregate| aggregate.arg.as_ref()) {
-                            let _ = jit.scalar(argument, input);
-                        }
-                    }
-                }
-                _ => {}
+                NodeKind::Union | NodeKind::Sink(_) => {}
             }
             let line = line_number(text, node.span.start);
             let name = &plan.operators[operator].name;
@@ -105,5 +92,48 @@ fn write_outcome(out: &mut String, label: &str, outcome: Compiled, show_ir: bool
             let _ = writeln!(out, "    {label}: interpreted: {reason}");
             Duration::ZERO
         }
+    }
+}
+
+/// Compiles what operator `kind` asks the backend for, as a run would.
+fn compile_operator(
+    jit: &Jit,
+    plan: &PhysicalPlan,
+    kind: &OperatorKind,
+    input: &Arc<RecordType>,
+    output: &Arc<RecordType>,
+) {
+    match kind {
+        OperatorKind::Map { fields } => {
+            let _ = jit.projection(fields, input, output);
+        }
+        OperatorKind::Filter { predicate } => {
+            let _ = jit.predicate(predicate, input);
+        }
+        OperatorKind::Window { key, aggregates, .. } | OperatorKind::Aggregate { key, aggregates } => {
+            let _ = jit.scalar(&key.expr, input);
+            for argument in aggregates.iter().filter_map(|aggregate| aggregate.arg.as_ref()) {
+                let _ = jit.scalar(argument, input);
+            }
+        }
+        OperatorKind::Join(join) => {
+            let _ = jit.scalar(&join.left_key.expr, input);
+            let _ = jit.scalar(&join.right_key.expr, &join.right.record);
+            if let Some(residual) = &join.residual {
+                let _ = jit.scalar(residual, &join.pair_record());
+            }
+        }
+        OperatorKind::Lookup { table, key, residual, .. } => {
+            let _ = jit.scalar(key, input);
+            if let Some(residual) = residual {
+                let _ = jit.scalar(residual, &plan.logical.tables[*table].pair_record(input));
+            }
+        }
+        OperatorKind::KeyBy { .. }
+        | OperatorKind::Rebalance
+        | OperatorKind::Broadcast
+        | OperatorKind::Throttle { .. }
+        | OperatorKind::Work { .. }
+        | OperatorKind::Sleep { .. } => {}
     }
 }

@@ -8,11 +8,10 @@ mod text;
 
 use crate::check::config::SettingOrigin;
 use crate::check::format_size;
-use crate::check::program::OperatorKind;
+use crate::check::ops::{PartitionKind, Routing};
 use crate::diag::{LineIndex, Span};
 
 use super::chain::ChainBreak;
-use super::logical::NodeKind;
 use super::physical::{ParallelismOrigin, Partitioning, PartitioningCause, PhysicalEdge, PhysicalPlan};
 
 /// The ways `flowc explain` can draw a plan.
@@ -95,10 +94,11 @@ impl Words<'_> {
         match chain_break {
             ChainBreak::Partitioning { node } => {
                 let node = self.plan.logical.node(*node);
-                let what = match &node.kind {
-                    NodeKind::Operator { kind: OperatorKind::KeyBy { .. }, .. } => "hash partitioning after key_by",
-                    NodeKind::Operator { kind: OperatorKind::Broadcast, .. } => "broadcast partitioning",
-                    _ => "rebalance partitioning",
+                let what = match node.spec().map(|spec| spec.routing) {
+                    Some(Routing::Partitions(PartitionKind::Hash)) => "hash partitioning after key_by",
+                    Some(Routing::Partitions(PartitionKind::Broadcast)) => "broadcast partitioning",
+                    Some(Routing::Partitions(PartitionKind::Rebalance)) => "rebalance partitioning",
+                    Some(Routing::Runs) | None => unreachable!("only a partitioner asks for a partitioning"),
                 };
                 format!("{what} at {}", self.at(node.keyword))
             }
