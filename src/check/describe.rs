@@ -7,7 +7,8 @@ use std::fmt::Write;
 use crate::diag::line_number;
 
 use super::program::{
-    Attributes, JoinTime, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, TimestampFormat, WindowKind,
+    Attributes, JoinTime, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, TimestampFormat,
+    WindowKind,
 };
 use super::types::RecordType;
 use super::units::{format_duration, format_size};
@@ -108,7 +109,12 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
                     }
                     JoinTime::Unbounded => String::new(),
                 };
-                format!("{}{time} by {}: {}", if join.outer { " left" } else { "" }, join.left_key.name, join.left_key.expr.ty)
+                format!(
+                    "{}{time} by {}: {}",
+                    if join.outer { " left" } else { "" },
+                    join.left_key.name,
+                    join.left_key.expr.ty
+                )
             }
             OperatorKind::Lookup { table, outer, .. } => {
                 format!("{} {}", if *outer { " left" } else { "" }, program.tables[*table].name)

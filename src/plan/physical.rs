@@ -144,6 +144,13 @@ impl PhysicalPlan {
         self.logical.node(self.operators[operator].node)
     }
 
+    /// The records `operator` reads on input `port` (0, or 1 for a join's
+    /// right stream): those of the first edge into that port.
+    pub fn input_record(&self, operator: OperatorId, port: usize) -> Option<Arc<RecordType>> {
+        let edges = &self.operators[operator].inputs;
+        edges.iter().map(|&edge| &self.edges[edge]).find(|edge| edge.port == port).map(|edge| edge.record.clone())
+    }
+
     /// How many sender→receiver subtask pairs an edge connects.
     pub fn channels(&self, edge: &PhysicalEdge) -> u32 {
         match edge.partitioning {

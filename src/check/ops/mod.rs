@@ -34,7 +34,6 @@ use super::program::{Key, Operator, OperatorKind, Sink, SourceId};
 use super::types::RecordType;
 use super::Checker;
 
-
 /// What one operator is, for every stage after the parser.
 #[derive(Debug)]
 pub struct OperatorSpec {
