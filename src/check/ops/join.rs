@@ -57,7 +57,7 @@ impl Checker<'_> {
                     .label(left_key.span, format!("{} key", left_key.expr.ty.with_article()))
                     .label(right_key.span, format!("{} key", right_key.expr.ty.with_article()))
                     .help(
-                        "records meet when their keys are equal; convert one key, for example `key_by to_string(id)`",
+                        "records meet when their keys are equal; convert one key, for example `key_by str(id)`",
                     ),
             );
             return None;
