@@ -109,16 +109,6 @@ impl InputGate {
         self.channels[channel].port
     }
 
-    /// The watermark of each input port: the smallest over its channels.
-    pub fn port_watermarks(&self) -> Vec<i64> {
-        let mut watermarks = vec![i64::MAX; self.port_records.len().max(1)];
-        for channel in &self.channels {
-            let port = &mut watermarks[channel.port];
-            *port = (*port).min(channel.watermark);
-        }
-        watermarks
-    }
-
     pub fn all_ended(&self) -> bool {
         self.n_ended == self.channels.len()
     }
