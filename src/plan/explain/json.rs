@@ -74,6 +74,7 @@ pub struct LogicalEdgeDoc {
     /// The name of the key in effect on this hop.
     pub key: Option<String>,
     /// The receiver's input: 0, or 1 for the stream in a join's brackets.
+    #[serde(default)]
     pub port: usize,
 }
 
@@ -132,6 +133,7 @@ pub struct EdgeDoc {
     /// Index in `records`: the layout of the edge's buffers.
     pub record: usize,
     /// The receiver's input: 0, or 1 for the stream in a join's brackets.
+    #[serde(default)]
     pub port: usize,
 }
 
