@@ -44,6 +44,10 @@ pub struct SubtaskCounters {
     pub skipped: AtomicU64,
     /// A buffer that arrived on a channel without credit: must stay 0.
     pub credit_violations: AtomicU64,
+    /// For a subtask whose head reads two inputs (a join): the most one
+    /// input's watermark ran ahead of the other's, in nanoseconds. Records of
+    /// the side ahead wait in the join's state until the other catches up.
+    pub watermark_gap_max: AtomicU64,
     /// The state the subtask is in now and the chain operator it works for,
     /// packed by `pack_live`, and since when (`epoch_nanos`): the sampler
     /// adds the running stretch, so a subtask busy for seconds on end still

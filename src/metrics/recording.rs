@@ -92,6 +92,10 @@ pub struct Totals {
     pub run_queue_ms: Option<f64>,
     pub lag_at_end: u64,
     pub lag_max: u64,
+    /// A join's subtask: the most one input's watermark ran ahead of the
+    /// other's (0 for other subtasks, and in older recordings).
+    #[serde(default)]
+    pub watermark_gap_max_ms: f64,
     /// Per fused operator, in chain order.
     pub operator_busy_ms: Vec<f64>,
     pub operator_records_in: Vec<u64>,

@@ -292,6 +292,7 @@ fn totals_of(subtask: &SampledSubtask, now_nanos: u64) -> Totals {
         run_queue_ms: reading.run_queue.map(|nanos| to_microseconds(nanos as f64 / 1e6)),
         lag_at_end: reading.lag,
         lag_max: read(&counters.lag_max),
+        watermark_gap_max_ms: read(&counters.watermark_gap_max) as f64 / 1e6,
         operator_busy_ms: reading.operator_busy.iter().map(|&nanos| to_microseconds(nanos as f64 / 1e6)).collect(),
         operator_records_in: subtask.operators.iter().map(|op| read(&op.records_in)).collect(),
         operator_records_out: subtask.operators.iter().map(|op| read(&op.records_out)).collect(),

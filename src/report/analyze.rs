@@ -295,6 +295,11 @@ fn task_report(
                     .iter()
                     .map(|t| t.totals.operator_state_bytes_peak.get(position).copied().unwrap_or(0))
                     .sum(),
+                input_watermark_gap_ms: plan
+                    .node(operator)
+                    .spec()
+                    .filter(|spec| spec.inputs == 2)
+                    .map(|_| totals.iter().map(|t| t.totals.watermark_gap_max_ms).fold(0.0, f64::max)),
                 async_capacity: plan.node(operator).attributes().async_calls.map(|calls| calls.capacity),
                 in_flight: mean(subtasks, |s| s.operator_in_flight.get(position).copied().unwrap_or(0.0)),
                 in_flight_peak: totals

@@ -174,6 +174,10 @@ pub struct OperatorReport {
     pub state_entries: u64,
     #[serde(default)]
     pub state_bytes: u64,
+    /// A join's: the most one input's watermark ran ahead of the other's,
+    /// in ms, over its subtasks; left out of the JSON for other operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_watermark_gap_ms: Option<f64>,
     /// An `@async` operator's calls per subtask: its capacity, the records
     /// in flight (mean over the judged stretch and subtasks) and the most
     /// any subtask had; left out of the JSON for other operators.

@@ -167,11 +167,12 @@ fn keyed_state(out: &mut String, report: &Report) {
     for operator in keyed {
         let _ = writeln!(
             out,
-            "    `{}` (line {}): {} entries, about {}",
+            "    `{}` (line {}): {} entries, about {}{}",
             operator.name,
             operator.line,
             group(operator.state_entries),
-            crate::metrics::format_bytes(operator.state_bytes)
+            crate::metrics::format_bytes(operator.state_bytes),
+            super::words::watermark_gap(operator).map(|gap| format!("; {gap}")).unwrap_or_default()
         );
     }
 }

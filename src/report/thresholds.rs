@@ -4,6 +4,9 @@
 //! JSON sees which line a figure crossed. Advice sizing (headroom, the
 //! default speed-up) belongs to `advice.rs`, not here.
 
+/// A join's inputs' watermarks this far apart (ms) are named beside its
+/// state: records of the input ahead wait for the other to catch up.
+pub const WATERMARK_GAP_WORTH_SAYING_MS: f64 = 100.0;
 /// Backpressured more than this share of the time: the task waits for a
 /// slower one downstream (Flink's OK ≤ 10% < LOW).
 pub const BACKPRESSURED: f64 = 0.10;

@@ -170,6 +170,15 @@ impl Evidence {
 }
 
 /// `0.8` as `80%`.
+/// Why a join holds records, when its inputs' watermarks drifted apart.
+pub fn watermark_gap(operator: &super::OperatorReport) -> Option<String> {
+    let gap = operator.input_watermark_gap_ms.filter(|gap| *gap >= super::thresholds::WATERMARK_GAP_WORTH_SAYING_MS)?;
+    Some(format!(
+        "its inputs' watermarks drifted up to {} apart, and the records of the input ahead wait until the other catches up",
+        duration(gap)
+    ))
+}
+
 pub fn percent(ratio: f64) -> String {
     format!("{:.0}%", ratio * 100.0)
 }

@@ -109,6 +109,22 @@ impl InputGate {
         self.channels[channel].port
     }
 
+    /// How far the watermark of one input port is ahead of the other's, for
+    /// a head that reads two; `None` while a port has no watermark yet or
+    /// has ended (its records no longer wait for anything).
+    pub fn watermark_gap(&self) -> Option<i64> {
+        if self.port_records.len() < 2 {
+            return None;
+        }
+        let mut lowest = [i64::MAX; 2];
+        for channel in &self.channels {
+            let port = &mut lowest[channel.port.min(1)];
+            *port = (*port).min(channel.watermark);
+        }
+        let finite = |watermark: i64| watermark != i64::MIN && watermark != i64::MAX;
+        (finite(lowest[0]) && finite(lowest[1])).then(|| lowest[0].abs_diff(lowest[1]).min(i64::MAX as u64) as i64)
+    }
+
     pub fn all_ended(&self) -> bool {
         self.n_ended == self.channels.len()
     }

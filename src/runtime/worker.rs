@@ -173,6 +173,12 @@ impl Subtask {
                         if let Some(risen) = inputs.advance_watermark(channel, Some(watermark)) {
                             self.chain.watermark_arrived(risen, &mut self.outputs, &mut self.ctx)?;
                         }
+                        if let Some(gap) = inputs.watermark_gap() {
+                            self.ctx
+                                .counters
+                                .watermark_gap_max
+                                .fetch_max(gap as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                     let all = buffer.rows.len();
                     if done < all {
