@@ -553,3 +553,38 @@ fn a_change_that_would_merge_two_slow_calls_into_one_chain_keeps_them_apart() {
         report.advice
     );
 }
+
+/// A join whose left input has a hot key: the join is the bottleneck, both
+/// sources wait for it, the advice names the hot key on the join's input,
+/// and the report gives the join's state and its inputs' watermark gap.
+#[test]
+fn a_join_with_a_hot_key_is_the_bottleneck_and_names_the_key() {
+    let text = r#"
+config { parallelism = 2 }
+schema Order { id: int, k: int, ts: timestamp }
+schema Payment { pid: int, pk: int, paid: timestamp }
+source orders: Order = generate(count = 300000) {
+  id = seq, k = if seq % 10 < 7 then 0 else seq % 1000, ts = epoch + seq * 10us
+} @watermark(delay = 0s)
+source payments: Payment = generate(count = 300000) {
+  pid = seq, pk = seq % 1000, paid = epoch + seq * 10us
+} @watermark(delay = 0s)
+orders | key_by k | join (payments | key_by pk) interval(0s, 1ms) on ts, paid | sink discard
+"#;
+    let report = report_of("join_hot_key", text, &[]);
+    assert_verdict(
+        &report,
+        "IntervalJoin -> Sink: discard",
+        Some("IntervalJoin"),
+        &[Cause::CpuBound, Cause::DataSkew],
+        // Each source feeds the hot subtask too.
+        &["Source: orders", "Source: payments"],
+    );
+    let edge = report.hot_keys.iter().find(|edge| edge.key == "k").expect("the left input's keys are counted");
+    assert_eq!(edge.keys[0].key, "0");
+    assert!(advice_mentions(&report, "hot key 0"));
+    let join = task(&report, "IntervalJoin -> Sink: discard").operators.iter().find(|op| op.name == "IntervalJoin");
+    let join = join.expect("the join is in its task");
+    assert!(join.state_entries > 0 && join.state_bytes > 0, "{join:?}");
+    assert!(join.input_watermark_gap_ms.is_some(), "a join reports its inputs' watermark gap");
+}
