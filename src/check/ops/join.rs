@@ -56,9 +56,7 @@ impl Checker<'_> {
                 Diagnostic::error(Code::TypeMismatch, "the two sides of a join have keys of different types")
                     .label(left_key.span, format!("{} key", left_key.expr.ty.with_article()))
                     .label(right_key.span, format!("{} key", right_key.expr.ty.with_article()))
-                    .help(
-                        "records meet when their keys are equal; convert one key, for example `key_by str(id)`",
-                    ),
+                    .help("records meet when their keys are equal; convert one key, for example `key_by str(id)`"),
             );
             return None;
         }

@@ -85,9 +85,7 @@ impl Checker<'_> {
                 )
                 .label(key.span, key_expr.ty.with_article())
                 .label(self.tables[table].key_span, format!("{} key", key_type.with_article()))
-                .help(
-                    "the record is found when the two are equal: convert the expression, for example `str(id)`",
-                ),
+                .help("the record is found when the two are equal: convert the expression, for example `str(id)`"),
             );
             return None;
         }
