@@ -199,9 +199,14 @@ impl<'a> Checker<'a> {
 
     /// Claims a stream name for a source or `let`; false if it is taken.
     fn define_stream(&mut self, name: &ast::Ident) -> bool {
+        self.define_name(name, "stream")
+    }
+
+    /// Claims a name for a stream or a table (they share one namespace).
+    fn define_name(&mut self, name: &ast::Ident, what: &str) -> bool {
         if let Some((_, previous)) = self.streams.get(&name.name) {
             let previous = *previous;
-            self.diagnostics.push(duplicate_definition("stream", name, previous));
+            self.diagnostics.push(duplicate_definition(what, name, previous));
             return false;
         }
         true
@@ -250,7 +255,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_table(&mut self, decl: &ast::TableDecl) {
-        if !self.define_stream(&decl.name) {
+        if !self.define_name(&decl.name, "table") {
             return;
         }
         let record = self.lookup_schema(&decl.schema);

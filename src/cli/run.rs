@@ -204,6 +204,7 @@ pub fn run_diagnostic(error: &RunError) -> Diagnostic {
 
 /// Records in and out of every task, the wall time and the rate.
 pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text: &str) -> String {
+    use crate::check::ops::StateKind;
     let metrics = &outcome.metrics;
     let seconds = outcome.wall_time.as_secs_f64();
     let mut source_records = 0;
@@ -225,9 +226,14 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
             state_bytes += bytes;
             let node = plan.node(operator.id);
             let line = crate::diag::line_number(text, node.span.start);
-            use crate::check::ops::StateKind;
+            let unbounded = matches!(
+                &node.kind,
+                NodeKind::Operator { kind: crate::check::program::OperatorKind::Join(join), .. }
+                    if join.time == crate::check::program::JoinTime::Unbounded
+            );
             let what = match node.spec().map(|spec| spec.state) {
                 Some(StateKind::KeysInOpenWindows) => "keys in open windows",
+                Some(StateKind::JoinRows) if unbounded => "records, kept for every later match",
                 Some(StateKind::JoinRows) => "records waiting for a match",
                 Some(StateKind::Table) => "table rows",
                 Some(StateKind::Keys | StateKind::None) | None => "keys",
@@ -241,11 +247,13 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
         }
         let late = total(|c| read(&c.late));
         if late > 0 {
-            notes.push(format!(
-                "{} dropped {} that came after their windows had fired",
-                operator.name,
-                plural(late as usize, "late record")
-            ));
+            let node = plan.node(operator.id);
+            let line = crate::diag::line_number(text, node.span.start);
+            let when = match node.spec().map(|spec| spec.state) {
+                Some(StateKind::JoinRows) => "that came after the join's watermark had passed them",
+                _ => "that came after their windows had fired",
+            };
+            notes.push(format!("{} (line {line}) dropped {} {when}", operator.name, plural(late as usize, "late record")));
         }
     }
     for task in &plan.tasks {

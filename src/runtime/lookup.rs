@@ -27,16 +27,27 @@ pub trait LookupTable: Send + Sync {
 
 /// A table read from its file, held in memory.
 pub struct FileTable {
-    rows: KeyMap<Vec<Value>>,
+    /// Each key's row, and its number in the file (from 1, the header not counted).
+    rows: KeyMap<(Vec<Value>, usize)>,
     bytes: u64,
+}
+
+/// Why a table could not be loaded.
+pub enum LoadError {
+    /// The file cannot be opened.
+    Open(String),
+    /// A line is no row of the table's schema, or a key is on two rows.
+    Rows(String),
 }
 
 impl FileTable {
     /// Reads every row of `table`'s file; a bad line or a key seen twice is
     /// an error, in words for the user.
-    pub fn load(table: &Table, backend: &dyn Backend, limits: LineLimits) -> Result<FileTable, String> {
-        let mut reader = SourceReader::open(&table.connector, &table.record, backend, 0, 1, true, limits)?;
-        let mut rows: KeyMap<Vec<Value>> = KeyMap::default();
+    pub fn load(table: &Table, backend: &dyn Backend, limits: LineLimits) -> Result<FileTable, LoadError> {
+        let mut reader =
+            SourceReader::open(&table.connector, &table.record, backend, 0, 1, true, limits).map_err(LoadError::Open)?;
+        let mut rows: KeyMap<(Vec<Value>, usize)> = KeyMap::default();
+        let mut number = 0;
         let mut bytes = 0;
         let mut batch = Batch::new(&table.record);
         loop {
@@ -45,21 +56,24 @@ impl FileTable {
                 Ok(Produced::Records(_)) => {}
                 Ok(Produced::Done) => break,
                 Ok(Produced::WaitUntil(_)) => continue,
-                Err(ProduceError::BadLine(bad)) => return Err(format!("{}: {}", bad.location, bad.message)),
-                Err(ProduceError::Eval(error)) => return Err(error.message),
+                Err(ProduceError::BadLine(bad)) => {
+                    return Err(LoadError::Rows(format!("{}: {}", bad.location, bad.message)))
+                }
+                Err(ProduceError::Eval(error)) => return Err(LoadError::Rows(error.message)),
             }
             for row in 0..batch.len() {
+                number += 1;
                 let values = batch.row(row, &table.record).values();
                 let key = KeyValue(values[table.key_field].clone());
                 bytes += row_bytes(&values);
-                if rows.insert(key, values).is_some() {
-                    let key = &batch.row(row, &table.record).values()[table.key_field];
-                    return Err(format!(
-                        "the key {} is on two rows of the table `{}`: a lookup must find one row per key",
-                        show(key),
+                if let Some((_, first)) = rows.get(&key) {
+                    return Err(LoadError::Rows(format!(
+                        "the key {} is on rows {first} and {number} of the table `{}` (a header not counted): a lookup finds one row per key",
+                        show(&key.0),
                         table.name
-                    ));
+                    )));
                 }
+                rows.insert(key, (values, number));
             }
         }
         Ok(FileTable { rows, bytes })
@@ -77,7 +91,7 @@ fn show(value: &Value) -> String {
 
 impl LookupTable for FileTable {
     fn get(&self, key: &KeyValue) -> Option<&[Value]> {
-        self.rows.get(key).map(Vec::as_slice)
+        self.rows.get(key).map(|(values, _)| values.as_slice())
     }
 
     fn len(&self) -> usize {

@@ -29,7 +29,7 @@ use super::credit::GateCredits;
 use super::input::{InputChannel, InputGate};
 use super::join::JoinOperator;
 use super::keyed::KeyedInputs;
-use super::lookup::{FileTable, LookupOperator, LookupTable, Residual};
+use super::lookup::{FileTable, LoadError, LookupOperator, LookupTable, Residual};
 use super::sink::SinkWriter;
 use super::source::{LineLimits, SourceReader};
 use super::window::{AggregateOperator, WindowOperator};
@@ -275,12 +275,16 @@ fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend) -> Result<Tables, Run
         let definition = &plan.logical.tables[*table];
         let limits =
             LineLimits { max_line_length: plan.config.max_line_length as usize, batch_bytes: LINE_SOURCE_BATCH_BYTES };
-        let loaded = FileTable::load(definition, backend, limits).map_err(|message| {
-            let span = match &definition.connector {
-                SourceConnector::File { path_span, .. } => *path_span,
-                _ => definition.name_span,
-            };
-            RunError::new(Code::BadTable, message, span, "this table's file").help(RELATIVE_PATHS)
+        let path_span = match &definition.connector {
+            SourceConnector::File { path_span, .. } => *path_span,
+            _ => definition.name_span,
+        };
+        let loaded = FileTable::load(definition, backend, limits).map_err(|error| match error {
+            LoadError::Open(message) => {
+                RunError::new(Code::BadTable, message, path_span, "this table's file").help(RELATIVE_PATHS)
+            }
+            LoadError::Rows(message) => RunError::new(Code::BadTable, message, path_span, "read for this table")
+                .help("fix the file: a table needs one row per key, each a record of its schema"),
         })?;
         tables[*table] = Some(Arc::new(loaded));
     }

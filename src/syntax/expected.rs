@@ -93,7 +93,14 @@ fn syntax_help(expected: &[String], found: &str, at_chunk_end: bool) -> String {
         return "an `if` needs both branches: `if condition then a else b`".to_string();
     }
     if expects("`on`") {
-        return "a window names the timestamp it is on: `window tumbling(1s) on ts { n = count() }`".to_string();
+        return "a window or a timed join names the timestamp it is on: `window tumbling(1s) on ts { n = count() }`, `join (payments | key_by order_id) interval(0s, 10m) on ts, paid_at`".to_string();
+    }
+    if expects("`by`") {
+        return "a lookup names the key it finds rows by: `lookup cards by card_id`".to_string();
+    }
+    if expects("`key_by`") {
+        return "a table names the field each row is found by: `table cards: Card = file(\"cards.csv\") key_by card`"
+            .to_string();
     }
     if expected.iter().any(|e| e.starts_with("a sink such as")) {
         return "name where the records go: `sink print`, `sink discard` or `sink file(\"out.csv\")`".to_string();
@@ -215,6 +222,11 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::rem_op => "a binary operator such as `+` or `==`",
         Rule::ident | Rule::name_or_call => "a name",
         Rule::kw_on => "`on`",
+        Rule::kw_by => "`by`",
+        Rule::kw_key_by => "`key_by`",
+        Rule::table => "`table`",
+        Rule::join_where | Rule::kw_where => "`where`",
+        Rule::join_time => "`interval(lower, upper)` or `window …`",
         Rule::kw_then => "`then`",
         Rule::kw_else => "`else`",
         Rule::kw_if => "`if`",

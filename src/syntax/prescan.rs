@@ -107,7 +107,7 @@ fn starts_item(source: &str, at: usize, outside_brackets: bool) -> bool {
         return true;
     }
     let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-    matches!(word.as_str(), "config" | "schema" | "source" | "let")
+    matches!(word.as_str(), "config" | "schema" | "source" | "table" | "let")
 }
 
 /// The name an item defines, read from its first words, so that later
@@ -116,7 +116,7 @@ pub fn defined_name(chunk_text: &str) -> Option<String> {
     let mut words =
         chunk_text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|word| !word.is_empty());
     match words.next()? {
-        "source" | "let" | "schema" => words.next().map(str::to_string),
+        "source" | "table" | "let" | "schema" => words.next().map(str::to_string),
         _ => None,
     }
 }

@@ -80,7 +80,7 @@ impl Checker<'_> {
                     .help("if matches are close in time, bound it so that state is dropped as time passes: `interval(-5m, 5m) on ts` or `window tumbling(1m) on ts`; the run summary shows the join's state"),
             );
         }
-        let pair = self.joined_fields(left, &right.record, &join.right, op_use.span, "join")?;
+        let pair = self.joined_fields(left, &right.record, &join.right, op_use.keyword, "join")?;
         let residual = match &join.residual {
             Some(condition) => Some(self.residual(condition, &pair)?),
             None => None,
@@ -94,7 +94,7 @@ impl Checker<'_> {
         if join.left {
             fields.push(Field { name: MATCHED.into(), ty: Type::Bool });
         }
-        let output = self.unique_output(fields, op_use.span, join.left)?;
+        let output = self.unique_output(fields, op_use.keyword, join.left)?;
         let kind = OperatorKind::Join(Box::new(Join {
             time,
             outer: join.left,
@@ -111,10 +111,16 @@ impl Checker<'_> {
     /// The key of the stream in brackets, which must be keyed.
     fn right_key(&mut self, right: &super::super::program::Stream, written: &ast::Stream) -> Option<Key> {
         if right.key.is_none() {
+            let head = match &written.head {
+                ast::StreamHead::Named(name) => name.name.clone(),
+                ast::StreamHead::Union { .. } => "union(…)".to_string(),
+            };
             self.diagnostics.push(
                 Diagnostic::error(Code::NotKeyed, "the stream a join reads must be keyed")
                     .label(written.span, "not keyed")
-                    .help("key it by the field that matches the left key, inside the brackets: `(payments | key_by order_id)`"),
+                    .help(format!(
+                        "key it by the field that matches the left key, inside the brackets: `({head} | key_by <field>)`"
+                    )),
             );
         }
         right.key.clone()
@@ -138,7 +144,21 @@ impl Checker<'_> {
         };
         let left_field = self.time_field(&time.left_field, left, "a join");
         let right_name = time.right_field.as_ref().unwrap_or(&time.left_field);
-        let right_field = self.time_field(right_name, right, "a join");
+        let right_field = match (right.field_index(&right_name.name), &time.right_field) {
+            // `on ts` names both sides' time: say which side lacks it.
+            (None, None) if left_field.is_some() => {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::UnknownField, format!("the right stream has no field `{}`", right_name.name))
+                        .label(right_name.span, "the left stream's time; the right stream has none of this name")
+                        .help(format!(
+                            "name the right stream's time after a comma: `on {}, <right time field>`; its records are {right}",
+                            right_name.name
+                        )),
+                );
+                None
+            }
+            _ => self.time_field(right_name, right, "a join"),
+        };
         let mut watermarked = self.require_watermarks(op_use.keyword, left_feeding, "the join", "an event-time join");
         watermarked &= self.require_watermarks(op_use.keyword, right_feeding, "the join", "an event-time join");
         let (kind, left_field, right_field) = (kind?, left_field?, right_field?);
@@ -214,8 +234,9 @@ impl Checker<'_> {
                 .label(at, format!("the output would hold `{first}` twice"))
                 .label(right_written.span, format!("records {right}"))
                 .help(format!(
-                    "the output holds the fields of both sides, each name once; rename in {renamed_in}, for example with `| map {{ {} }}`",
-                    kept.join(", ")
+                    "the output holds the fields of both sides, each name once; rename in {renamed_in}, for example with `| map {{ {} }}`{}",
+                    kept.join(", "),
+                    if what == "join" { ", and key it by the new names" } else { "" }
                 )),
             );
             return None;

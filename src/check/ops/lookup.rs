@@ -53,6 +53,8 @@ impl Checker<'_> {
                 );
                 None
             }
+            // Its definition did not parse; that error is enough.
+            None if self.unparsed_names.contains(&table_name.name) => None,
             None => {
                 let tables = self.tables.iter().map(|t| t.name.as_str());
                 let help = did_you_mean(&table_name.name, tables).unwrap_or_else(|| {

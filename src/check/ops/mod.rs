@@ -253,7 +253,7 @@ impl Checker<'_> {
             self.diagnostics.push(
                 Diagnostic::error(Code::NotKeyed, format!("`{}` needs a keyed stream", op_use.operator.keyword()))
                     .label(op_use.keyword, "the stream is not keyed here")
-                    .help("add `| key_by <field>` before it; `map`, `rebalance`, `broadcast`, windows, joins and unions end a keying"),
+                    .help("add `| key_by <field>` before it; `map`, `rebalance`, `broadcast`, windows, joins, lookups and unions end a keying"),
             );
         }
         key.cloned()
