@@ -9,7 +9,11 @@
 //! neither engine orders records across subtasks; a running aggregate is
 //! compared by its final value per key (flowc's last record per key,
 //! Flink's changelog applied). Floats agree to 1e-9, relatively: a sum
-//! over subtasks adds in another order.
+//! over subtasks adds in another order. A left join's unmatched records hold
+//! zero values and `matched = false` in both (the export writes `COALESCE`
+//! for Flink's NULLs), so they compare as they are. No case has late
+//! records: the engines' watermarks differ in time, and Flink's interval
+//! join joins late records where flowc drops them (`docs/flink-sql.md`).
 //!
 //! Needs a Python with `apache-flink` (and Java 17): `FLOWC_FLINK_PYTHON`
 //! names it. Without it, when flowc was built, the test is ignored (and
