@@ -231,3 +231,39 @@ fn the_flink_sql_table_names_every_function_and_operator() {
     }
     assert!(missing.is_empty(), "docs/flink-sql.md has no row for {missing:?}");
 }
+
+/// Every operator of the registry runs in a golden case or an example, and
+/// one that translates to Flink SQL is in a program that `tests/flink.rs`
+/// runs on Flink.
+#[test]
+fn every_operator_runs_in_a_golden_case_and_on_flink() {
+    use flowc::check::ops::{FlinkForm, ALL};
+    let programs = |folder: &str| -> Vec<String> {
+        let mut texts = Vec::new();
+        let mut stack = vec![root().join(folder)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+            } else if path.extension().is_some_and(|ext| ext == "flow") {
+                texts.push(fs::read_to_string(&path).unwrap());
+            }
+        }
+        texts
+    };
+    let uses = |texts: &[String], keyword: &str| {
+        texts.iter().any(|text| text.contains(&format!("| {keyword} ")) || text.contains(&format!("| {keyword}\n")))
+    };
+    let mut runs = programs("tests/golden/run");
+    runs.extend(programs("examples"));
+    let flink = programs("tests/flink/cases");
+    let mut missing = Vec::new();
+    for spec in ALL {
+        if !uses(&runs, spec.keyword) {
+            missing.push(format!("`{}` in no tests/golden/run case or example", spec.keyword));
+        }
+        if spec.flink == FlinkForm::Translates && !uses(&flink, spec.keyword) {
+            missing.push(format!("`{}` in no tests/flink/cases program", spec.keyword));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}

@@ -4,6 +4,7 @@
 use crate::diag::{did_you_mean, one_of, Code, Diagnostic, Span};
 use crate::syntax::ast::{Arg, Expr};
 
+#[derive(Debug, Clone, Copy)]
 pub struct Param {
     pub name: &'static str,
     /// May be given without its name, in order.

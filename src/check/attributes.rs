@@ -35,7 +35,6 @@ pub const MAX_ASYNC_CAPACITY: i64 = 10_000;
 /// a stand-in call's memory small and is what the docs show.
 pub const DEFAULT_ASYNC_CAPACITY: u32 = 16;
 
-
 /// A source's `@watermark(delay = …, on = field)`, before its field is resolved.
 pub struct WatermarkAttribute<'a> {
     pub delay_nanos: i64,

@@ -15,6 +15,67 @@ use super::types::RecordType;
 pub const SOURCE_CONNECTORS: &[&str] = &["generate", "file", "stdin"];
 pub const SINK_CONNECTORS: &[&str] = &["print", "file", "discard"];
 
+/// What one connector is, for the checker and the planner: its arguments
+/// and how many subtasks may run it.
+#[derive(Debug)]
+pub struct ConnectorSpec {
+    pub name: &'static str,
+    pub params: &'static [Param],
+    /// How a call looks, for errors.
+    pub usage: &'static str,
+    /// Why it runs as one subtask whatever the parallelism, if it does.
+    pub one_subtask: Option<&'static str>,
+}
+
+const READ_OPTIONS: [Param; 3] = [Param::named("on_error"), Param::named("header"), Param::named("timestamp_format")];
+
+pub const GENERATE: ConnectorSpec = ConnectorSpec {
+    name: "generate",
+    params: &[Param::named("count"), Param::named("rate")],
+    usage: "generate(count = 1000, rate = 100/s) { … }",
+    one_subtask: None,
+};
+pub const FILE_SOURCE: ConnectorSpec = ConnectorSpec {
+    name: "file",
+    params: &[Param::positional("path"), Param::named("format"), READ_OPTIONS[0], READ_OPTIONS[1], READ_OPTIONS[2]],
+    usage: "file(\"in.csv\")",
+    one_subtask: Some("a file source reads its file in order, as one subtask"),
+};
+pub const STDIN: ConnectorSpec = ConnectorSpec {
+    name: "stdin",
+    params: &[Param::required("format"), READ_OPTIONS[0], READ_OPTIONS[1], READ_OPTIONS[2]],
+    usage: "stdin(format = jsonl)",
+    one_subtask: Some("standard input is read by one subtask"),
+};
+pub const PRINT: ConnectorSpec = ConnectorSpec { name: "print", params: &[], usage: "print", one_subtask: None };
+pub const DISCARD: ConnectorSpec = ConnectorSpec { name: "discard", params: &[], usage: "discard", one_subtask: None };
+pub const FILE_SINK: ConnectorSpec = ConnectorSpec {
+    name: "file",
+    params: &[Param::positional("path"), Param::named("format")],
+    usage: "file(\"out.csv\")",
+    one_subtask: Some("a file sink writes one file, from one subtask"),
+};
+
+impl SourceConnector {
+    pub fn spec(&self) -> &'static ConnectorSpec {
+        match self {
+            SourceConnector::Generate { .. } => &GENERATE,
+            SourceConnector::File { .. } => &FILE_SOURCE,
+            SourceConnector::Stdin { .. } => &STDIN,
+        }
+    }
+}
+
+impl SinkConnector {
+    pub fn spec(&self) -> &'static ConnectorSpec {
+        match self {
+            SinkConnector::Print => &PRINT,
+            SinkConnector::Discard => &DISCARD,
+            SinkConnector::File { .. } => &FILE_SINK,
+        }
+    }
+}
+
 const FORMATS: &[&str] = &["csv", "jsonl"];
 const ON_ERROR: &[&str] = &["fail", "skip"];
 const TIMESTAMP_FORMATS: &[&str] = &["rfc3339", "epoch_millis"];
@@ -30,9 +91,7 @@ pub fn check_source_connector(
     let name = call.name.name.as_str();
     match name {
         "generate" => {
-            let usage = "generate(count = 1000, rate = 100/s) { … }";
-            let params = [Param::named("count"), Param::named("rate")];
-            let bound = bind(&call.args, &params, name, call.span, usage, diagnostics);
+            let bound = bind(&call.args, GENERATE.params, name, call.span, GENERATE.usage, diagnostics);
             let Some(body) = &decl.body else {
                 diagnostics.push(
                     Diagnostic::error(Code::SourceBody, "a generator needs a body that computes each field")
@@ -72,28 +131,8 @@ pub fn check_source_connector(
                 );
                 return None;
             }
-            let (params, usage): (&[Param], &str) = if name == "file" {
-                (
-                    &[
-                        Param::positional("path"),
-                        Param::named("format"),
-                        Param::named("on_error"),
-                        Param::named("header"),
-                        Param::named("timestamp_format"),
-                    ],
-                    "file(\"in.csv\")",
-                )
-            } else {
-                (
-                    &[
-                        Param::required("format"),
-                        Param::named("on_error"),
-                        Param::named("header"),
-                        Param::named("timestamp_format"),
-                    ],
-                    "stdin(format = jsonl)",
-                )
-            };
+            let spec = if name == "file" { &FILE_SOURCE } else { &STDIN };
+            let (params, usage) = (spec.params, spec.usage);
             let bound = bind(&call.args, params, name, call.span, usage, diagnostics)?;
             let path = if name == "file" {
                 let expr = bound.get("path").expect("required");
@@ -268,12 +307,12 @@ pub fn check_sink(call: &Call, diagnostics: &mut Vec<Diagnostic>) -> Option<Sink
     let name = call.name.name.as_str();
     match name {
         "print" | "discard" => {
-            bind(&call.args, &[], name, call.span, name, diagnostics)?;
+            let spec = if name == "print" { &PRINT } else { &DISCARD };
+            bind(&call.args, spec.params, name, call.span, spec.usage, diagnostics)?;
             Some(if name == "print" { SinkConnector::Print } else { SinkConnector::Discard })
         }
         "file" => {
-            let params = [Param::positional("path"), Param::named("format")];
-            let bound = bind(&call.args, &params, name, call.span, "file(\"out.csv\")", diagnostics)?;
+            let bound = bind(&call.args, FILE_SINK.params, name, call.span, FILE_SINK.usage, diagnostics)?;
             let path_expr = bound.get("path").expect("required");
             let Const::Str(path) = expect(path_expr, Expected::Str, Code::BadArgument, "the path", diagnostics)? else {
                 return None;

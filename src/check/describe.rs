@@ -7,7 +7,8 @@ use std::fmt::Write;
 use crate::diag::line_number;
 
 use super::program::{
-    Attributes, JoinTime, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, TimestampFormat, WindowKind,
+    Attributes, JoinTime, OperatorKind, Program, SinkConnector, SourceConnector, Stream, StreamHead, TimestampFormat,
+    WindowKind,
 };
 use super::types::RecordType;
 use super::units::{format_duration, format_size};
@@ -50,6 +51,15 @@ pub fn describe(program: &Program, text: &str) -> String {
             let every = watermark.every_records.map(|n| format!(", every {n} records")).unwrap_or_default();
             let _ = writeln!(out, "  watermark on {field}, delay {}{every}", format_duration(watermark.delay_nanos));
         }
+    }
+    for table in &program.tables {
+        let path = match &table.connector {
+            SourceConnector::File { path, format, .. } => format!("file {path:?} as {format:?}").to_lowercase(),
+            SourceConnector::Generate { .. } | SourceConnector::Stdin { .. } => String::new(),
+        };
+        let key = &table.record.fields()[table.key_field].name;
+        let _ = writeln!(out, "table {} (line {}): {path}, one row per {key}", table.name, line(table.name_span));
+        let _ = writeln!(out, "  {}", record(&table.record));
     }
     for let_stream in &program.lets {
         let _ = writeln!(out, "let {} (line {}):", let_stream.name, line(let_stream.name_span));
@@ -108,7 +118,12 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
                     }
                     JoinTime::Unbounded => String::new(),
                 };
-                format!("{}{time} by {}: {}", if join.outer { " left" } else { "" }, join.left_key.name, join.left_key.expr.ty)
+                format!(
+                    "{}{time} by {}: {}",
+                    if join.outer { " left" } else { "" },
+                    join.left_key.name,
+                    join.left_key.expr.ty
+                )
             }
             OperatorKind::Lookup { table, outer, .. } => {
                 format!("{} {}", if *outer { " left" } else { "" }, program.tables[*table].name)
@@ -120,6 +135,10 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
             | OperatorKind::Aggregate { .. } => String::new(),
         };
         let attributes = attributes(&operator.attributes);
+        if let OperatorKind::Join(join) = &operator.kind {
+            let _ = writeln!(out, "{indent}  joined with:");
+            describe_stream(out, program, &join.right, text, depth + 2);
+        }
         let _ = writeln!(
             out,
             "{indent}| {}{detail}{attributes} (line {})  {}",

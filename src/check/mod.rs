@@ -9,7 +9,7 @@
 mod args;
 mod attributes;
 pub mod config;
-mod connectors;
+pub mod connectors;
 mod constant;
 mod describe;
 mod expr;

@@ -191,5 +191,6 @@ impl Checker<'_> {
 
 /// Operators whose output record is their input record, keyed as it was.
 fn passes_records_through(operator: &ast::Operator) -> bool {
-    super::ops::by_keyword(operator.keyword()).is_some_and(|spec| spec.records == super::ops::Records::PassThrough && spec.keys == super::ops::KeyUse::Keeps)
+    super::ops::by_keyword(operator.keyword())
+        .is_some_and(|spec| spec.records == super::ops::Records::PassThrough && spec.keys == super::ops::KeyUse::Keeps)
 }

@@ -409,10 +409,22 @@ pub fn check_text(file_name: &str, text: &str, schemas: bool, render_options: Re
     let (_, warnings) = count(&compiled.diagnostics);
     match compiled.program {
         Some(program) => {
-            let operators: usize = program.pipelines.iter().map(|p| p.stream.operators.len()).sum::<usize>()
-                + program.lets.iter().map(|l| l.stream.operators.len()).sum::<usize>();
+            // A join's bracketed stream counts too (a union's inputs, as always, do not).
+            fn count_operators(stream: &check::program::Stream) -> usize {
+                let joined = stream.operators.iter().map(|operator| match &operator.kind {
+                    check::program::OperatorKind::Join(join) => count_operators(&join.right),
+                    _ => 0,
+                });
+                stream.operators.len() + joined.sum::<usize>()
+            }
+            let operators: usize = program.pipelines.iter().map(|p| count_operators(&p.stream)).sum::<usize>()
+                + program.lets.iter().map(|l| count_operators(&l.stream)).sum::<usize>();
+            let tables = match program.tables.len() {
+                0 => String::new(),
+                n => format!(", {}", plural(n, "table")),
+            };
             output.stdout = format!(
-                "ok: {file_name}: {}, {}, {}, {}{}\n",
+                "ok: {file_name}: {}{tables}, {}, {}, {}{}\n",
                 plural(program.sources.len(), "source"),
                 plural(program.pipelines.len(), "pipeline"),
                 plural(operators, "operator"),

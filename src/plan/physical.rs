@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::check::config::{Config, SettingOrigin};
 use crate::check::ops::{KeyUse, PartitionKind, Routing};
-use crate::check::program::{Key, OperatorKind, SinkConnector, SourceConnector};
+use crate::check::program::{Key, OperatorKind};
 use crate::check::types::RecordType;
 use crate::check::MAX_PARALLELISM;
 use crate::diag::{Code, Diagnostic, Span};
@@ -142,6 +142,13 @@ pub struct Task {
 impl PhysicalPlan {
     pub fn node(&self, operator: OperatorId) -> &super::logical::LogicalNode {
         self.logical.node(self.operators[operator].node)
+    }
+
+    /// The records `operator` reads on input `port` (0, or 1 for a join's
+    /// right stream): those of the first edge into that port.
+    pub fn input_record(&self, operator: OperatorId, port: usize) -> Option<Arc<RecordType>> {
+        let edges = &self.operators[operator].inputs;
+        edges.iter().map(|&edge| &self.edges[edge]).find(|edge| edge.port == port).map(|edge| edge.record.clone())
     }
 
     /// How many sender→receiver subtask pairs an edge connects.
@@ -310,16 +317,9 @@ fn parallelism_of(
     let logical_node = logical.node(node);
     let attributes = logical_node.attributes();
     let one_subtask = match &logical_node.kind {
-        NodeKind::Source(source) => match source.connector {
-            SourceConnector::Generate { .. } => None,
-            SourceConnector::File { .. } => Some("a file source reads its file in order, as one subtask"),
-            SourceConnector::Stdin { .. } => Some("standard input is read by one subtask"),
-        },
-        NodeKind::Sink(sink) => match sink.connector {
-            SinkConnector::File { .. } => Some("a file sink writes one file, from one subtask"),
-            SinkConnector::Print | SinkConnector::Discard => None,
-        },
-        _ => None,
+        NodeKind::Source(source) => source.connector.spec().one_subtask,
+        NodeKind::Sink(sink) => sink.connector.spec().one_subtask,
+        NodeKind::Operator { .. } | NodeKind::Union => None,
     };
     let (parallelism, origin) = match (attributes.parallelism, one_subtask) {
         (Some((n, span)), Some(reason)) if n > 1 => {

@@ -184,15 +184,24 @@ impl Chain {
     }
 
     /// The watermark the subtask may send: its input watermark, held back
-    /// by every `@async` operator's records in flight.
+    /// by every `@async` operator's records in flight, and by every
+    /// operator that may still emit older records (an interval join).
     pub(super) fn output_watermark(&self) -> i64 {
+        let held = self
+            .operators
+            .iter()
+            .filter_map(|operator| match &operator.step {
+                Step::Stateful(stateful) => Some(stateful.output_watermark(self.input_watermark)),
+                _ => None,
+            })
+            .fold(self.input_watermark, i64::min);
         self.async_operators
             .iter()
             .map(|&index| match &self.operators[index].step {
                 Step::Async(call) => call.emitted_watermark,
                 _ => unreachable!("async_operators lists async steps"),
             })
-            .fold(self.input_watermark, i64::min)
+            .fold(held, i64::min)
     }
 
     /// When the next call of any `@async` operator completes.

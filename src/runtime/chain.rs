@@ -23,8 +23,8 @@ use crate::metrics::{OperatorCounters, TimeState};
 use super::async_call::AsyncCall;
 use super::channel::OutputGate;
 use super::control::{Ctx, RunError, Stopped};
+use super::operator::StatefulOperator;
 use super::sink::SinkWriter;
-use super::window::{AggregateOperator, WindowOperator};
 
 /// What one operator of a chain does with a batch.
 pub enum Step {
@@ -32,8 +32,8 @@ pub enum Step {
     Source,
     Map(Box<dyn Projection>),
     Filter(Box<dyn Predicate>),
-    Window(WindowOperator),
-    Aggregate(AggregateOperator),
+    /// Windows, aggregates, joins and lookups (`operator.rs`).
+    Stateful(Box<dyn StatefulOperator>),
     Pace(Pacer),
     /// `sleep` with `@async`: calls in flight, up to a capacity.
     Async(AsyncCall),
@@ -186,6 +186,19 @@ impl Chain {
         outputs: &mut OutputGate,
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
+        self.push_port(index, 0, input, outputs, ctx)
+    }
+
+    /// `push`, for input `port` of the operator: the head of a join's task
+    /// reads two (chained operators always read port 0).
+    pub fn push_port(
+        &mut self,
+        index: usize,
+        port: usize,
+        input: &Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
         if input.is_empty() {
             return Ok(());
         }
@@ -193,7 +206,7 @@ impl Chain {
         let result = if self.operators[index].fused.is_some() {
             self.push_fused(index, input, outputs, ctx)
         } else {
-            self.push_here(index, input, outputs, ctx)
+            self.push_here(index, port, input, outputs, ctx)
         };
         ctx.enter_operator(caller);
         result
@@ -236,7 +249,7 @@ impl Chain {
         let failed = result.is_err();
         self.operators[index].fused = Some(fused);
         if failed {
-            return self.push_here(index, input, outputs, ctx);
+            return self.push_here(index, 0, input, outputs, ctx);
         }
         delivered
     }
@@ -244,6 +257,7 @@ impl Chain {
     fn push_here(
         &mut self,
         index: usize,
+        port: usize,
         input: &Batch,
         outputs: &mut OutputGate,
         ctx: &mut Ctx,
@@ -263,14 +277,12 @@ impl Chain {
                 OperatorCounters::add(&operator.counters.filtered, input.len() - output.len());
                 result
             }
-            Step::Window(window) => {
-                let added = window.add(input).map(|late| OperatorCounters::add(&operator.counters.late, late));
-                operator.counters.set_state(window.state.entries, window.state.bytes);
-                added
-            }
-            Step::Aggregate(aggregate) => {
-                let added = aggregate.add(input, &mut output);
-                operator.counters.set_state(aggregate.state.entries, aggregate.state.bytes);
+            Step::Stateful(stateful) => {
+                let added = stateful
+                    .push(port, input, &mut output)
+                    .map(|late| OperatorCounters::add(&operator.counters.late, late));
+                let state = stateful.state();
+                operator.counters.set_state(state.entries, state.bytes);
                 added
             }
             Step::Pace(_) => {
@@ -422,7 +434,9 @@ impl Chain {
         if matches!(self.operators[index].step, Step::Async(_)) {
             return self.async_watermark(index, watermark, outputs, ctx);
         }
-        if matches!(self.operators[index].step, Step::Window(_)) {
+        let mut passed = watermark;
+        if let Step::Stateful(stateful) = &self.operators[index].step {
+            passed = stateful.output_watermark(watermark);
             let caller = ctx.enter_operator(index);
             let fired = self.fire_windows(index, watermark, outputs, ctx);
             ctx.enter_operator(caller);
@@ -430,7 +444,7 @@ impl Chain {
         }
         for child in 0..self.operators[index].children.len() {
             if let Child::Chained(next) = self.operators[index].children[child] {
-                self.advance_watermark(next, watermark, outputs, ctx)?;
+                self.advance_watermark(next, passed, outputs, ctx)?;
             }
         }
         Ok(())
@@ -447,9 +461,14 @@ impl Chain {
             let mut fired = std::mem::take(&mut self.operators[index].output);
             fired.clear();
             let operator = &mut self.operators[index];
-            if let Step::Window(window) = &mut operator.step {
-                window.fire(watermark, &mut fired);
-                operator.counters.set_state(window.state.entries, window.state.bytes);
+            if let Step::Stateful(stateful) = &mut operator.step {
+                let result = stateful.advance_watermark(watermark, &mut fired);
+                let state = stateful.state();
+                operator.counters.set_state(state.entries, state.bytes);
+                if let Err(error) = result {
+                    self.operators[index].output = fired;
+                    return Err(ctx.fail(eval_error(&self.operators[index], error)));
+                }
             }
             OperatorCounters::add(&self.operators[index].counters.records_out, fired.len());
             let delivered = self.deliver(index, &fired, outputs, ctx);

@@ -26,13 +26,15 @@ pub struct InputChannel {
     /// The sender's credit channel, and this channel's index among its outputs.
     pub credit_to: Sender<CreditMessage>,
     pub remote_index: usize,
+    /// The input of the head operator it feeds (1: a join's right stream).
+    pub port: usize,
     watermark: i64,
     ended: bool,
 }
 
 impl InputChannel {
     pub fn new(gate: usize, index_in_gate: usize, credit_to: Sender<CreditMessage>, remote_index: usize) -> Self {
-        InputChannel { gate, index_in_gate, credit_to, remote_index, watermark: i64::MIN, ended: false }
+        InputChannel { gate, index_in_gate, credit_to, remote_index, port: 0, watermark: i64::MIN, ended: false }
     }
 }
 
@@ -63,6 +65,8 @@ pub struct InputGate {
     n_ended: usize,
     /// The smallest watermark over all channels: the subtask's input watermark.
     pub watermark: i64,
+    /// The records each input port of the head operator reads.
+    pub port_records: Vec<std::sync::Arc<crate::check::types::RecordType>>,
     announcements: Vec<Announcement>,
     /// The backlog that came with the buffer `wait` just opened.
     pending_backlog: u32,
@@ -94,9 +98,15 @@ impl InputGate {
             latency,
             n_ended: 0,
             watermark: i64::MIN,
+            port_records: Vec::new(),
             announcements: Vec::new(),
             pending_backlog: 0,
         }
+    }
+
+    /// The head operator's input that `channel` feeds.
+    pub fn port_of(&self, channel: usize) -> usize {
+        self.channels[channel].port
     }
 
     pub fn all_ended(&self) -> bool {

@@ -15,9 +15,13 @@ pub mod credit;
 mod input;
 #[cfg(test)]
 mod input_tests;
+mod join;
+mod join_state;
 mod json;
 mod keyed;
 mod lines;
+mod lookup;
+mod operator;
 pub mod read;
 mod sink;
 mod source;

@@ -17,6 +17,7 @@ use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 
 use super::keyed::{Accumulators, KeyMap, KeyValue, KeyedInputs, StateSize};
+use super::operator::{OperatorState, StatefulOperator};
 
 pub struct WindowOperator {
     pub kind: WindowKind,
@@ -146,5 +147,34 @@ impl AggregateOperator {
             output.push_values(&self.output, &values);
         }
         Ok(())
+    }
+}
+
+impl StatefulOperator for WindowOperator {
+    fn push(&mut self, _port: usize, input: &Batch, _output: &mut Batch) -> Result<usize, EvalError> {
+        self.add(input)
+    }
+
+    fn advance_watermark(&mut self, watermark: i64, output: &mut Batch) -> Result<(), EvalError> {
+        self.fire(watermark, output);
+        Ok(())
+    }
+
+    fn state(&self) -> OperatorState {
+        OperatorState { entries: self.state.entries, bytes: self.state.bytes }
+    }
+}
+
+impl StatefulOperator for AggregateOperator {
+    fn push(&mut self, _port: usize, input: &Batch, output: &mut Batch) -> Result<usize, EvalError> {
+        self.add(input, output).map(|()| 0)
+    }
+
+    fn advance_watermark(&mut self, _watermark: i64, _output: &mut Batch) -> Result<(), EvalError> {
+        Ok(())
+    }
+
+    fn state(&self) -> OperatorState {
+        OperatorState { entries: self.state.entries, bytes: self.state.bytes }
     }
 }

@@ -27,7 +27,9 @@ use super::channel::{CreditMessage, InputMessage, OutputChannel, OutputEdge, Out
 use super::control::{Ctx, RunControl, RunError};
 use super::credit::GateCredits;
 use super::input::{InputChannel, InputGate};
+use super::join::JoinOperator;
 use super::keyed::KeyedInputs;
+use super::lookup::{FileTable, LookupOperator, LookupTable, Residual};
 use super::sink::SinkWriter;
 use super::source::{LineLimits, SourceReader};
 use super::window::{AggregateOperator, WindowOperator};
@@ -56,6 +58,7 @@ pub fn build(
     if !options.discard_sinks {
         distinct_sink_files(plan)?;
     }
+    let tables = load_tables(plan, backend)?;
     let config = &plan.config;
     let exclusive = config.buffers_per_channel;
     let mut wiring: Vec<Vec<Wiring>> = plan
@@ -103,12 +106,9 @@ pub fn build(
                         .expect("a receiving task has an inbox")
                         .0
                         .clone();
-                    wiring[receiving_task.id][receiver].input_channels.push(InputChannel::new(
-                        gate,
-                        index_in_gate,
-                        credit_to,
-                        output_index,
-                    ));
+                    let mut channel = InputChannel::new(gate, index_in_gate, credit_to, output_index);
+                    channel.port = edge.port;
+                    wiring[receiving_task.id][receiver].input_channels.push(channel);
                     let sender_wiring = &mut wiring[sending_task][sender];
                     sender_wiring.output_channels.push(OutputChannel::new(
                         edge_position,
@@ -156,7 +156,7 @@ pub fn build(
                 buffer_timeout,
                 latency,
             );
-            let chain = build_chain(plan, task, subtask, backend, options, metrics)?;
+            let chain = build_chain(plan, task, subtask, backend, options, metrics, &tables)?;
             let head = plan.node(task.head);
             let feed = match &head.kind {
                 NodeKind::Source(source) => {
@@ -197,13 +197,20 @@ pub fn build(
                         record: source.record.clone(),
                     }
                 }
-                _ => Feed::Inputs(InputGate::new(
-                    subtask_wiring.inbox.map(|(_, receiver)| receiver).expect("a task without a source has inputs"),
-                    outputs.credit_receiver().cloned(),
-                    subtask_wiring.input_channels,
-                    subtask_wiring.gates,
-                    latency,
-                )),
+                _ => {
+                    let mut gate = InputGate::new(
+                        subtask_wiring.inbox.map(|(_, receiver)| receiver).expect("a task without a source has inputs"),
+                        outputs.credit_receiver().cloned(),
+                        subtask_wiring.input_channels,
+                        subtask_wiring.gates,
+                        latency,
+                    );
+                    let ports = plan.node(task.head).spec().map_or(1, |spec| spec.inputs);
+                    gate.port_records = (0..ports)
+                        .map(|port| plan.input_record(task.head, port).expect("every input port has an edge"))
+                        .collect();
+                    Feed::Inputs(gate)
+                }
             };
             let chain_counters = if options.lean_metrics {
                 Vec::new()
@@ -252,6 +259,35 @@ pub const LINE_SOURCE_BATCH_BYTES: usize = 4 << 20;
 const RELATIVE_PATHS: &str =
     "a relative path starts from the folder of the .flow file (from the current folder for a program read from standard input)";
 
+/// The tables of the run, each read once and shared by every lookup that
+/// reads it; `None` for a table no lookup of the plan reads.
+type Tables = Vec<Option<Arc<dyn LookupTable>>>;
+
+fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend) -> Result<Tables, RunError> {
+    let mut tables: Tables = vec![None; plan.logical.tables.len()];
+    for operator in &plan.operators {
+        let NodeKind::Operator { kind: OperatorKind::Lookup { table, .. }, .. } = &plan.node(operator.id).kind else {
+            continue;
+        };
+        if tables[*table].is_some() {
+            continue;
+        }
+        let definition = &plan.logical.tables[*table];
+        let limits =
+            LineLimits { max_line_length: plan.config.max_line_length as usize, batch_bytes: LINE_SOURCE_BATCH_BYTES };
+        let loaded = FileTable::load(definition, backend, limits).map_err(|message| {
+            let span = match &definition.connector {
+                SourceConnector::File { path_span, .. } => *path_span,
+                _ => definition.name_span,
+            };
+            RunError::new(Code::BadTable, message, span, "this table's file").help(RELATIVE_PATHS)
+        })?;
+        tables[*table] = Some(Arc::new(loaded));
+    }
+    Ok(tables)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn build_chain(
     plan: &PhysicalPlan,
     task: &crate::plan::physical::Task,
@@ -259,13 +295,14 @@ fn build_chain(
     backend: &dyn Backend,
     options: &RunOptions,
     metrics: &RunMetrics,
+    tables: &Tables,
 ) -> Result<Chain, RunError> {
     let local: HashMap<usize, usize> = task.operators.iter().enumerate().map(|(index, &op)| (op, index)).collect();
     let mut operators = Vec::new();
     for &operator_id in &task.operators {
         let operator = &plan.operators[operator_id];
         let node = plan.node(operator_id);
-        let input = operator.inputs.first().map(|&edge| plan.edges[edge].record.clone());
+        let input = plan.input_record(operator_id, 0);
         let output = operator.outputs.first().map(|&edge| plan.edges[edge].record.clone());
         let step = match &node.kind {
             NodeKind::Source(_) => Step::Source,
@@ -288,15 +325,45 @@ fn build_chain(
                 match kind {
                     OperatorKind::Map { fields } => Step::Map(backend.projection(fields, &input, &output)),
                     OperatorKind::Filter { predicate } => Step::Filter(backend.predicate(predicate, &input)),
-                    OperatorKind::Window { kind, time_field, key, aggregates } => Step::Window(WindowOperator::new(
-                        *kind,
-                        *time_field,
+                    OperatorKind::Window { kind, time_field, key, aggregates } => {
+                        Step::Stateful(Box::new(WindowOperator::new(
+                            *kind,
+                            *time_field,
+                            keyed_inputs(backend, key, aggregates, &input),
+                            input.clone(),
+                            output,
+                        )))
+                    }
+                    OperatorKind::Aggregate { key, aggregates } => Step::Stateful(Box::new(AggregateOperator::new(
                         keyed_inputs(backend, key, aggregates, &input),
-                        input.clone(),
                         output,
-                    )),
-                    OperatorKind::Aggregate { key, aggregates } => {
-                        Step::Aggregate(AggregateOperator::new(keyed_inputs(backend, key, aggregates, &input), output))
+                    ))),
+                    OperatorKind::Join(join) => {
+                        let keys = [
+                            backend.scalar(&join.left_key.expr, &join.left),
+                            backend.scalar(&join.right_key.expr, &join.right.record),
+                        ];
+                        let residual = join.residual.as_ref().map(|residual| {
+                            let record = join.pair_record();
+                            Residual::new(backend.scalar(residual, &record), record)
+                        });
+                        Step::Stateful(Box::new(JoinOperator::new(join, keys, residual, output)))
+                    }
+                    OperatorKind::Lookup { table, key, outer, residual } => {
+                        let definition = &plan.logical.tables[*table];
+                        let residual = residual.as_ref().map(|residual| {
+                            let record = definition.pair_record(&input);
+                            Residual::new(backend.scalar(residual, &record), record)
+                        });
+                        Step::Stateful(Box::new(LookupOperator::new(
+                            tables[*table].clone().expect("tables a lookup reads are loaded"),
+                            &definition.record,
+                            backend.scalar(key, &input),
+                            *outer,
+                            residual,
+                            input.clone(),
+                            output,
+                        )))
                     }
                     OperatorKind::Throttle { per_second } => {
                         Step::Pace(Pacer::new(PaceKind::Throttle, Duration::from_secs_f64(1.0 / per_second)))
@@ -312,9 +379,6 @@ fn build_chain(
                         )),
                         None => Step::Pace(Pacer::new(PaceKind::Sleep, Duration::from_nanos(*nanos as u64))),
                     },
-                    OperatorKind::Join(_) | OperatorKind::Lookup { .. } => {
-                        return Err(RunError::new(Code::Internal, String::from("joins do not run yet"), node.span, "here"))
-                    }
                     OperatorKind::KeyBy { .. } | OperatorKind::Rebalance | OperatorKind::Broadcast => {
                         unreachable!("partitioners are edges in a physical plan")
                     }

@@ -135,7 +135,7 @@ impl Subtask {
 
     fn run_inputs(&mut self) -> Result<(), Stopped> {
         let Feed::Inputs(inputs) = &mut self.feed else { unreachable!() };
-        let record = self.chain.operators[0].input.clone();
+        let records = inputs.port_records.clone();
         while !inputs.all_ended() {
             let waiting_output = self.outputs.has_unflushed() || self.chain.has_buffered_output();
             let deadline = waiting_output.then(|| self.outputs.next_flush());
@@ -146,6 +146,8 @@ impl Subtask {
             };
             match inputs.next(deadline, &mut self.outputs, &mut self.ctx)? {
                 Received::Data { channel, buffer } => {
+                    let port = inputs.port_of(channel);
+                    let record = &records[port];
                     // A pacing head takes a buffer's records one at a time,
                     // for seconds, and counts each itself: counted here on
                     // arrival, a busy writer would read 0 records in per
@@ -159,9 +161,10 @@ impl Subtask {
                         if at > done {
                             push_rows(
                                 &mut self.chain,
+                                port,
                                 &buffer.rows,
                                 done..at,
-                                &record,
+                                record,
                                 &mut self.outputs,
                                 &mut self.ctx,
                             )?;
@@ -173,7 +176,15 @@ impl Subtask {
                     }
                     let all = buffer.rows.len();
                     if done < all {
-                        push_rows(&mut self.chain, &buffer.rows, done..all, &record, &mut self.outputs, &mut self.ctx)?;
+                        push_rows(
+                            &mut self.chain,
+                            port,
+                            &buffer.rows,
+                            done..all,
+                            record,
+                            &mut self.outputs,
+                            &mut self.ctx,
+                        )?;
                     }
                     // Processed: the buffer's memory goes back as credit.
                     inputs.recycle(channel, &mut self.ctx);
@@ -207,6 +218,7 @@ impl Subtask {
 /// range is not the whole buffer (a watermark stood among its rows).
 fn push_rows(
     chain: &mut Chain,
+    port: usize,
     rows: &Batch,
     range: std::ops::Range<usize>,
     record: &crate::check::types::RecordType,
@@ -214,8 +226,8 @@ fn push_rows(
     ctx: &mut Ctx,
 ) -> Result<(), Stopped> {
     if range.start == 0 && range.end == rows.len() {
-        chain.push(0, rows, outputs, ctx)
+        chain.push_port(0, port, rows, outputs, ctx)
     } else {
-        chain.push(0, &rows.slice(range, record), outputs, ctx)
+        chain.push_port(0, port, &rows.slice(range, record), outputs, ctx)
     }
 }

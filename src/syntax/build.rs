@@ -192,12 +192,7 @@ impl<'d> Builder<'d> {
                         _ => key = Some(self.expr(part)),
                     }
                 }
-                Operator::Lookup {
-                    left,
-                    table: table.expect("lookup table"),
-                    key: key.expect("lookup key"),
-                    residual,
-                }
+                Operator::Lookup { left, table: table.expect("lookup table"), key: key.expect("lookup key"), residual }
             }
             Rule::throttle_op => Operator::Throttle(self.expr(parts.next().expect("throttle rate"))),
             Rule::work_op => Operator::Work(self.expr(parts.next().expect("work duration"))),

@@ -44,7 +44,11 @@ impl Checker<'_> {
         Some((OperatorKind::Aggregate { key, aggregates: checked }, output))
     }
 
-    pub(super) fn check_aggregates(&mut self, assignments: &[ast::Assignment], scope: &Scope<'_>) -> Option<Vec<Aggregate>> {
+    pub(super) fn check_aggregates(
+        &mut self,
+        assignments: &[ast::Assignment],
+        scope: &Scope<'_>,
+    ) -> Option<Vec<Aggregate>> {
         let mut aggregates = Vec::new();
         let mut ok = true;
         for assignment in assignments {

@@ -13,5 +13,5 @@ pub const SPEC: OperatorSpec = OperatorSpec {
     pace: Pace::Free,
     blocking: false,
     state: StateKind::None,
-    flink: FlinkForm::Translates,
+    flink: FlinkForm::Refused,
 };

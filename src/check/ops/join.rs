@@ -56,7 +56,7 @@ impl Checker<'_> {
                 Diagnostic::error(Code::TypeMismatch, "the two sides of a join have keys of different types")
                     .label(left_key.span, format!("{} key", left_key.expr.ty.with_article()))
                     .label(right_key.span, format!("{} key", right_key.expr.ty.with_article()))
-                    .help("records meet when their keys are equal; convert one key, for example `key_by to_string(id)`"),
+                    .help("records meet when their keys are equal; convert one key, for example `key_by str(id)`"),
             );
             return None;
         }
@@ -190,8 +190,11 @@ impl Checker<'_> {
         if let Some(first) = clashes.first() {
             let list = clashes.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
             // A table cannot be changed in the file, so a lookup renames the stream's fields.
-            let (side, prefix, renamed_in) =
-                if what == "lookup" { (left, "input", "the stream before the lookup") } else { (right, "right", "the right stream") };
+            let (side, prefix, renamed_in) = if what == "lookup" {
+                (left, "input", "the stream before the lookup")
+            } else {
+                (right, "right", "the right stream")
+            };
             let kept: Vec<String> = side
                 .fields()
                 .iter()
@@ -223,7 +226,11 @@ impl Checker<'_> {
     }
 
     /// A `where` condition over the joined fields of both sides.
-    pub(super) fn residual(&mut self, condition: &ast::Expr, pair: &Arc<RecordType>) -> Option<super::super::program::TypedExpr> {
+    pub(super) fn residual(
+        &mut self,
+        condition: &ast::Expr,
+        pair: &Arc<RecordType>,
+    ) -> Option<super::super::program::TypedExpr> {
         let scope = Scope { record: pair, in_generator: false };
         check_expr(condition, &scope, &mut self.diagnostics)
             .and_then(|typed| expect_type(typed, Type::Bool, "a join's `where`", &mut self.diagnostics))
@@ -234,7 +241,11 @@ impl Checker<'_> {
         let mut seen: Vec<&str> = Vec::new();
         for field in &fields {
             if seen.contains(&field.name.as_str()) {
-                let added = if outer && field.name == MATCHED { "`join left` and `lookup left` add" } else { "a window join adds" };
+                let added = if outer && field.name == MATCHED {
+                    "`join left` and `lookup left` add"
+                } else {
+                    "a window join adds"
+                };
                 self.diagnostics.push(
                     Diagnostic::error(Code::JoinFieldClash, format!("the output already has a field `{}`", field.name))
                         .label(at, format!("{added} `{}`", field.name))

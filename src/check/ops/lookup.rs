@@ -56,10 +56,7 @@ impl Checker<'_> {
             None => {
                 let tables = self.tables.iter().map(|t| t.name.as_str());
                 let help = did_you_mean(&table_name.name, tables).unwrap_or_else(|| {
-                    format!(
-                        "declare it above: `table {}: Schema = file(\"rows.csv\") key_by id`",
-                        table_name.name
-                    )
+                    format!("declare it above: `table {}: Schema = file(\"rows.csv\") key_by id`", table_name.name)
                 });
                 self.diagnostics.push(
                     Diagnostic::error(Code::UnknownTable, format!("unknown table `{}`", table_name.name))
@@ -79,19 +76,21 @@ impl Checker<'_> {
             self.diagnostics.push(
                 Diagnostic::error(
                     Code::TypeMismatch,
-                    format!("the table `{}` is keyed by {}, but this key is {}", table_name.name, key_type.with_article(), key_expr.ty.with_article()),
+                    format!(
+                        "the table `{}` is keyed by {}, but this key is {}",
+                        table_name.name,
+                        key_type.with_article(),
+                        key_expr.ty.with_article()
+                    ),
                 )
                 .label(key.span, key_expr.ty.with_article())
                 .label(self.tables[table].key_span, format!("{} key", key_type.with_article()))
-                .help("the record is found when the two are equal: convert the expression, for example `to_string(id)`"),
+                .help("the record is found when the two are equal: convert the expression, for example `str(id)`"),
             );
             return None;
         }
-        let right_written = ast::Stream {
-            head: ast::StreamHead::Named(table_name.clone()),
-            operators: vec![],
-            span: table_name.span,
-        };
+        let right_written =
+            ast::Stream { head: ast::StreamHead::Named(table_name.clone()), operators: vec![], span: table_name.span };
         let pair = self.joined_fields(input, &record, &right_written, key.span, "lookup")?;
         let residual = match residual {
             Some(condition) => Some(self.residual(condition, &pair)?),

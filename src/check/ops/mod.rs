@@ -34,7 +34,6 @@ use super::program::{Key, Operator, OperatorKind, Sink, SourceId};
 use super::types::RecordType;
 use super::Checker;
 
-
 /// What one operator is, for every stage after the parser.
 #[derive(Debug)]
 pub struct OperatorSpec {
@@ -129,6 +128,8 @@ pub enum FlinkForm {
     Translates,
     /// As how records are distributed, which Flink SQL decides itself.
     Distribution,
+    /// Refused: Flink SQL has no form with the same meaning.
+    Refused,
     /// Left out: it stands for a cost, which Flink has no operator for.
     Simulation,
 }

@@ -9,7 +9,7 @@ use crate::syntax::ast;
 use super::super::args::{bind, Param};
 use super::super::constant::{expect, require_positive, Const, Expected};
 use super::super::expr::Scope;
-use super::super::program::{OperatorKind, SourceId, WindowKind, Key};
+use super::super::program::{Key, OperatorKind, SourceId, WindowKind};
 use super::super::types::{Field, RecordType, Type};
 use super::super::Checker;
 use super::{FlinkForm, KeyUse, OperatorSpec, Pace, Records, Routing, StateKind};
@@ -118,7 +118,6 @@ impl Checker<'_> {
         }
         Some(WindowKind::Sliding { size_nanos, slide_nanos })
     }
-
 
     /// The index of `field`, a timestamp of `input`, that `what` reads event time from.
     pub(super) fn time_field(&mut self, field: &ast::Ident, input: &Arc<RecordType>, what: &str) -> Option<usize> {

@@ -27,7 +27,7 @@ pub fn describe(plan: &PhysicalPlan, text: &str, show_ir: bool) -> String {
         for &operator in &task.operators {
             let jit = Jit::new();
             let node = plan.node(operator);
-            let input = plan.operators[operator].inputs.first().map(|&edge| plan.edges[edge].record.clone());
+            let input = plan.input_record(operator, 0);
             let output = plan.operators[operator].outputs.first().map(|&edge| plan.edges[edge].record.clone());
             match &node.kind {
                 NodeKind::Source(source) => {

@@ -54,6 +54,9 @@ pub(super) fn render(words: &Words) -> String {
     }
     for edge in plan.edges.iter().filter(|edge| !edge.chained) {
         let mut label = words.partitioning(edge);
+        if let Some(side) = words.side(edge) {
+            label = format!("{side}: {label}");
+        }
         for chain_break in &edge.chain_breaks {
             label.push('\n');
             label.push_str(&words.chain_break(edge, chain_break));

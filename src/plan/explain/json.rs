@@ -73,6 +73,9 @@ pub struct LogicalEdgeDoc {
     pub record: usize,
     /// The name of the key in effect on this hop.
     pub key: Option<String>,
+    /// The receiver's input: 0, or 1 for the stream in a join's brackets.
+    #[serde(default)]
+    pub port: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +132,9 @@ pub struct EdgeDoc {
     pub via: Vec<usize>,
     /// Index in `records`: the layout of the edge's buffers.
     pub record: usize,
+    /// The receiver's input: 0, or 1 for the stream in a join's brackets.
+    #[serde(default)]
+    pub port: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,6 +274,7 @@ fn document(words: &Words) -> PlanDocument {
                         to: to.index(),
                         record: records.index_of(&edge.record),
                         key: edge.key.as_ref().map(|key| key.name.clone()),
+                        port: edge.port,
                     }
                 })
                 .collect(),
@@ -357,6 +364,7 @@ fn edge_doc(words: &Words, edge: &PhysicalEdge, records: &mut Records) -> EdgeDo
             .collect(),
         via: edge.via.iter().map(|node| node.index()).collect(),
         record: records.index_of(&edge.record),
+        port: edge.port,
     }
 }
 

@@ -64,6 +64,12 @@ impl Words<'_> {
     }
 
     /// `hash(sensor)`, `rebalance`, …
+    /// `left` or `right` for an edge into a join, which reads two inputs.
+    fn side(&self, edge: &PhysicalEdge) -> Option<&'static str> {
+        let two_inputs = self.plan.node(edge.to).spec().is_some_and(|spec| spec.inputs == 2);
+        two_inputs.then_some(if edge.port == 0 { "left" } else { "right" })
+    }
+
     fn partitioning(&self, edge: &PhysicalEdge) -> String {
         match &edge.partitioning {
             Partitioning::Hash(key) => format!("hash({})", key.name),

@@ -109,9 +109,10 @@ fn tasks(words: &Words, task: &crate::plan::physical::Task, out: &mut String) {
     for (index, edge) in task.inputs.iter().map(|e| &plan.edges[*e]).enumerate() {
         let title = if index == 0 { "input" } else { "" };
         let sender = &plan.operators[edge.from];
+        let side = words.side(edge).map(|side| format!(", {side} input")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "    {title:<11}  ← Task {} (#{} {}) by {}: per subtask {}",
+            "    {title:<11}  ← Task {} (#{} {}) by {}{side}: per subtask {}",
             sender.task + 1,
             sender.node.index() + 1,
             sender.name,
@@ -156,9 +157,10 @@ fn tasks(words: &Words, task: &crate::plan::physical::Task, out: &mut String) {
             plan.operators[edge.from].parallelism,
             plan.operators[edge.to].parallelism,
         );
+        let side = words.side(edge).map(|side| format!(" ({side} input)")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "                   from #{} {} to #{} {}",
+            "                   from #{} {} to #{} {}{side}",
             plan.operators[edge.from].node.index() + 1,
             plan.operators[edge.from].name,
             plan.operators[edge.to].node.index() + 1,

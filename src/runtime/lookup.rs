@@ -1,0 +1,194 @@
+//! `lookup`: each record with the row of a table found by its key. The
+//! `LookupTable` interface is what a lookup needs from where the rows live;
+//! `FileTable` reads a `table` item's file whole before the run starts, and
+//! the subtasks of every lookup of that table share it.
+
+use std::sync::Arc;
+
+use crate::check::program::{Table, Value};
+use crate::check::types::{RecordType, Type};
+use crate::compile::backend::Scalar;
+use crate::compile::interp::EvalError;
+use crate::compile::row::Batch;
+use crate::compile::Backend;
+
+use super::keyed::{KeyMap, KeyValue};
+use super::operator::{OperatorState, StatefulOperator};
+use super::source::{LineLimits, ProduceError, Produced, SourceReader};
+
+/// Rows found by key.
+pub trait LookupTable: Send + Sync {
+    /// The row whose key is `key`, its fields in the table's record order.
+    fn get(&self, key: &KeyValue) -> Option<&[Value]>;
+    fn len(&self) -> usize;
+    /// An estimate of the memory the rows take.
+    fn bytes(&self) -> u64;
+}
+
+/// A table read from its file, held in memory.
+pub struct FileTable {
+    rows: KeyMap<Vec<Value>>,
+    bytes: u64,
+}
+
+impl FileTable {
+    /// Reads every row of `table`'s file; a bad line or a key seen twice is
+    /// an error, in words for the user.
+    pub fn load(table: &Table, backend: &dyn Backend, limits: LineLimits) -> Result<FileTable, String> {
+        let mut reader = SourceReader::open(&table.connector, &table.record, backend, 0, 1, true, limits)?;
+        let mut rows: KeyMap<Vec<Value>> = KeyMap::default();
+        let mut bytes = 0;
+        let mut batch = Batch::new(&table.record);
+        loop {
+            batch.clear();
+            match reader.produce(&mut batch, 1024) {
+                Ok(Produced::Records(_)) => {}
+                Ok(Produced::Done) => break,
+                Ok(Produced::WaitUntil(_)) => continue,
+                Err(ProduceError::BadLine(bad)) => return Err(format!("{}: {}", bad.location, bad.message)),
+                Err(ProduceError::Eval(error)) => return Err(error.message),
+            }
+            for row in 0..batch.len() {
+                let values = batch.row(row, &table.record).values();
+                let key = KeyValue(values[table.key_field].clone());
+                bytes += row_bytes(&values);
+                if rows.insert(key, values).is_some() {
+                    let key = &batch.row(row, &table.record).values()[table.key_field];
+                    return Err(format!(
+                        "the key {} is on two rows of the table `{}`: a lookup must find one row per key",
+                        show(key),
+                        table.name
+                    ));
+                }
+            }
+        }
+        Ok(FileTable { rows, bytes })
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::Str(text) => format!("\"{text}\""),
+        Value::Int(v) | Value::Timestamp(v) | Value::Duration(v) => v.to_string(),
+        Value::Float(v) => v.to_string(),
+        Value::Bool(v) => v.to_string(),
+    }
+}
+
+impl LookupTable for FileTable {
+    fn get(&self, key: &KeyValue) -> Option<&[Value]> {
+        self.rows.get(key).map(Vec::as_slice)
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// What a row of `Value`s costs in memory, in a vector in a hash map.
+pub fn row_bytes(values: &[Value]) -> u64 {
+    let strings: usize =
+        values.iter().map(|value| if let Value::Str(text) = value { text.len() + 16 } else { 0 }).sum();
+    (values.len() * std::mem::size_of::<Value>() + strings + 48) as u64
+}
+
+/// The value a field takes when a left join or lookup found no match.
+pub fn zero_value(ty: Type) -> Value {
+    match ty {
+        Type::Int => Value::Int(0),
+        Type::Float => Value::Float(0.0),
+        Type::Bool => Value::Bool(false),
+        Type::String => Value::Str(Arc::from("")),
+        Type::Timestamp => Value::Timestamp(0),
+        Type::Duration => Value::Duration(0),
+    }
+}
+
+/// A residual `where` over a record of both sides, one pair at a time.
+pub struct Residual {
+    condition: Box<dyn Scalar>,
+    record: Arc<RecordType>,
+    scratch: Batch,
+}
+
+impl Residual {
+    pub fn new(condition: Box<dyn Scalar>, record: Arc<RecordType>) -> Residual {
+        let scratch = Batch::new(&record);
+        Residual { condition, record, scratch }
+    }
+
+    pub fn accepts(&mut self, left: &[Value], right: &[Value]) -> Result<bool, EvalError> {
+        self.scratch.clear();
+        let values: Vec<Value> = left.iter().chain(right).cloned().collect();
+        self.scratch.push_values(&self.record, &values);
+        Ok(matches!(self.condition.evaluate(&self.scratch, 0)?, Value::Bool(true)))
+    }
+}
+
+pub struct LookupOperator {
+    table: Arc<dyn LookupTable>,
+    key: Box<dyn Scalar>,
+    outer: bool,
+    residual: Option<Residual>,
+    input: Arc<RecordType>,
+    output: Arc<RecordType>,
+    /// The table's fields at their zero values: an unmatched record's.
+    zeros: Vec<Value>,
+    keys: Vec<Value>,
+}
+
+impl LookupOperator {
+    pub fn new(
+        table: Arc<dyn LookupTable>,
+        table_record: &RecordType,
+        key: Box<dyn Scalar>,
+        outer: bool,
+        residual: Option<Residual>,
+        input: Arc<RecordType>,
+        output: Arc<RecordType>,
+    ) -> LookupOperator {
+        let zeros = table_record.fields().iter().map(|field| zero_value(field.ty)).collect();
+        LookupOperator { table, key, outer, residual, input, output, zeros, keys: Vec::new() }
+    }
+}
+
+impl StatefulOperator for LookupOperator {
+    fn push(&mut self, _port: usize, input: &Batch, output: &mut Batch) -> Result<usize, EvalError> {
+        self.key.evaluate_all(input, &mut self.keys)?;
+        let mut values = Vec::with_capacity(self.output.fields().len());
+        for row in 0..input.len() {
+            let record = input.row(row, &self.input).values();
+            let key = KeyValue(std::mem::replace(&mut self.keys[row], Value::Bool(false)));
+            let found = match self.table.get(&key) {
+                Some(found) => match &mut self.residual {
+                    Some(residual) => residual.accepts(&record, found)?.then_some(found),
+                    None => Some(found),
+                },
+                None => None,
+            };
+            if found.is_none() && !self.outer {
+                continue;
+            }
+            values.clear();
+            values.extend(record);
+            values.extend_from_slice(found.unwrap_or(&self.zeros));
+            if self.outer {
+                values.push(Value::Bool(found.is_some()));
+            }
+            output.push_values(&self.output, &values);
+        }
+        Ok(0)
+    }
+
+    fn advance_watermark(&mut self, _watermark: i64, _output: &mut Batch) -> Result<(), EvalError> {
+        Ok(())
+    }
+
+    fn state(&self) -> OperatorState {
+        OperatorState { entries: self.table.len() as u64, bytes: self.table.bytes() }
+    }
+}
