@@ -309,7 +309,7 @@ fn exported_programs_give_flinks_records_what_flowc_gives() {
     }
     // The examples without `random` (which has no Flink form) export.
     assert_eq!(exported_examples, ["cpu_bound", "io_bound", "network_bottleneck", "quickstart", "slow_sink"]);
-    assert!(inputs.len() >= 28, "twenty-three programs of our own and the examples");
+    assert!(inputs.len() >= 31, "twenty-six programs of our own and the examples");
 
     let mut cases = Vec::new();
     let mut failures = Vec::new();
