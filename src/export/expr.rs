@@ -29,6 +29,9 @@ pub enum Scope<'a> {
     Generator { seq_column: &'a str },
     /// An operator: field `i` is the column named `fields[i]`.
     Record { fields: Vec<String> },
+    /// Two relations side by side (a join): field `i` is the column
+    /// `fields[i].1` of the relation named `fields[i].0` in the query.
+    Qualified { fields: Vec<(&'static str, String)> },
 }
 
 pub struct Translator<'a> {
@@ -125,11 +128,14 @@ impl Translator<'_> {
             TypedExprKind::Literal(value) => self.literal(value, expr.span),
             TypedExprKind::Field(index) => match &self.scope {
                 Scope::Record { fields } => quote(&fields[*index]),
+                Scope::Qualified { fields } => format!("{}.{}", quote(fields[*index].0), quote(&fields[*index].1)),
                 Scope::Generator { .. } => unreachable!("check rejects fields in generator bodies"),
             },
             TypedExprKind::Seq => match &self.scope {
                 Scope::Generator { seq_column } => quote(seq_column),
-                Scope::Record { .. } => unreachable!("check rejects `seq` outside generator bodies"),
+                Scope::Record { .. } | Scope::Qualified { .. } => {
+                    unreachable!("check rejects `seq` outside generator bodies")
+                }
             },
             TypedExprKind::Unary { op: UnaryOp::Not, operand } => format!("(NOT {})", self.sql(operand)),
             TypedExprKind::Unary { op: UnaryOp::Neg, operand } => match operand.ty {

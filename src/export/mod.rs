@@ -16,10 +16,11 @@ mod joins;
 mod tables;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::check::functions::AggregateFunction;
 use crate::check::program::{
-    Aggregate, LetId, OperatorKind, SinkConnector, Stream, StreamHead, TypedExprKind, WindowKind,
+    Aggregate, LetId, OperatorKind, SinkConnector, Stream, StreamHead, TableId, TypedExprKind, WindowKind,
 };
 use crate::check::types::Type;
 use crate::check::{Config, Program};
@@ -45,6 +46,7 @@ pub fn flink_sql(program: &Program, file_name: &str, text: &str, options: Option
         diagnostics: Vec::new(),
         statements: Vec::new(),
         lets: HashMap::new(),
+        tables: HashMap::new(),
         views: 0,
     };
     let header = exporter.header(file_name, &program.config);
@@ -62,7 +64,7 @@ pub fn flink_sql(program: &Program, file_name: &str, text: &str, options: Option
         {
             exporter.statements.push(table);
         }
-        inserts.push(format!("INSERT INTO {} {};", quote(&sink_name), relation.select_all()));
+        inserts.push(format!("INSERT INTO {} {};", quote(&sink_name), relation.select_for_sink()));
     }
     if !exporter.diagnostics.is_empty() {
         exporter.diagnostics.sort_by_key(|d| d.labels.first().map(|l| l.span.start));
@@ -94,10 +96,41 @@ pub fn flink_sql(program: &Program, file_name: &str, text: &str, options: Option
 struct Relation {
     name: String,
     columns: Vec<String>,
-    /// Columns that are event-time attributes, which windows need.
-    rowtime: Vec<bool>,
+    /// Which columns are event-time attributes, which windows and
+    /// event-time joins need.
+    rowtime: Vec<Time>,
     /// The rows are a changelog (a running aggregate's updates).
     updating: bool,
+}
+
+/// Whether a column is an event-time attribute in Flink.
+#[derive(Debug, Clone)]
+enum Time {
+    /// A time attribute: a source's watermarked column, as it is.
+    Attribute,
+    /// A plain value.
+    Plain,
+    /// It was a time attribute until an operator made it a plain value.
+    Lost(Arc<TimeLost>),
+}
+
+impl Time {
+    fn is_attribute(&self) -> bool {
+        matches!(self, Time::Attribute)
+    }
+
+    fn plain(count: usize) -> Vec<Time> {
+        vec![Time::Plain; count]
+    }
+}
+
+/// Where and why a column stopped being a time attribute, for the refusal
+/// of a window (or an event-time join) after it.
+#[derive(Debug)]
+struct TimeLost {
+    span: Span,
+    label: String,
+    help: String,
 }
 
 impl Relation {
@@ -108,6 +141,23 @@ impl Relation {
             quote(&self.name)
         )
     }
+
+    /// The rows for a sink, which takes at most one time attribute: after
+    /// a join every other one (and any time column a join may have left
+    /// one in Flink) is cast to a plain `TIMESTAMP_LTZ(3)`.
+    fn select_for_sink(&self) -> String {
+        let mut times = self.rowtime.iter().enumerate().filter(|(_, time)| !matches!(time, Time::Plain));
+        let kept = times.next().map(|(i, _)| i);
+        if times.next().is_none() {
+            return self.select_all();
+        }
+        let columns = self.columns.iter().enumerate().map(|(i, column)| match self.rowtime[i] {
+            Time::Plain => quote(column),
+            _ if Some(i) == kept => quote(column),
+            _ => format!("CAST({0} AS TIMESTAMP_LTZ(3)) AS {0}", quote(column)),
+        });
+        format!("SELECT {} FROM {}", columns.collect::<Vec<_>>().join(", "), quote(&self.name))
+    }
 }
 
 struct Exporter<'p> {
@@ -117,6 +167,8 @@ struct Exporter<'p> {
     diagnostics: Vec<Diagnostic>,
     statements: Vec<String>,
     lets: HashMap<LetId, Relation>,
+    /// The tables a lookup has read so far, created on first use.
+    tables: HashMap<TableId, joins::TableViews>,
     views: usize,
 }
 
@@ -162,7 +214,7 @@ impl Exporter<'_> {
         comment: String,
         query: String,
         columns: Vec<String>,
-        rowtime: Vec<bool>,
+        rowtime: Vec<Time>,
         updating: bool,
     ) -> Relation {
         self.views += 1;
@@ -176,8 +228,12 @@ impl Exporter<'_> {
             StreamHead::Source(id) => {
                 let source = &self.program.sources[*id];
                 let columns: Vec<String> = source.record.fields().iter().map(|f| f.name.clone()).collect();
-                let rowtime =
-                    (0..columns.len()).map(|i| source.watermark.as_ref().is_some_and(|w| w.field == i)).collect();
+                let rowtime = (0..columns.len())
+                    .map(|i| match source.watermark.as_ref().is_some_and(|w| w.field == i) {
+                        true => Time::Attribute,
+                        false => Time::Plain,
+                    })
+                    .collect();
                 Relation { name: source.name.clone(), columns, rowtime, updating: false }
             }
             StreamHead::Let(id) => match self.lets.get(id) {
@@ -193,7 +249,17 @@ impl Exporter<'_> {
                 let relations: Vec<Relation> = inputs.iter().map(|input| self.stream(input, base)).collect();
                 let query = relations.iter().map(Relation::select_all).collect::<Vec<_>>().join("\nUNION ALL\n");
                 let first = relations[0].clone();
-                let rowtime = (0..first.columns.len()).map(|i| relations.iter().all(|r| r.rowtime[i])).collect();
+                let rowtime = (0..first.columns.len())
+                    .map(|i| {
+                        let times = || relations.iter().map(|r| &r.rowtime[i]);
+                        match times().find(|time| !time.is_attribute()) {
+                            None => Time::Attribute,
+                            Some(_) => {
+                                times().find(|time| matches!(time, Time::Lost(_))).unwrap_or(&Time::Plain).clone()
+                            }
+                        }
+                    })
+                    .collect();
                 let updating = relations.iter().any(|r| r.updating);
                 let comment = format!("union (line {})", self.line(*span));
                 self.view(base, comment, query, first.columns, rowtime, updating)
@@ -228,8 +294,8 @@ impl Exporter<'_> {
                     let rowtime = fields
                         .iter()
                         .map(|field| match field.kind {
-                            TypedExprKind::Field(i) => relation.rowtime[i],
-                            _ => false,
+                            TypedExprKind::Field(i) => relation.rowtime[i].clone(),
+                            _ => Time::Plain,
                         })
                         .collect();
                     let query = format!("SELECT {}\nFROM {}", selected.join(", "), quote(&relation.name));
@@ -256,12 +322,8 @@ impl Exporter<'_> {
                 OperatorKind::Window { kind, time_field, key, aggregates } => {
                     if relation.updating {
                         self.refuse_after_aggregate(operator.keyword);
-                    } else if !relation.rowtime[*time_field] {
-                        self.diagnostics.push(
-                            Diagnostic::error(Code::NoFlinkForm, format!("`{}` is not an event-time attribute in Flink", input_columns[*time_field]))
-                                .label(operator.keyword, "a window needs a time attribute")
-                                .help("Flink windows read the source's watermarked column as it is; a computed or renamed timestamp loses its watermark"),
-                        );
+                    } else {
+                        self.require_time(&relation, *time_field, operator.keyword, "a window needs a time attribute");
                     }
                     let key_sql = translator.sql(&key.expr);
                     let aggregates_sql: Vec<String> =
@@ -302,7 +364,7 @@ impl Exporter<'_> {
                         selected.join(", "),
                         quote(KEY_COLUMN)
                     );
-                    let rowtime = vec![false; output_columns.len()];
+                    let rowtime = Time::plain(output_columns.len());
                     self.view(base, format!("window (line {line})"), query, output_columns, rowtime, false)
                 }
                 OperatorKind::Aggregate { key, aggregates } => {
@@ -326,7 +388,7 @@ impl Exporter<'_> {
                         quote(&keyed),
                         quote(KEY_COLUMN)
                     );
-                    let rowtime = vec![false; output_columns.len()];
+                    let rowtime = Time::plain(output_columns.len());
                     let comment =
                         format!("aggregate (line {line}): a continuous GROUP BY, which Flink emits as a changelog");
                     self.view(base, comment, query, output_columns, rowtime, true)
@@ -366,8 +428,24 @@ impl Exporter<'_> {
         let mut keyed_columns = relation.columns.clone();
         keyed_columns.push(KEY_COLUMN.to_string());
         let mut rowtime = relation.rowtime.clone();
-        rowtime.push(false);
+        rowtime.push(Time::Plain);
         self.view(base, format!("the key of line {line}"), query, keyed_columns, rowtime, relation.updating).name
+    }
+
+    /// Whether `column` is an event-time attribute; if not, the refusal,
+    /// saying where it stopped being one when an operator made it plain.
+    fn require_time(&mut self, relation: &Relation, column: usize, at: Span, label: &str) -> bool {
+        let message = format!("`{}` is not an event-time attribute in Flink", relation.columns[column]);
+        let diagnostic = Diagnostic::error(Code::NoFlinkForm, message).label(at, label);
+        let diagnostic = match &relation.rowtime[column] {
+            Time::Attribute => return true,
+            Time::Plain => diagnostic.help(
+                "Flink's windows and event-time joins read a source's watermarked column as it is; a computed timestamp has no watermark",
+            ),
+            Time::Lost(lost) => diagnostic.label(lost.span, lost.label.clone()).help(lost.help.clone()),
+        };
+        self.diagnostics.push(diagnostic);
+        false
     }
 
     fn refuse_after_aggregate(&mut self, keyword: Span) {

@@ -1,7 +1,9 @@
 //! Sources and sinks as Flink tables, column types, and time constants as
 //! SQL intervals.
 
-use crate::check::program::{Format, OnError, Sink, SinkConnector, Source, SourceConnector, TimestampFormat};
+use crate::check::program::{
+    Attributes, Format, OnError, Sink, SinkConnector, Source, SourceConnector, Table, TimestampFormat,
+};
 use crate::check::types::{Field, Type};
 use crate::diag::{line_number, Code, Diagnostic, Span};
 
@@ -41,11 +43,66 @@ fn no_duration_columns(fields: &[Field], span: Span, what: &str, diagnostics: &m
 /// `CREATE TABLE` for a source, and for a csv file the view that drops its
 /// header line; the stream reads the last statement's name.
 pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    file_table(source, "source", false, text, diagnostics)
+}
+
+/// The column of a lookup table's one version.
+pub const VERSION_COLUMN: &str = "flowc_version";
+/// The version time of every row of a lookup table, in milliseconds since
+/// the epoch: older than any flowc timestamp (nanoseconds in an i64 reach
+/// back to 1677-09-21), so that every record finds every row.
+const VERSION_MILLIS: i64 = -9_223_372_036_855;
+
+/// A lookup `table` as Flink reads it: the file as a table (through the view
+/// that drops its header) with a constant version time `flowc_version` that
+/// carries a watermark, and a deduplicating view over it, which Flink takes
+/// as a versioned table for an event-time temporal join. Returns the
+/// statements, the name of the rows and the name of the versioned view.
+pub fn lookup_table(table: &Table, text: &str, diagnostics: &mut Vec<Diagnostic>) -> (Vec<String>, String, String) {
+    let source = Source {
+        name: table.name.clone(),
+        name_span: table.name_span,
+        span: table.span,
+        schema_name: String::new(),
+        record: table.record.clone(),
+        connector: table.connector.clone(),
+        attributes: Attributes::default(),
+        watermark: None,
+    };
+    let mut statements = file_table(&source, "table", true, text, diagnostics);
+    let versioned = format!("{}__versioned", table.name);
+    if !statements.is_empty() {
+        let names = table.record.fields().iter().map(|field| quote(&field.name)).collect::<Vec<_>>().join(", ");
+        let version = quote(VERSION_COLUMN);
+        statements.push(format!(
+            "-- `{}` as a versioned table: one version per key, older than any record, so that every record sees the whole table\n\
+             CREATE TEMPORARY VIEW {} AS\n\
+             SELECT {names}, {version} FROM (\n  \
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {version} DESC) AS `flowc_row` FROM {}\n\
+             )\nWHERE `flowc_row` = 1;",
+            table.name,
+            quote(&versioned),
+            quote(&table.record.fields()[table.key_field].name),
+            quote(&table.name),
+        ));
+    }
+    (statements, table.name.clone(), versioned)
+}
+
+/// `CREATE TABLE` for a source or a lookup table (`what`), and for a csv
+/// file the view that drops its header line, which keeps the name.
+fn file_table(
+    source: &Source,
+    what: &str,
+    version: bool,
+    text: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<String> {
     let fields = source.record.fields();
-    if !no_duration_columns(fields, source.name_span, &format!("source `{}`", source.name), diagnostics) {
+    if !no_duration_columns(fields, source.name_span, &format!("{what} `{}`", source.name), diagnostics) {
         return Vec::new();
     }
-    let comment = format!("-- source `{}` (line {})", source.name, line_number(text, source.span.start));
+    let comment = format!("-- {what} `{}` (line {})", source.name, line_number(text, source.span.start));
     let mut columns = Vec::new();
     let mut options = Vec::new();
     let mut header_view = None;
@@ -150,7 +207,10 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
                     .map(|field| format!("{} = {}", quote(&text_column(&field.name)), string_literal(&field.name)))
                     .collect::<Vec<_>>()
                     .join(" AND ");
-                let names = fields.iter().map(|field| quote(&field.name)).collect::<Vec<_>>().join(", ");
+                let mut names = fields.iter().map(|field| quote(&field.name)).collect::<Vec<_>>().join(", ");
+                if version {
+                    names.push_str(&format!(", {}", quote(VERSION_COLUMN)));
+                }
                 header_view = Some(format!(
                     "-- `{}` without its header line\nCREATE TEMPORARY VIEW {} AS\nSELECT {names} FROM {}\nWHERE NOT ({is_header});",
                     source.name,
@@ -167,6 +227,11 @@ pub fn source_table(source: &Source, text: &str, diagnostics: &mut Vec<Diagnosti
             );
             return Vec::new();
         }
+    }
+    if version {
+        let column = quote(VERSION_COLUMN);
+        columns.push(format!("{column} AS TO_TIMESTAMP_LTZ({VERSION_MILLIS}, 3)"));
+        columns.push(format!("WATERMARK FOR {column} AS {column}"));
     }
     if let Some(watermark) = &source.watermark {
         if watermark.every_records.is_some() {
