@@ -253,7 +253,11 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
                 Some(StateKind::JoinRows) => "that came after the join's watermark had passed them",
                 _ => "that came after their windows had fired",
             };
-            notes.push(format!("{} (line {line}) dropped {} {when}", operator.name, plural(late as usize, "late record")));
+            notes.push(format!(
+                "{} (line {line}) dropped {} {when}",
+                operator.name,
+                plural(late as usize, "late record")
+            ));
         }
     }
     for task in &plan.tasks {

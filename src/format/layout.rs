@@ -287,28 +287,7 @@ impl<'s> Printer<'s> {
                 let entries: Vec<Entry> = assignments.iter().map(Entry::assignment).collect();
                 self.body(&entries, operator.keyword.end, indent, BodyStyle::Assignments);
             }
-            Operator::Join(join) => {
-                self.push(if join.left { "join left " } else { "join " });
-                self.bracketed(&join.right, indent);
-                if let Some(time) = &join.time {
-                    self.push(" ");
-                    match &time.kind {
-                        JoinTimeKind::Interval { span, .. } => self.inline(*span, indent + 2),
-                        JoinTimeKind::Window(call) => {
-                            self.push("window ");
-                            self.inline(call.span, indent + 2);
-                        }
-                    }
-                    self.push(&format!(" on {}", time.left_field.name));
-                    if let Some(right) = &time.right_field {
-                        self.push(&format!(", {}", right.name));
-                    }
-                }
-                if let Some(condition) = &join.residual {
-                    self.push(" where ");
-                    self.inline(condition.span, indent + 2);
-                }
-            }
+            Operator::Join(join) => self.join(join, operator.span, indent),
             Operator::Lookup { left, table, key, residual } => {
                 self.push(if *left { "lookup left " } else { "lookup " });
                 self.push(&format!("{} by ", table.name));
@@ -326,14 +305,15 @@ impl<'s> Printer<'s> {
         self.attributes(&operator.attributes, indent + 2);
     }
 
-    /// A join's `(stream)`: on one line when it fits and holds no comment;
-    /// otherwise the stream's operators one per line inside the brackets.
-    fn bracketed(&mut self, stream: &Stream, indent: usize) {
-        if !self.flat && !self.has_comment_within(stream.span) {
+    /// `join [left] (stream) time where …` on one line when all of it fits
+    /// and holds no comment; otherwise the bracketed stream's operators one
+    /// per line, and the time condition after the closing bracket.
+    fn join(&mut self, join: &Join, span: Span, indent: usize) {
+        if !self.flat && !self.has_comment_within(span) {
             let saved = (self.lines.len(), self.lines.last().map(|line| line.code.clone()));
             self.flat = true;
             self.flat_failed = false;
-            self.bracketed(stream, indent);
+            self.join(join, span, indent);
             self.flat = false;
             let fits = self.lines.len() == saved.0 && self.lines.last().is_some_and(|line| line.code.len() <= WIDTH);
             if !self.flat_failed && fits {
@@ -344,8 +324,9 @@ impl<'s> Printer<'s> {
                 line.code = before;
             }
         }
-        self.push("(");
+        self.push(if join.left { "join left (" } else { "join (" });
         self.after_open = true;
+        let stream = &join.right;
         if self.flat {
             self.stream(stream, indent);
         } else {
@@ -355,6 +336,24 @@ impl<'s> Printer<'s> {
             self.new_line(stream.span.end, indent, false);
         }
         self.push(")");
+        if let Some(time) = &join.time {
+            self.push(" ");
+            match &time.kind {
+                JoinTimeKind::Interval { span, .. } => self.inline(*span, indent + 2),
+                JoinTimeKind::Window(call) => {
+                    self.push("window ");
+                    self.inline(call.span, indent + 2);
+                }
+            }
+            self.push(&format!(" on {}", time.left_field.name));
+            if let Some(right) = &time.right_field {
+                self.push(&format!(", {}", right.name));
+            }
+        }
+        if let Some(condition) = &join.residual {
+            self.push(" where ");
+            self.inline(condition.span, indent + 2);
+        }
     }
 
     fn attributes(&mut self, attributes: &[Attribute], continuation: usize) {

@@ -44,8 +44,8 @@ impl FileTable {
     /// Reads every row of `table`'s file; a bad line or a key seen twice is
     /// an error, in words for the user.
     pub fn load(table: &Table, backend: &dyn Backend, limits: LineLimits) -> Result<FileTable, LoadError> {
-        let mut reader =
-            SourceReader::open(&table.connector, &table.record, backend, 0, 1, true, limits).map_err(LoadError::Open)?;
+        let mut reader = SourceReader::open(&table.connector, &table.record, backend, 0, 1, true, limits)
+            .map_err(LoadError::Open)?;
         let mut rows: KeyMap<(Vec<Value>, usize)> = KeyMap::default();
         let mut number = 0;
         let mut bytes = 0;
