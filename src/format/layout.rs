@@ -287,7 +287,7 @@ impl<'s> Printer<'s> {
                 let entries: Vec<Entry> = assignments.iter().map(Entry::assignment).collect();
                 self.body(&entries, operator.keyword.end, indent, BodyStyle::Assignments);
             }
-            Operator::Join(join) => self.join(join, operator.span, indent),
+            Operator::Join(join) => self.join(join, indent),
             Operator::Lookup { left, table, key, residual } => {
                 self.push(if *left { "lookup left " } else { "lookup " });
                 self.push(&format!("{} by ", table.name));
@@ -306,14 +306,16 @@ impl<'s> Printer<'s> {
     }
 
     /// `join [left] (stream) time where …` on one line when all of it fits
-    /// and holds no comment; otherwise the bracketed stream's operators one
-    /// per line, and the time condition after the closing bracket.
-    fn join(&mut self, join: &Join, span: Span, indent: usize) {
-        if !self.flat && !self.has_comment_within(span) {
+    /// and the bracketed stream holds no comment; otherwise the stream's
+    /// operators one per line, and the time condition after the closing
+    /// bracket. (A comment after the bracket ends the line either way, so it
+    /// decides nothing: the layout must not change when it has moved.)
+    fn join(&mut self, join: &Join, indent: usize) {
+        if !self.flat && !self.has_comment_within(join.right.span) {
             let saved = (self.lines.len(), self.lines.last().map(|line| line.code.clone()));
             self.flat = true;
             self.flat_failed = false;
-            self.join(join, span, indent);
+            self.join(join, indent);
             self.flat = false;
             let fits = self.lines.len() == saved.0 && self.lines.last().is_some_and(|line| line.code.len() <= WIDTH);
             if !self.flat_failed && fits {

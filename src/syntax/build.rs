@@ -219,7 +219,9 @@ impl<'d> Builder<'d> {
         let _on = parts.next();
         let left_field = self.ident(parts.next().expect("join time field"));
         let right_field = parts.next().map(|field| self.ident(field));
-        JoinTime { kind, left_field, right_field, span }
+        // Up to the last field: pest's span would run on over what follows.
+        let end = right_field.as_ref().map_or(left_field.span.end, |field| field.span.end);
+        JoinTime { kind, left_field, right_field, span: Span::new(span.start, end) }
     }
 
     fn residual(&mut self, pair: Pair<'_, Rule>) -> Expr {
