@@ -3,7 +3,8 @@
 
 /// A duration in the largest unit that shows it exactly: `1500ms`, `2s`, `1m`.
 pub fn format_duration(nanos: i64) -> String {
-    const UNITS: [(&str, i64); 6] = [
+    const UNITS: [(&str, i64); 7] = [
+        ("d", 86_400_000_000_000),
         ("h", 3_600_000_000_000),
         ("m", 60_000_000_000),
         ("s", 1_000_000_000),

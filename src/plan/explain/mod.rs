@@ -195,7 +195,7 @@ impl std::fmt::Display for InputBuffers {
 }
 
 /// Code on one line: `//` comments dropped (not inside strings), every run
-/// of white space made one space.
+/// of white space made one space, none just inside brackets.
 fn collapse_code(code: &str) -> String {
     let mut out = String::with_capacity(code.len());
     let mut in_string = false;
@@ -215,7 +215,8 @@ fn collapse_code(code: &str) -> String {
             pending_space = true;
             continue;
         }
-        if pending_space && !out.is_empty() {
+        let inside_brackets = out.ends_with(['(', '[']) || matches!(c, ')' | ']');
+        if pending_space && !out.is_empty() && !inside_brackets {
             out.push(' ');
         }
         pending_space = false;
