@@ -30,22 +30,6 @@ pub fn format_size(bytes: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn picks_the_largest_exact_unit() {
-        assert_eq!(format_duration(0), "0s");
-        assert_eq!(format_duration(1_500_000_000), "1500ms");
-        assert_eq!(format_duration(120_000_000_000), "2m");
-        assert_eq!(format_duration(250_000), "250us");
-        assert_eq!(format_size(32 * 1024), "32KiB");
-        assert_eq!(format_size(10), "10B");
-        assert_eq!(format_size(64 << 20), "64MiB");
-    }
-}
-
 /// `86400000` as `86,400,000`.
 pub fn format_count(n: u64) -> String {
     let digits = n.to_string();
@@ -57,4 +41,22 @@ pub fn format_count(n: u64) -> String {
         out.push(digit);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_largest_exact_unit() {
+        assert_eq!(format_duration(0), "0s");
+        assert_eq!(format_duration(1_500_000_000), "1500ms");
+        assert_eq!(format_duration(120_000_000_000), "2m");
+        assert_eq!(format_duration(30 * 86_400_000_000_000), "30d");
+        assert_eq!(format_duration(36 * 3_600_000_000_000), "36h");
+        assert_eq!(format_duration(250_000), "250us");
+        assert_eq!(format_size(32 * 1024), "32KiB");
+        assert_eq!(format_size(10), "10B");
+        assert_eq!(format_size(64 << 20), "64MiB");
+    }
 }

@@ -246,7 +246,7 @@ mod round_tests {
         assert_eq!(round_float(1.0e-5, 3), 0.0);
         assert_eq!(round_float(0.0005, 3), 0.001);
         assert_eq!(round_float(0.1 + 0.2, 1), 0.3);
-        assert_eq!(round_float(3.14159, 10), 3.14159);
+        assert_eq!(round_float(1.23456, 10), 1.23456);
         assert_eq!(round_float(1e300, 2), 1e300);
         assert_eq!(round_float(5e-324, 400), 5e-324);
         assert_eq!(round_float(1.7976931348623157e308, -308), f64::INFINITY);

@@ -107,7 +107,7 @@ impl LookupTable for FileTable {
 pub fn row_bytes(values: &[Value]) -> u64 {
     let strings: usize =
         values.iter().map(|value| if let Value::Str(text) = value { text.len() + 16 } else { 0 }).sum();
-    (values.len() * std::mem::size_of::<Value>() + strings + 48) as u64
+    (std::mem::size_of_val(values) + strings + 48) as u64
 }
 
 /// The value a field takes when a left join or lookup found no match.

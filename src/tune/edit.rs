@@ -106,7 +106,7 @@ fn end_of_code(text: &str, span: Span) -> usize {
             token.kind != TokenKind::Comment && token.span.start >= span.start && token.span.end <= span.end
         })
         .map(|token| token.span.end)
-        .last()
+        .next_back()
         .unwrap_or(span.end)
 }
 
