@@ -24,7 +24,7 @@ use super::async_call::AsyncCall;
 use super::channel::OutputGate;
 use super::control::{Ctx, RunError, Stopped};
 use super::operator::StatefulOperator;
-use super::sink::SinkWriter;
+use super::sinks::SinkWriter;
 
 /// What one operator of a chain does with a batch.
 pub enum Step {
@@ -520,7 +520,7 @@ fn eval_error(operator: &ChainOperator, error: EvalError) -> RunError {
 /// its reader (`flowc run … | head`) is no error: nobody reads any more, so
 /// the run ends at once and quietly, as Unix tools do.
 fn sink_failed(ctx: &Ctx, span: Span, sink: &SinkWriter, error: &std::io::Error) -> Stopped {
-    let to_stdout = sink.target().is_none_or(|path| super::sink::standard_stream(path) == Some(1));
+    let to_stdout = sink.target().is_none_or(|path| super::sinks::standard_stream(path) == Some(1));
     if to_stdout && error.kind() == std::io::ErrorKind::BrokenPipe {
         ctx.control.stdout_closed();
         return Stopped;

@@ -13,8 +13,8 @@ use crate::check::types::{Field, RecordType, Type};
 use crate::compile::row::Batch;
 
 use super::read::{parse_json, parse_value, read_timestamp, CsvColumns};
-use super::sink::{push_csv_record, push_json_record};
-use super::source::{LineLimits, LineSettings, LineSource, ProduceError, Produced};
+use super::sinks::{push_csv_record, push_json_record};
+use super::sources::{LineLimits, LineSettings, LineSource, ProduceError, Produced, RecordReader};
 
 const R: TimestampFormat = TimestampFormat::Rfc3339;
 
@@ -72,7 +72,7 @@ fn read(input: &[u8], settings: LineSettings, record: &Arc<RecordType>) -> Read 
             Err(ProduceError::Eval(_)) => unreachable!("a line source evaluates nothing"),
         }
     }
-    read.skipped = source.skipped;
+    read.skipped = source.skipped();
     read
 }
 

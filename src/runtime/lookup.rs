@@ -14,7 +14,7 @@ use crate::compile::Backend;
 
 use super::keyed::{KeyMap, KeyValue};
 use super::operator::{OperatorState, StatefulOperator};
-use super::source::{LineLimits, ProduceError, Produced, SourceReader};
+use super::sources::{LineLimits, ProduceError, Produced, SourceReader};
 
 /// Rows found by key.
 pub trait LookupTable: Send + Sync {

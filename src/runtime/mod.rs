@@ -23,8 +23,8 @@ mod lines;
 mod lookup;
 mod operator;
 pub mod read;
-mod sink;
-mod source;
+mod sinks;
+mod sources;
 pub mod temporary;
 mod window;
 mod wiring;
@@ -50,7 +50,7 @@ pub fn writes_standard_output(connector: &crate::check::program::SinkConnector) 
     match connector {
         crate::check::program::SinkConnector::Print => true,
         crate::check::program::SinkConnector::File { path, .. } => {
-            sink::standard_stream(std::path::Path::new(path)) == Some(1)
+            sinks::standard_stream(std::path::Path::new(path)) == Some(1)
         }
         crate::check::program::SinkConnector::Discard => false,
     }

@@ -30,8 +30,8 @@ use super::input::{InputChannel, InputGate};
 use super::join::JoinOperator;
 use super::keyed::KeyedInputs;
 use super::lookup::{FileTable, LoadError, LookupOperator, LookupTable, Residual};
-use super::sink::SinkWriter;
-use super::source::{LineLimits, SourceReader};
+use super::sinks::SinkWriter;
+use super::sources::{LineLimits, SourceReader};
 use super::window::{AggregateOperator, WindowOperator};
 use super::worker::{Feed, Subtask};
 use super::{RunMetrics, RunOptions};
@@ -234,7 +234,7 @@ fn distinct_sink_files(plan: &PhysicalPlan) -> Result<(), RunError> {
     for operator in &plan.operators {
         let NodeKind::Sink(sink) = &plan.node(operator.id).kind else { continue };
         let SinkConnector::File { path, path_span, .. } = &sink.connector else { continue };
-        let Some(file) = super::sink::replaced_file(std::path::Path::new(path)) else { continue };
+        let Some(file) = super::sinks::replaced_file(std::path::Path::new(path)) else { continue };
         if let Some((_, first)) = seen.iter().find(|(other, _)| *other == file) {
             return Err(RunError::new(
                 Code::SharedSinkFile,

@@ -14,7 +14,7 @@ use super::chain::Chain;
 use super::channel::OutputGate;
 use super::control::{Ctx, RunError, Stopped};
 use super::input::{InputGate, Received};
-use super::source::{ProduceError, Produced, SourceReader};
+use super::sources::{ProduceError, Produced, SourceReader};
 
 /// Where a subtask's records come from.
 pub enum Feed {

@@ -1,11 +1,4 @@
-//! Sources: `generate` (deterministic, optionally at the producers' rate)
-//! and line sources (`file`, `stdin`) in csv or jsonl.
-//!
-//! Subtask `i` of `p` of a generator makes the records whose `seq` is
-//! `i, i + p, i + 2p, …`, so every parallelism produces the same records
-//! and each subtask's timestamps advance together. With a `rate`, record `k`
-//! of a subtask is due `k / (rate / p)` seconds after the start; the records
-//! due but not yet made are the source's lag.
+//! Line sources, `file(path)` and `stdin(format)`, in csv or jsonl.
 //!
 //! Standard input is read on a helper thread that hands lines over a small
 //! bounded channel, so a subtask waiting for input can still see Ctrl-C.
@@ -18,186 +11,18 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::check::program::{Format, OnError, SourceConnector, TimestampFormat, Value};
+use crate::check::program::{Format, OnError, TimestampFormat, Value};
 use crate::check::types::RecordType;
-use crate::compile::backend::{Backend, Generator};
 use crate::compile::row::Batch;
+use crate::runtime::control::POLL;
+use crate::runtime::lines::{read_record, Quoting, RawRecord};
+use crate::runtime::read::{parse_json, CsvColumns, LineError};
 
-use super::control::POLL;
-use super::lines::{read_record, Quoting, RawRecord};
-use super::read::{parse_json, CsvColumns, LineError};
-
-/// How much a line source may hold: per record, and per batch.
-#[derive(Debug, Clone, Copy)]
-pub struct LineLimits {
-    /// `max_line_length`: the longest record, in bytes.
-    pub max_line_length: usize,
-    /// A batch ends once its rows and strings take this many bytes.
-    pub batch_bytes: usize,
-}
-
-/// What a source did when asked for records.
-pub enum Produced {
-    /// Appended this many records.
-    Records(usize),
-    /// Nothing is due before this instant.
-    WaitUntil(Instant),
-    /// Nothing more will come.
-    Done,
-}
-
-/// A line that could not be read, under `on_error = fail`.
-#[derive(Debug)]
-pub struct BadLine {
-    pub location: String,
-    pub message: String,
-}
-
-pub enum SourceReader {
-    Generate(GenerateSource),
-    Lines(LineSource),
-}
-
-impl SourceReader {
-    /// Subtask `subtask` of `parallelism` of a source.
-    pub fn open(
-        connector: &SourceConnector,
-        record: &Arc<RecordType>,
-        backend: &dyn Backend,
-        subtask: u32,
-        parallelism: u32,
-        unthrottled: bool,
-        limits: LineLimits,
-    ) -> Result<SourceReader, String> {
-        Ok(match connector {
-            SourceConnector::Generate { count, rate_per_second, fields } => {
-                let (subtask, parallelism) = (u64::from(subtask), u64::from(parallelism));
-                let local_count = count.map(|count| count / parallelism + u64::from(subtask < count % parallelism));
-                SourceReader::Generate(GenerateSource {
-                    generator: backend.generator(fields, record),
-                    first_seq: subtask as i64,
-                    stride: parallelism as i64,
-                    local_count,
-                    rate: rate_per_second.filter(|_| !unthrottled).map(|rate| rate / parallelism as f64),
-                    start: None,
-                    made: 0,
-                    stopped: false,
-                })
-            }
-            SourceConnector::File { path, format, on_error, header, timestamps, .. } => {
-                let file = File::open(path).map_err(|error| format!("cannot open `{path}`: {error}"))?;
-                let lines = LineInput::File(Box::new(BufReader::with_capacity(256 << 10, file)));
-                let settings = LineSettings::new(*format, *on_error, *header, *timestamps, limits);
-                SourceReader::Lines(LineSource::new(lines, path.clone(), settings, record))
-            }
-            SourceConnector::Stdin { format, on_error, header, timestamps } => {
-                let lines = LineInput::Stdin(spawn_stdin_reader(limits.max_line_length, quoting(*format)));
-                let settings = LineSettings::new(*format, *on_error, *header, *timestamps, limits);
-                SourceReader::Lines(LineSource::new(lines, "<stdin>".into(), settings, record))
-            }
-        })
-    }
-
-    /// Appends up to `max_rows` records to `output`.
-    pub fn produce(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, ProduceError> {
-        match self {
-            SourceReader::Generate(source) => source.produce(output, max_rows).map_err(ProduceError::Eval),
-            SourceReader::Lines(source) => source.produce(output, max_rows),
-        }
-    }
-
-    /// The sources are stopping (Ctrl-C): from now on a source hands on only
-    /// what flowc has already read and ends without waiting for more.
-    pub fn stop(&mut self) {
-        match self {
-            SourceReader::Lines(source) => source.stopping = true,
-            SourceReader::Generate(source) => source.stopped = true,
-        }
-    }
-
-    /// Records the producers have made by now that the source has not read.
-    pub fn lag(&self) -> u64 {
-        match self {
-            SourceReader::Generate(source) if source.rate.is_some() => {
-                source.due(Instant::now()).saturating_sub(source.made)
-            }
-            SourceReader::Generate(_) => 0,
-            SourceReader::Lines(_) => 0,
-        }
-    }
-
-    /// A generator with a rate, once started: when, its rate, its record count.
-    pub fn schedule(&self) -> Option<(Instant, f64, u64)> {
-        match self {
-            SourceReader::Generate(source) => {
-                Some((source.start?, source.rate?, source.local_count.unwrap_or(u64::MAX)))
-            }
-            SourceReader::Lines(_) => None,
-        }
-    }
-
-    pub fn skipped(&self) -> u64 {
-        match self {
-            SourceReader::Lines(source) => source.skipped,
-            SourceReader::Generate(_) => 0,
-        }
-    }
-}
-
-pub enum ProduceError {
-    Eval(crate::compile::interp::EvalError),
-    BadLine(BadLine),
-}
-
-pub struct GenerateSource {
-    generator: Box<dyn Generator>,
-    first_seq: i64,
-    stride: i64,
-    local_count: Option<u64>,
-    /// Records per second for this subtask.
-    rate: Option<f64>,
-    start: Option<Instant>,
-    made: u64,
-    stopped: bool,
-}
-
-impl GenerateSource {
-    /// Records due by `now`: all of them without a rate.
-    fn due(&self, now: Instant) -> u64 {
-        let limit = self.local_count.unwrap_or(u64::MAX);
-        match (self.rate, self.start) {
-            (Some(rate), Some(start)) => {
-                let due = (now.duration_since(start).as_secs_f64() * rate) as u64 + 1;
-                due.min(limit)
-            }
-            (Some(_), None) => 0,
-            (None, _) => limit,
-        }
-    }
-
-    fn produce(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, crate::compile::interp::EvalError> {
-        let now = Instant::now();
-        let start = *self.start.get_or_insert(now);
-        if self.stopped || self.local_count.is_some_and(|count| self.made >= count) {
-            return Ok(Produced::Done);
-        }
-        let due = self.due(now).max(if self.rate.is_some() { 1 } else { 0 });
-        if due <= self.made {
-            let rate = self.rate.expect("only a rate makes records wait");
-            let next = start + Duration::from_secs_f64(self.made as f64 / rate);
-            return Ok(Produced::WaitUntil(next));
-        }
-        let n = (due - self.made).min(max_rows as u64) as usize;
-        let first = self.first_seq.wrapping_add((self.made as i64).wrapping_mul(self.stride));
-        self.generator.run(first, self.stride, n, output)?;
-        self.made += n as u64;
-        Ok(Produced::Records(n))
-    }
-}
+use super::{BadLine, LineLimits, ProduceError, Produced, RecordReader};
 
 enum LineRead {
     Record(RawRecord),
@@ -223,7 +48,13 @@ pub struct LineSettings {
 }
 
 impl LineSettings {
-    fn new(format: Format, on_error: OnError, header: bool, timestamps: TimestampFormat, limits: LineLimits) -> Self {
+    pub(super) fn new(
+        format: Format,
+        on_error: OnError,
+        header: bool,
+        timestamps: TimestampFormat,
+        limits: LineLimits,
+    ) -> Self {
         LineSettings { format, on_error, header, timestamps, limits }
     }
 }
@@ -245,7 +76,7 @@ pub struct LineSource {
     record: Arc<RecordType>,
     /// The line the next record starts on, from 1.
     next_line: usize,
-    pub(super) skipped: u64,
+    skipped: u64,
     done: bool,
     /// Set by `SourceReader::stop`.
     stopping: bool,
@@ -269,6 +100,19 @@ impl LineSource {
         record: &Arc<RecordType>,
     ) -> Self {
         LineSource::new(LineInput::File(Box::new(reader)), name.into(), settings, record)
+    }
+
+    /// `file(path)`.
+    pub(super) fn file(path: &str, settings: LineSettings, record: &Arc<RecordType>) -> Result<Self, String> {
+        let file = File::open(path).map_err(|error| format!("cannot open `{path}`: {error}"))?;
+        let lines = LineInput::File(Box::new(BufReader::with_capacity(256 << 10, file)));
+        Ok(LineSource::new(lines, path.to_string(), settings, record))
+    }
+
+    /// `stdin(format)`.
+    pub(super) fn stdin(settings: LineSettings, record: &Arc<RecordType>) -> Self {
+        let lines = LineInput::Stdin(spawn_stdin_reader(settings.limits.max_line_length, quoting(settings.format)));
+        LineSource::new(lines, "<stdin>".into(), settings, record)
     }
 
     fn new(input: LineInput, name: String, settings: LineSettings, record: &Arc<RecordType>) -> Self {
@@ -327,7 +171,7 @@ impl LineSource {
         }
     }
 
-    pub fn produce(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, ProduceError> {
+    fn produce_lines(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, ProduceError> {
         let mut n = 0;
         while n < max_rows && output.bytes() < self.settings.limits.batch_bytes && !self.done {
             let record = match self.next_record()? {
@@ -503,4 +347,18 @@ fn spawn_stdin_reader(max_line_length: usize, quoting: Quoting) -> Receiver<std:
         return receiver;
     }
     receiver
+}
+
+impl RecordReader for LineSource {
+    fn produce(&mut self, output: &mut Batch, max_rows: usize) -> Result<Produced, ProduceError> {
+        self.produce_lines(output, max_rows)
+    }
+
+    fn stop(&mut self) {
+        self.stopping = true;
+    }
+
+    fn skipped(&self) -> u64 {
+        self.skipped
+    }
 }

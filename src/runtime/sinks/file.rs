@@ -1,5 +1,4 @@
-//! Sinks: `print` (one line per record on standard output), `file` (csv
-//! with a header line, or jsonl) and `discard`.
+//! `sink file(path)`: csv with a header line, or jsonl.
 //!
 //! A file sink whose target is a regular file (or nothing yet) writes to a
 //! hidden temporary file beside it and renames it into place only when the
@@ -16,19 +15,12 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::check::program::{Format, SinkConnector, Value};
+use crate::check::program::{Format, Value};
 use crate::check::types::RecordType;
 use crate::compile::interp::to_text;
 use crate::compile::row::Batch;
 
-/// Print output is handed to stdout in pieces about this big.
-const PRINT_CHUNK: usize = 64 << 10;
-
-pub enum SinkWriter {
-    Discard,
-    Print { record: Arc<RecordType>, prefix: String, pending: String },
-    File(FileSink),
-}
+use super::RecordWriter;
 
 pub struct FileSink {
     record: Arc<RecordType>,
@@ -42,106 +34,12 @@ pub struct FileSink {
 }
 
 enum Destination {
-    Replace { file: PathBuf, temporary: super::temporary::Listed },
+    Replace { file: PathBuf, temporary: crate::runtime::temporary::Listed },
     WriteThrough,
 }
 
-impl SinkWriter {
-    /// Opens the sink of subtask `subtask` (of `parallelism`).
-    pub fn open(
-        connector: &SinkConnector,
-        record: &Arc<RecordType>,
-        subtask: u32,
-        parallelism: u32,
-    ) -> Result<SinkWriter, String> {
-        Ok(match connector {
-            SinkConnector::Discard => SinkWriter::Discard,
-            SinkConnector::Print => SinkWriter::Print {
-                record: record.clone(),
-                // Flink's print sink marks each line with its subtask when there are several.
-                prefix: if parallelism > 1 { format!("{}> ", subtask + 1) } else { String::new() },
-                pending: String::new(),
-            },
-            SinkConnector::File { path, format, .. } => SinkWriter::File(FileSink::create(path, *format, record)?),
-        })
-    }
-
-    pub fn write(&mut self, batch: &Batch) -> io::Result<()> {
-        match self {
-            SinkWriter::Discard => Ok(()),
-            SinkWriter::Print { record, prefix, pending } => {
-                for row in 0..batch.len() {
-                    pending.push_str(prefix);
-                    let values = batch.row(row, record).values();
-                    for (index, (field, value)) in record.fields().iter().zip(&values).enumerate() {
-                        if index > 0 {
-                            pending.push(' ');
-                        }
-                        pending.push_str(&field.name);
-                        pending.push('=');
-                        push_print_value(pending, value);
-                    }
-                    pending.push('\n');
-                }
-                if pending.len() >= PRINT_CHUNK {
-                    self.flush()?;
-                }
-                Ok(())
-            }
-            SinkWriter::File(sink) => sink.write(batch),
-        }
-    }
-
-    /// Hands buffered output on: called when the subtask goes idle and at the end.
-    pub fn flush(&mut self) -> io::Result<()> {
-        match self {
-            SinkWriter::Print { pending, .. } if !pending.is_empty() => {
-                let mut stdout = io::stdout().lock();
-                stdout.write_all(pending.as_bytes())?;
-                stdout.flush()?;
-                pending.clear();
-                Ok(())
-            }
-            SinkWriter::File(sink) => sink.writer.as_mut().map_or(Ok(()), |writer| writer.flush()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Completes the output: the file sink's file appears under its name only now.
-    pub fn finish(&mut self) -> io::Result<()> {
-        self.flush()?;
-        if let SinkWriter::File(sink) = self {
-            sink.finish()?;
-        }
-        Ok(())
-    }
-
-    pub fn has_pending(&self) -> bool {
-        matches!(self, SinkWriter::Print { pending, .. } if !pending.is_empty())
-    }
-
-    /// The file a sink writes, for error messages.
-    pub fn target(&self) -> Option<&Path> {
-        match self {
-            SinkWriter::File(sink) => Some(&sink.target),
-            _ => None,
-        }
-    }
-}
-
-fn push_print_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Str(text)
-            if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control()) =>
-        {
-            out.push_str(&format!("{:?}", &**text));
-        }
-        other => out.push_str(&to_text(other)),
-    }
-}
-
 impl FileSink {
-    fn create(path: &str, format: Format, record: &Arc<RecordType>) -> Result<FileSink, String> {
+    pub(super) fn create(path: &str, format: Format, record: &Arc<RecordType>) -> Result<FileSink, String> {
         let target = PathBuf::from(path);
         let (file, destination) = open_destination(&target)?;
         let mut sink = FileSink {
@@ -159,7 +57,7 @@ impl FileSink {
         Ok(sink)
     }
 
-    fn write(&mut self, batch: &Batch) -> io::Result<()> {
+    fn write_batch(&mut self, batch: &Batch) -> io::Result<()> {
         let Some(writer) = self.writer.as_mut() else { return Ok(()) };
         // The whole batch in one write: the buffer then hands on whole lines
         // only, so a stream shared with `print` sinks (`/dev/stdout`) never
@@ -179,7 +77,7 @@ impl FileSink {
         writer.write_all(lines.as_bytes())
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn complete(&mut self) -> io::Result<()> {
         let Some(writer) = self.writer.take() else { return Ok(()) };
         let result = writer.into_inner().map_err(|error| error.into_error()).and_then(|file| match &self.destination {
             Destination::Replace { file: final_file, temporary } => {
@@ -196,6 +94,25 @@ impl FileSink {
             }
         }
         result
+    }
+}
+
+impl RecordWriter for FileSink {
+    fn write(&mut self, batch: &Batch) -> io::Result<()> {
+        self.write_batch(batch)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.as_mut().map_or(Ok(()), |writer| writer.flush())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.complete()
+    }
+
+    fn target(&self) -> Option<&Path> {
+        Some(&self.target)
     }
 }
 
@@ -241,9 +158,9 @@ fn open_destination(target: &Path) -> Result<(File, Destination), String> {
         Ok(metadata) if metadata.is_dir() => Err(format!("cannot write `{shown}`: it is a folder")),
         Ok(metadata) if !metadata.is_file() => write_through(),
         _ => {
-            let path = super::temporary::name_beside(&final_file);
+            let path = crate::runtime::temporary::name_beside(&final_file);
             // Listed before it exists, so that a signal in between still removes it.
-            let mut temporary = super::temporary::list(&path);
+            let mut temporary = crate::runtime::temporary::list(&path);
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => Ok((file, Destination::Replace { file: final_file, temporary })),
                 Err(error) => {
@@ -311,7 +228,7 @@ fn follow_links(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// One csv record, without its line break, as the csv source reads it back.
-pub(super) fn push_csv_record(line: &mut String, values: &[Value]) {
+pub(crate) fn push_csv_record(line: &mut String, values: &[Value]) {
     if let [value] = values {
         let text = to_text(value);
         // A blank line is no record to the reader; quoted, it is one empty (or blank) string.
@@ -330,7 +247,7 @@ pub(super) fn push_csv_record(line: &mut String, values: &[Value]) {
 
 /// One JSON object, members in the record's field order (a
 /// `serde_json::Map` would sort them by name).
-pub(super) fn push_json_record(line: &mut String, record: &RecordType, values: &[Value]) {
+pub(crate) fn push_json_record(line: &mut String, record: &RecordType, values: &[Value]) {
     line.push('{');
     for (index, (field, value)) in record.fields().iter().zip(values).enumerate() {
         if index > 0 {
