@@ -422,8 +422,9 @@ impl Chain {
         Ok(())
     }
 
-    /// The watermark reached `watermark` at operator `index`: windows fire,
-    /// in chain order; an `@async` operator holds it behind its records.
+    /// The watermark reached `watermark` at operator `index`: windows fire
+    /// and joins emit, in chain order; an `@async` operator holds it behind
+    /// its records, and an interval join by its bounds.
     pub fn advance_watermark(
         &mut self,
         index: usize,
@@ -438,7 +439,7 @@ impl Chain {
         if let Step::Stateful(stateful) = &self.operators[index].step {
             passed = stateful.output_watermark(watermark);
             let caller = ctx.enter_operator(index);
-            let fired = self.fire_windows(index, watermark, outputs, ctx);
+            let fired = self.advance_stateful(index, watermark, outputs, ctx);
             ctx.enter_operator(caller);
             fired?;
         }
@@ -450,7 +451,9 @@ impl Chain {
         Ok(())
     }
 
-    fn fire_windows(
+    /// Moves a stateful operator's watermark: windows fire, joins emit
+    /// what can no longer match; what it emits goes on down the chain.
+    fn advance_stateful(
         &mut self,
         index: usize,
         watermark: i64,

@@ -126,19 +126,22 @@ pub fn zero_value(ty: Type) -> Value {
 pub struct Residual {
     condition: Box<dyn Scalar>,
     record: Arc<RecordType>,
+    /// The pair as one row, reused from pair to pair.
     scratch: Batch,
+    values: Vec<Value>,
 }
 
 impl Residual {
     pub fn new(condition: Box<dyn Scalar>, record: Arc<RecordType>) -> Residual {
         let scratch = Batch::new(&record);
-        Residual { condition, record, scratch }
+        Residual { condition, record, scratch, values: Vec::new() }
     }
 
     pub fn accepts(&mut self, left: &[Value], right: &[Value]) -> Result<bool, EvalError> {
         self.scratch.clear();
-        let values: Vec<Value> = left.iter().chain(right).cloned().collect();
-        self.scratch.push_values(&self.record, &values);
+        self.values.clear();
+        self.values.extend(left.iter().chain(right).cloned());
+        self.scratch.push_values(&self.record, &self.values);
         Ok(matches!(self.condition.evaluate(&self.scratch, 0)?, Value::Bool(true)))
     }
 }
