@@ -587,4 +587,16 @@ orders | key_by k | join (payments | key_by pk) interval(0s, 1ms) on ts, paid | 
     let join = join.expect("the join is in its task");
     assert!(join.state_entries > 0 && join.state_bytes > 0, "{join:?}");
     assert!(join.input_watermark_gap_ms.is_some(), "a join reports its inputs' watermark gap");
+    let sides: Vec<(String, String)> = report
+        .verdict
+        .evidence
+        .iter()
+        .filter_map(|evidence| match evidence {
+            flowc::report::Evidence::Backpressured { task_name, join_input: Some(input), .. } => {
+                Some((task_name.clone(), input.side.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(sides.contains(&("Source: orders".into(), "left".into())), "{sides:?}");
 }

@@ -15,7 +15,8 @@ use std::process::Command;
 
 use flowc::metrics::recording::Recording;
 use flowc::report::{
-    analyze, html, text, thresholds, Cause, CpuSignal, Evidence, Report, Status, Summary, MIN_SAMPLED_KEYS, MIN_SAMPLES,
+    analyze, html, text, thresholds, Cause, CpuSignal, Evidence, JoinInput, Report, Status, Summary, MIN_SAMPLED_KEYS,
+    MIN_SAMPLES,
 };
 
 /// The cores the reports are written for, whatever machine runs the test.
@@ -164,6 +165,7 @@ fn every_kind_of_evidence() -> Vec<Evidence> {
             status: Status::High,
             out_pool_usage: 0.94,
             threshold: thresholds::BACKPRESSURED,
+            join_input: Some(JoinInput { join: "IntervalJoin".into(), side: "left".into() }),
         },
         Evidence::SlowBuffers {
             task: 1,

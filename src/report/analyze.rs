@@ -11,7 +11,7 @@ use crate::metrics::recording::Recording;
 use crate::metrics::sketch::SAMPLE_EVERY;
 use crate::plan::{NodeKind, Partitioning, PhysicalPlan};
 
-use super::evidence::{CpuSignal, Evidence, Summary};
+use super::evidence::{CpuSignal, Evidence, JoinInput, Summary};
 use super::stats::{max, mean, Stats, TaskStats};
 // The words' number formats, where other parts of the report import them.
 pub use super::words::{group, percent};
@@ -336,6 +336,7 @@ fn diagnose(
             status: upstream.status,
             out_pool_usage: upstream.out_pool_usage,
             threshold: BACKPRESSURED,
+            join_input: join_input(plan, upstream.id),
         });
     }
     let senders: Vec<&TaskReport> = upstream_tasks(plan, task)
@@ -631,4 +632,15 @@ fn hot_keys(plan: &PhysicalPlan, recording: &Recording, text: &str, line: &dyn F
             })
         })
         .collect()
+}
+
+/// Which input of a join `task` sends to directly, if it does.
+fn join_input(plan: &PhysicalPlan, task: usize) -> Option<JoinInput> {
+    plan.tasks[task].outputs.iter().map(|&edge| &plan.edges[edge]).find_map(|edge| {
+        let two_inputs = plan.node(edge.to).spec().is_some_and(|spec| spec.inputs == 2);
+        two_inputs.then(|| JoinInput {
+            join: plan.operators[edge.to].name.clone(),
+            side: if edge.port == 0 { "left" } else { "right" }.to_string(),
+        })
+    })
 }

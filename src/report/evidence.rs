@@ -59,13 +59,32 @@ pub enum CpuSignal {
     FullMachineFallback,
 }
 
+/// A task's place as one input of a join.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinInput {
+    /// The join's name in the plan, such as `IntervalJoin`.
+    pub join: String,
+    /// `left` or `right`.
+    pub side: String,
+}
+
 /// One fact the verdict rests on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Evidence {
     /// A task blocked on its output: its most backpressured subtask's
     /// ratio was above `threshold` (`BACKPRESSURED`).
-    Backpressured { task: usize, task_name: String, ratio: f64, status: Status, out_pool_usage: f64, threshold: f64 },
+    Backpressured {
+        task: usize,
+        task_name: String,
+        ratio: f64,
+        status: Status,
+        out_pool_usage: f64,
+        threshold: f64,
+        /// When the task sends straight into a join: which of its inputs it is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join_input: Option<JoinInput>,
+    },
     /// The receiver of a credit round trip has little to do: its busiest
     /// subtask is busy less than `busy_threshold` (`STARVED_BUSY`) and its
     /// input pool is used less than `in_pool_threshold` (`STARVED_IN_POOL`).

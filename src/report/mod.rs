@@ -26,7 +26,7 @@ pub mod words;
 use serde::{Deserialize, Serialize};
 
 pub use analyze::analyze;
-pub use evidence::{CpuSignal, Evidence, Summary};
+pub use evidence::{CpuSignal, Evidence, JoinInput, Summary};
 pub use thresholds::{MIN_SAMPLED_KEYS, MIN_SAMPLES};
 
 /// `0.8` as `80%`.

@@ -62,8 +62,12 @@ impl Evidence {
     /// The fact as one phrase, for a bullet of the report.
     pub fn sentence(&self) -> String {
         match self {
-            Evidence::Backpressured { task_name, ratio, status, out_pool_usage, .. } => format!(
-                "`{task_name}` is backpressured {} of the time ({}), its output pool {} used",
+            Evidence::Backpressured { task_name, ratio, status, out_pool_usage, join_input, .. } => format!(
+                "`{task_name}`{} is backpressured {} of the time ({}), its output pool {} used",
+                join_input
+                    .as_ref()
+                    .map(|input| format!(", the {} input of `{}`,", input.side, input.join))
+                    .unwrap_or_default(),
                 percent(*ratio),
                 status.label(),
                 percent(*out_pool_usage)
