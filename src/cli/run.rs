@@ -245,6 +245,16 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
                 crate::metrics::format_bytes(bytes)
             ));
         }
+        let unfinished = total(|c| read(&c.unfinished));
+        if unfinished > 0 {
+            let line = crate::diag::line_number(text, plan.node(operator.id).span.start);
+            notes.push(format!(
+                "{} (line {line}) did not emit {} {} as unmatched: they still waited for a match when the run stopped",
+                operator.name,
+                group(unfinished),
+                if unfinished == 1 { "record" } else { "records" }
+            ));
+        }
         let late = total(|c| read(&c.late));
         if late > 0 {
             let node = plan.node(operator.id);

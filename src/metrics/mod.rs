@@ -77,6 +77,9 @@ pub struct OperatorCounters {
     pub filtered: AtomicU64,
     /// Records a window dropped because every window they belong to had fired.
     pub late: AtomicU64,
+    /// A `join left`'s records still waiting for a match when the run was
+    /// stopped: not emitted as unmatched, since a match could still have come.
+    pub unfinished: AtomicU64,
     /// Busy time of the subtask spent in this operator's own work (its
     /// successors in the chain excluded), writing its output included.
     pub busy_nanos: AtomicU64,

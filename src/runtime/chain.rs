@@ -480,6 +480,25 @@ impl Chain {
         }
     }
 
+    /// The run is stopping early: the end of input that follows is no real
+    /// end of the streams (see `StatefulOperator::stop`).
+    pub fn stop_stateful(&mut self) {
+        for operator in &mut self.operators {
+            if let Step::Stateful(stateful) = &mut operator.step {
+                stateful.stop();
+            }
+        }
+    }
+
+    /// Counts what stateful operators held back at a stop.
+    pub fn count_unfinished(&self) {
+        for operator in &self.operators {
+            if let Step::Stateful(stateful) = &operator.step {
+                OperatorCounters::add(&operator.counters.unfinished, stateful.unfinished() as usize);
+            }
+        }
+    }
+
     /// Whether a print sink holds lines not yet written.
     pub fn has_buffered_output(&self) -> bool {
         self.operators.iter().any(|operator| matches!(&operator.step, Step::Sink(sink) if sink.has_pending()))

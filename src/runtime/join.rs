@@ -27,6 +27,9 @@ pub struct JoinOperator {
     /// The right record's fields at their zero values: an unmatched left record's.
     zeros: Vec<Value>,
     key_values: Vec<Value>,
+    /// Set when the run stops early: misses are counted, not emitted.
+    stopped: bool,
+    unfinished: u64,
 }
 
 impl JoinOperator {
@@ -53,6 +56,8 @@ impl JoinOperator {
             output,
             zeros,
             key_values: Vec::new(),
+            stopped: false,
+            unfinished: 0,
         }
     }
 
@@ -105,8 +110,21 @@ impl StatefulOperator for JoinOperator {
             Some(residual) => residual.accepts(left, right),
             None => Ok(true),
         };
-        let mut emit = |joined: Joined<'_>| JoinOperator::write(output, out_record, outer, zeros, joined);
+        let (stopped, unfinished) = (self.stopped, &mut self.unfinished);
+        let mut emit = |joined: Joined<'_>| match joined {
+            // The end of time after a stop is no proof that no match would come.
+            Joined::Unmatched { .. } if stopped => *unfinished += 1,
+            joined => JoinOperator::write(output, out_record, outer, zeros, joined),
+        };
         self.state.advance_watermark(watermark, &mut accept, &mut emit)
+    }
+
+    fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    fn unfinished(&self) -> u64 {
+        self.unfinished
     }
 
     fn output_watermark(&self, watermark: i64) -> i64 {

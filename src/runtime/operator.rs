@@ -32,4 +32,14 @@ pub trait StatefulOperator: Send {
     }
 
     fn state(&self) -> OperatorState;
+
+    /// The run is stopping before the end of its input (Ctrl-C): the end of
+    /// time that follows closes nothing that had not closed. Returns how
+    /// many records it will therefore not emit.
+    fn stop(&mut self) {}
+
+    /// Records it held back because the run stopped (see `stop`).
+    fn unfinished(&self) -> u64 {
+        0
+    }
 }

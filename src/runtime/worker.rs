@@ -197,6 +197,10 @@ impl Subtask {
                 }
                 Received::End { channel } => {
                     if let Some(risen) = inputs.advance_watermark(channel, None) {
+                        // Every input ended: after a stop, that is no real end of the streams.
+                        if risen == i64::MAX && self.ctx.control.sources_stopped() {
+                            self.chain.stop_stateful();
+                        }
                         self.chain.watermark_arrived(risen, &mut self.outputs, &mut self.ctx)?;
                     }
                 }
@@ -213,8 +217,12 @@ impl Subtask {
 
     fn finish(&mut self) -> Result<(), Stopped> {
         self.chain.drain_async_calls(&mut self.outputs, &mut self.ctx)?;
+        if self.ctx.control.sources_stopped() {
+            self.chain.stop_stateful();
+        }
         // End of input needs no watermark on the wire: it ends every channel.
         self.chain.advance_watermark(0, i64::MAX, &mut self.outputs, &mut self.ctx)?;
+        self.chain.count_unfinished();
         self.chain.finish_sinks(&mut self.ctx)?;
         self.outputs.finish(&mut self.ctx)
     }
