@@ -487,7 +487,8 @@ fn records(stdout: &str) -> Vec<String> {
     records
 }
 
-/// The summary's wall time, rate and peak memory vary from run to run, and
+/// The summary's wall time, rate, peak memory and the time a table took to
+/// read vary from run to run, and
 /// so does the largest keyed state above parallelism 1 (how far windows
 /// run ahead depends on when each channel's buffers arrive; at parallelism
 /// 1 tests/delivery.rs pins it).
@@ -498,7 +499,12 @@ fn blank_timings(stderr: &str) -> String {
             continue;
         }
         let state = line.find(" held up to ").zip(line.find(" of state"));
+        let table_read = line.find(" read in ").zip(line.find(" before the first record"));
         let line = match (line.find(" s: "), line.rfind(", ")) {
+            _ if table_read.is_some() => {
+                let (read, end) = table_read.unwrap();
+                format!("{} read in _{}", &line[..read], &line[end..])
+            }
             _ if state.is_some() => {
                 let (held, end) = state.unwrap();
                 let what = line[held + " held up to ".len()..].split(", about").next().unwrap_or("");

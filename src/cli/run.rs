@@ -211,6 +211,23 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
     let mut sink_records = 0;
     let mut notes = Vec::new();
     let mut state_bytes = 0;
+    for read in &outcome.tables_read {
+        let table = &plan.logical.tables[read.table];
+        let line = crate::diag::line_number(text, table.name_span.start);
+        notes.push(match read.rows {
+            0 => format!("table `{}` (line {line}) has no rows: every lookup of it finds nothing", table.name),
+            rows => format!(
+                "table `{}` (line {line}): {} {} read in {} before the first record",
+                table.name,
+                group(rows as u64),
+                if rows == 1 { "row" } else { "rows" },
+                match read.time.as_secs_f64() {
+                    seconds if seconds >= 1.0 => format!("{seconds:.1} s"),
+                    seconds => format!("{:.0} ms", seconds * 1000.0),
+                }
+            ),
+        });
+    }
     for operator in &plan.operators {
         let total = |read_counter: fn(&crate::metrics::OperatorCounters) -> u64| {
             metrics.operator_total(operator.id, read_counter)
@@ -244,6 +261,24 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
                 group(state_entries),
                 crate::metrics::format_bytes(bytes)
             ));
+        }
+        let missed = total(|c| read(&c.filtered));
+        if let NodeKind::Operator {
+            kind: crate::check::program::OperatorKind::Lookup { table, residual, .. }, ..
+        } = &plan.node(operator.id).kind
+        {
+            if missed > 0 {
+                let line = crate::diag::line_number(text, plan.node(operator.id).span.start);
+                notes.push(format!(
+                    "{} (line {line}) found no row of `{}`{} for {} {}, and dropped {}",
+                    operator.name,
+                    plan.logical.tables[*table].name,
+                    if residual.is_some() { " that passed its `where`" } else { "" },
+                    group(missed),
+                    if missed == 1 { "record" } else { "records" },
+                    if missed == 1 { "it" } else { "them" }
+                ));
+            }
         }
         let unfinished = total(|c| read(&c.unfinished));
         if unfinished > 0 {

@@ -281,6 +281,7 @@ impl Chain {
                 let added = stateful
                     .push(port, input, &mut output)
                     .map(|late| OperatorCounters::add(&operator.counters.late, late));
+                OperatorCounters::add(&operator.counters.filtered, stateful.take_dropped());
                 let state = stateful.state();
                 operator.counters.set_state(state.entries, state.bytes);
                 added

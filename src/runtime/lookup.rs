@@ -148,6 +148,9 @@ impl Residual {
 
 pub struct LookupOperator {
     table: Arc<dyn LookupTable>,
+    /// Whether this one reports the table's memory: a table is read once
+    /// for the whole run, however many subtasks and lookups read it.
+    counts_table: bool,
     key: Box<dyn Scalar>,
     outer: bool,
     residual: Option<Residual>,
@@ -156,11 +159,15 @@ pub struct LookupOperator {
     /// The table's fields at their zero values: an unmatched record's.
     zeros: Vec<Value>,
     keys: Vec<Value>,
+    /// Inner: records whose key the table lacks, since the last count.
+    missed: usize,
 }
 
 impl LookupOperator {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         table: Arc<dyn LookupTable>,
+        counts_table: bool,
         table_record: &RecordType,
         key: Box<dyn Scalar>,
         outer: bool,
@@ -169,7 +176,7 @@ impl LookupOperator {
         output: Arc<RecordType>,
     ) -> LookupOperator {
         let zeros = table_record.fields().iter().map(|field| zero_value(field.ty)).collect();
-        LookupOperator { table, key, outer, residual, input, output, zeros, keys: Vec::new() }
+        LookupOperator { table, counts_table, key, outer, residual, input, output, zeros, keys: Vec::new(), missed: 0 }
     }
 }
 
@@ -188,6 +195,7 @@ impl StatefulOperator for LookupOperator {
                 None => None,
             };
             if found.is_none() && !self.outer {
+                self.missed += 1;
                 continue;
             }
             values.clear();
@@ -205,7 +213,14 @@ impl StatefulOperator for LookupOperator {
         Ok(())
     }
 
+    fn take_dropped(&mut self) -> usize {
+        std::mem::take(&mut self.missed)
+    }
+
     fn state(&self) -> OperatorState {
-        OperatorState { entries: self.table.len() as u64, bytes: self.table.bytes() }
+        match self.counts_table {
+            true => OperatorState { entries: self.table.len() as u64, bytes: self.table.bytes() },
+            false => OperatorState::default(),
+        }
     }
 }

@@ -126,6 +126,8 @@ pub struct RunOutcome {
     pub interrupts: usize,
     /// A `print` sink found standard output closed, and the run stopped.
     pub stdout_closed: bool,
+    /// The tables read before the first record.
+    pub tables_read: Vec<wiring::TableRead>,
 }
 
 /// Each subtask thread's stack: chains recurse once per fused operator.
@@ -161,7 +163,8 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
         false => options.sample_interval.unwrap_or(Duration::from_millis(50)),
     };
     let start = Instant::now();
-    let subtasks = match wiring::build(plan, backend, &options, &metrics, &control) {
+    let mut tables_read = Vec::new();
+    let subtasks = match wiring::build(plan, backend, &options, &metrics, &control, &mut tables_read) {
         Ok(subtasks) => subtasks,
         Err(error) => {
             let recording = sampler_of(plan, &metrics, sample_interval, start).recording(Instant::now());
@@ -172,10 +175,13 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
                 error: Some(error),
                 interrupts: 0,
                 stdout_closed: false,
+                tables_read,
             };
         }
     };
-    let mut sampler = sampler_of(plan, &metrics, sample_interval, start);
+    // Sampled from here: reading tables and compiling are no part of any
+    // subtask's busy, idle or backpressured time.
+    let mut sampler = sampler_of(plan, &metrics, sample_interval, Instant::now());
     let (done_sender, done) = crossbeam_channel::unbounded::<()>();
     let mut handles = Vec::new();
     let mut spawn_error = None;
@@ -263,6 +269,7 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
         error: control.take_error(),
         interrupts: seen_interrupts,
         stdout_closed: control.is_stdout_closed(),
+        tables_read,
     }
 }
 

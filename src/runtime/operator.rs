@@ -33,6 +33,12 @@ pub trait StatefulOperator: Send {
 
     fn state(&self) -> OperatorState;
 
+    /// Records it dropped since the last call, not being late: an inner
+    /// lookup's records whose key the table lacks. Counted as filtered.
+    fn take_dropped(&mut self) -> usize {
+        0
+    }
+
     /// The run is stopping before the end of its input (Ctrl-C): the end of
     /// time that follows closes nothing that had not closed. Returns how
     /// many records it will therefore not emit.

@@ -54,11 +54,12 @@ pub fn build(
     options: &RunOptions,
     metrics: &RunMetrics,
     control: &Arc<RunControl>,
+    tables_read: &mut Vec<TableRead>,
 ) -> Result<Vec<(String, Subtask)>, RunError> {
     if !options.discard_sinks {
         distinct_sink_files(plan)?;
     }
-    let tables = load_tables(plan, backend)?;
+    let tables = load_tables(plan, backend, tables_read)?;
     let config = &plan.config;
     let exclusive = config.buffers_per_channel;
     let mut wiring: Vec<Vec<Wiring>> = plan
@@ -263,7 +264,15 @@ const RELATIVE_PATHS: &str =
 /// reads it; `None` for a table no lookup of the plan reads.
 type Tables = Vec<Option<Arc<dyn LookupTable>>>;
 
-fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend) -> Result<Tables, RunError> {
+/// A table read before the run: which, its rows, and how long it took.
+#[derive(Debug, Clone)]
+pub struct TableRead {
+    pub table: usize,
+    pub rows: usize,
+    pub time: Duration,
+}
+
+fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend, read: &mut Vec<TableRead>) -> Result<Tables, RunError> {
     let mut tables: Tables = vec![None; plan.logical.tables.len()];
     for operator in &plan.operators {
         let NodeKind::Operator { kind: OperatorKind::Lookup { table, .. }, .. } = &plan.node(operator.id).kind else {
@@ -279,6 +288,7 @@ fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend) -> Result<Tables, Run
             SourceConnector::File { path_span, .. } => *path_span,
             _ => definition.name_span,
         };
+        let started = std::time::Instant::now();
         let loaded = FileTable::load(definition, backend, limits).map_err(|error| match error {
             LoadError::Open(message) => {
                 RunError::new(Code::BadTable, message, path_span, "this table's file").help(RELATIVE_PATHS)
@@ -286,6 +296,7 @@ fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend) -> Result<Tables, Run
             LoadError::Rows(message) => RunError::new(Code::BadTable, message, path_span, "read for this table")
                 .help("fix the file: a table needs one row per key, each a record of its schema"),
         })?;
+        read.push(TableRead { table: *table, rows: loaded.len(), time: started.elapsed() });
         tables[*table] = Some(Arc::new(loaded));
     }
     Ok(tables)
@@ -359,8 +370,15 @@ fn build_chain(
                             let record = definition.pair_record(&input);
                             Residual::new(backend.scalar(residual, &record), record)
                         });
+                        // A table is read once: one subtask of one lookup counts its memory.
+                        let first_lookup = plan.operators.iter().find(|other| {
+                            matches!(&plan.node(other.id).kind,
+                                NodeKind::Operator { kind: OperatorKind::Lookup { table: read, .. }, .. } if read == table)
+                        });
+                        let counts_table = subtask == 0 && first_lookup.is_some_and(|first| first.id == operator_id);
                         Step::Stateful(Box::new(LookupOperator::new(
                             tables[*table].clone().expect("tables a lookup reads are loaded"),
+                            counts_table,
                             &definition.record,
                             backend.scalar(key, &input),
                             *outer,
