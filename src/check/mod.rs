@@ -281,6 +281,14 @@ impl<'a> Checker<'a> {
             };
             let connector = connectors::check_source_connector(&as_source, &record, &mut self.diagnostics);
             let key_field = match record.field_index(&decl.key.name) {
+                Some(index) if record.fields()[index].ty == Type::Float => {
+                    self.diagnostics.push(
+                        Diagnostic::error(Code::BadTable, format!("a table cannot be keyed by the float `{}`", decl.key.name))
+                            .label(decl.key.span, "a float")
+                            .help("floats that print alike may differ in their last bits, and NaN equals nothing: key the table by an int or a string field"),
+                    );
+                    None
+                }
                 Some(index) => Some(index),
                 None => {
                     self.diagnostics.push(

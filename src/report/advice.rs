@@ -25,17 +25,22 @@ pub fn advise(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
             if let Some(edge) = report.hot_keys.iter().find(|edge| edge.to_task == bottleneck.task) {
                 let hot = edge.keys.first().map(|key| key.key.clone()).unwrap_or_default();
                 let share = edge.keys.first().map(|key| percent(key.share)).unwrap_or_default();
-                advice.push(Advice {
-                    change: format!("salt or pre-aggregate the hot key {hot}"),
-                    target: format!("`key_by {}`", edge.key),
-                    line: Some(edge.line),
-                    why: format!(
-                        "key {hot} carries {share} of the records, and all records of a key go to one subtask: \
+                let head = plan.tasks[edge.to_task].head;
+                if let Some(join) = hot_key_into_a_join(plan, head, &hot, &share, &edge.key, edge.line) {
+                    advice.push(join);
+                } else {
+                    advice.push(Advice {
+                        change: format!("salt or pre-aggregate the hot key {hot}"),
+                        target: format!("`key_by {}`", edge.key),
+                        line: Some(edge.line),
+                        why: format!(
+                            "key {hot} carries {share} of the records, and all records of a key go to one subtask: \
                          more parallelism cannot split it. Key by the key and a salt (for example `hash(id) % 8`) \
                          and aggregate, then key by the key alone to combine the partial results"
-                    ),
-                    edits: Vec::new(),
-                });
+                        ),
+                        edits: Vec::new(),
+                    });
+                }
             }
             advice.push(Advice {
                 change: "keep the parallelism".into(),
@@ -250,11 +255,14 @@ fn limit_advice(
     match limit {
         Limit::Cores { needed, free, others, cores } => Some(more_cores(plan, bottleneck, text, |name| {
             format!(
-                "the job computes: at {} it needs {needed:.1} cores, and it can have {free:.1} of this machine's {cores}{}, so about {}/s is the most it can take here whatever the parallelism. Run it where {} cores are free, or make `{name}` cheaper per record",
+                "the job computes: at {} it needs {needed:.1} cores, and it can have {free:.1} of this machine's {cores}{}, so about {}/s is the most it can take here whatever the parallelism. Run it where {} free, or make `{name}` cheaper per record",
                 scaling.wanted_per_second.map(|w| format!("{}/s", rate(w))).unwrap_or_else(|| "its rate".into()),
                 others_note(*others),
                 rate(scaling.target_per_second),
-                needed.ceil(),
+                match needed.ceil() as u64 {
+                    1 => "a core is".to_string(),
+                    n => format!("{n} cores are"),
+                },
             )
         })),
         Limit::CoresInUse { free, others, cores } => Some(more_cores(plan, bottleneck, text, |name| {
@@ -275,6 +283,12 @@ fn limit_advice(
             edits: Vec::new(),
         }),
         Limit::HotKey { name, key, share, key_expr, key_line, .. } if report.verdict.cause != Cause::DataSkew => {
+            let receiver = plan.operators.iter().find(|operator| &operator.name == name).map(|operator| operator.id);
+            if let Some(join) =
+                receiver.and_then(|id| hot_key_into_a_join(plan, id, key, &percent(*share), key_expr, *key_line))
+            {
+                return Some(join);
+            }
             Some(Advice {
                 change: format!("salt or pre-aggregate the hot key {key}"),
                 target: format!("`key_by {key_expr}`"),
@@ -404,4 +418,27 @@ fn round_trip(plan: &PhysicalPlan, report: &Report, text: &str) -> Vec<Advice> {
         });
     }
     advice
+}
+
+/// A hot key into a join: salting one side alone would lose matches, so
+/// the advice is to look the other side up instead, if it is small.
+fn hot_key_into_a_join(
+    plan: &PhysicalPlan,
+    receiver: usize,
+    key: &str,
+    share: &str,
+    key_expr: &str,
+    line: usize,
+) -> Option<Advice> {
+    plan.node(receiver).spec().filter(|spec| spec.inputs == 2)?;
+    let join = &plan.operators[receiver].name;
+    Some(Advice {
+        change: format!("spread the hot key {key} of the join"),
+        target: format!("`key_by {key_expr}`"),
+        line: Some(line),
+        why: format!(
+            "key {key} carries {share} of the records into `{join}`, which matches all records of a key in one subtask: more parallelism cannot split it. If the other side fits in memory, read it as a `table` and `lookup` it instead, which needs no keying and runs at any parallelism; a salt on one side alone would lose the matches on the other"
+        ),
+        edits: Vec::new(),
+    })
 }

@@ -60,24 +60,38 @@ impl Checker<'_> {
             );
             return None;
         }
+        if left_key.expr.ty == Type::Float {
+            self.diagnostics.push(
+                Diagnostic::error(Code::TypeMismatch, "a join key cannot be a float")
+                    .label(left_key.span, "a float key")
+                    .label(right_key.span, "a float key")
+                    .help("floats that print alike may differ in their last bits, and NaN equals nothing: key both sides by an int or a string, such as `key_by int(price * 100.0)`"),
+            );
+            return None;
+        }
         let time = self.join_time(op_use, join, left, &right.record, feeding, &right_feeding);
         feeding.extend(right_feeding);
         feeding.sort_unstable();
         feeding.dedup();
         let (time, time_fields) = time?;
+        // The time fields a bound would name, for the help below.
+        let first_time = |record: &RecordType| {
+            record.fields().iter().find(|f| f.ty == Type::Timestamp).map_or("ts".to_string(), |f| f.name.clone())
+        };
+        let on = format!("on {}, {}", first_time(left), first_time(&right.record));
         if matches!(time, JoinTime::Unbounded) {
             if join.left {
                 self.diagnostics.push(
                     Diagnostic::error(Code::BadArgument, "`join left` needs a time condition")
                         .label(op_use.keyword, "a left join without `interval` or `window`")
-                        .help("a left record can only be emitted unmatched once no match can come: bound the join with `interval(lower, upper) on ts` or `window tumbling(size) on ts`"),
+                        .help(format!("a left record can only be emitted unmatched once no match can come: bound the join with `interval(lower, upper) {on}` or `window tumbling(size) {on}`")),
                 );
                 return None;
             }
             self.diagnostics.push(
                 Diagnostic::warning(Code::UnboundedState, "this join keeps every record of both streams in memory")
                     .label(op_use.keyword, "a join without a time condition")
-                    .help("if matches are close in time, bound it so that state is dropped as time passes: `interval(-5m, 5m) on ts` or `window tumbling(1m) on ts`; the run summary shows the join's state"),
+                    .help(format!("if matches are close in time, bound it so that state is dropped as time passes: `interval(-5m, 5m) {on}` or `window tumbling(1m) {on}`; the run summary shows the join's state")),
             );
         }
         let pair = self.joined_fields(left, &right.record, &join.right, op_use.keyword, "join")?;
@@ -270,7 +284,7 @@ impl Checker<'_> {
                 self.diagnostics.push(
                     Diagnostic::error(Code::JoinFieldClash, format!("the output already has a field `{}`", field.name))
                         .label(at, format!("{added} `{}`", field.name))
-                        .help(format!("rename the input's `{}` with a `map` before the join", field.name)),
+                        .help(format!("rename the input's `{}` with a `map` before it", field.name)),
                 );
                 return None;
             }
