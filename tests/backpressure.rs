@@ -600,3 +600,27 @@ orders | key_by k | join (payments | key_by pk) interval(0s, 1ms) on ts, paid | 
         .collect();
     assert!(sides.contains(&("Source: orders".into(), "left".into())), "{sides:?}");
 }
+
+/// A join whose right input is throttled: the join has little to do and
+/// waits for that input, so the throttle is the bottleneck, not the
+/// channels from the left input that fills up meanwhile.
+#[test]
+fn a_join_paced_by_a_throttled_input_names_the_throttle() {
+    let text = r#"
+schema Order { order_id: int, ts: timestamp }
+schema Payment { paid_order: int, paid_at: timestamp }
+source orders: Order = generate(count = 200000) { order_id = seq, ts = epoch + seq * 1ms } @watermark(delay = 1s)
+source payments: Payment = generate(count = 3000) {
+  paid_order = seq * 100, paid_at = epoch + seq * 100ms + 30s
+} @watermark(delay = 1s)
+orders
+  | key_by order_id
+  | join (payments | throttle 1k/s | key_by paid_order) interval(0s, 1m) on ts, paid_at
+  | sink discard
+"#;
+    let report = report_of("join_throttled_input", text, &[]);
+    let bottleneck = report.bottleneck.as_ref().expect("a bottleneck");
+    assert_eq!(report.tasks[bottleneck.task].name, "Source: payments -> Throttle");
+    assert_eq!(report.verdict.cause, Cause::IoBound);
+    assert!(advice_mentions(&report, "raise the limit"));
+}

@@ -119,9 +119,10 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
                     JoinTime::Unbounded => String::new(),
                 };
                 format!(
-                    "{}{time} by {}: {}",
+                    "{}{time} by {} = {}: {}",
                     if join.outer { " left" } else { "" },
                     join.left_key.name,
+                    join.right_key.name,
                     join.left_key.expr.ty
                 )
             }

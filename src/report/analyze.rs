@@ -65,8 +65,23 @@ pub fn find_bottleneck(plan: &PhysicalPlan, tasks: &[TaskSummary]) -> Option<usi
     let after_backpressure: Vec<usize> = (0..tasks.len())
         .filter(|&task| tasks[task].ran && !tasks[task].backpressured() && upstream_backpressured(task))
         .collect();
-    if !after_backpressure.is_empty() {
-        return busiest(after_backpressure);
+    if let Some(receiver) = busiest(after_backpressure) {
+        // A receiver with little to do that also reads a saturated input (a
+        // join waiting on its other side) is paced by that input.
+        if tasks[receiver].max_busy < SATURATED {
+            let paced_by = busiest(
+                upstream_tasks(plan, receiver)
+                    .into_iter()
+                    .filter(|&task| {
+                        tasks[task].ran && !tasks[task].backpressured() && tasks[task].max_busy >= SATURATED
+                    })
+                    .collect(),
+            );
+            if paced_by.is_some() {
+                return paced_by;
+            }
+        }
+        return Some(receiver);
     }
     if tasks.iter().any(TaskSummary::backpressured) {
         // Backpressure with nobody downstream unblocked: take the busiest task downstream of it.
