@@ -346,8 +346,10 @@ impl<'s> Printer<'s> {
                     self.push("window ");
                     self.inline(call.span, indent + 2);
                 }
+                JoinTimeKind::Missing => {}
             }
-            self.push(&format!(" on {}", time.left_field.name));
+            let on = if matches!(time.kind, JoinTimeKind::Missing) { "on" } else { " on" };
+            self.push(&format!("{on} {}", time.left_field.name));
             if let Some(right) = &time.right_field {
                 self.push(&format!(", {}", right.name));
             }

@@ -182,6 +182,8 @@ pub enum JoinTimeKind {
     Interval { bounds: Vec<Expr>, span: Span },
     /// `window tumbling(…)` or `window sliding(…)`.
     Window(Call),
+    /// `on ts` with neither: an error `check` explains.
+    Missing,
 }
 
 /// A join's time condition and the time fields it reads: `on ts` (both

@@ -205,16 +205,20 @@ impl<'d> Builder<'d> {
 
     fn join_time(&mut self, pair: Pair<'_, Rule>) -> JoinTime {
         let span = self.span(&pair);
-        let mut parts = pair.into_inner();
-        let first = parts.next().expect("join time kind");
-        let kind = match first.as_rule() {
-            Rule::interval_kw => {
+        let mut parts = pair.into_inner().peekable();
+        let kind = match parts.peek().map(|part| part.as_rule()) {
+            Some(Rule::interval_kw) => {
+                let keyword = parts.next().expect("interval keyword");
                 let args = parts.next().expect("interval bounds");
                 let args_span = self.span(&args);
                 let bounds = args.into_inner().map(|bound| self.expr(bound)).collect();
-                JoinTimeKind::Interval { bounds, span: Span::new(self.span(&first).start, args_span.end) }
+                JoinTimeKind::Interval { bounds, span: Span::new(self.span(&keyword).start, args_span.end) }
             }
-            _ => JoinTimeKind::Window(self.call(parts.next().expect("window kind"))),
+            Some(Rule::kw_window) => {
+                let _window = parts.next();
+                JoinTimeKind::Window(self.call(parts.next().expect("window kind")))
+            }
+            _ => JoinTimeKind::Missing,
         };
         let _on = parts.next();
         let left_field = self.ident(parts.next().expect("join time field"));

@@ -155,6 +155,17 @@ impl Checker<'_> {
         let kind = match &time.kind {
             ast::JoinTimeKind::Interval { bounds, span } => self.interval(bounds, *span),
             ast::JoinTimeKind::Window(call) => self.check_window_kind(call).map(JoinTime::Window),
+            ast::JoinTimeKind::Missing => {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::MissingArgument, "`on` names a join's time, but no time condition says how close")
+                        .label(time.span, "a time with no interval or window")
+                        .help(format!(
+                            "say how records meet in time: `interval(0s, 10m) on {0}`, or `window tumbling(1m) on {0}`; a join on keys alone needs no `on`: the keys come from the `key_by`s",
+                            time_names(time)
+                        )),
+                );
+                None
+            }
         };
         let left_field = self.time_field(&time.left_field, left, "a join");
         let right_name = time.right_field.as_ref().unwrap_or(&time.left_field);
@@ -291,5 +302,13 @@ impl Checker<'_> {
             seen.push(&field.name);
         }
         Some(RecordType::new(fields))
+    }
+}
+
+/// `ts` or `ts, paid_at`, as written after `on`.
+fn time_names(time: &ast::JoinTime) -> String {
+    match &time.right_field {
+        Some(right) => format!("{}, {}", time.left_field.name, right.name),
+        None => time.left_field.name.clone(),
     }
 }
