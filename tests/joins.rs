@@ -439,3 +439,42 @@ fn a_stopped_left_join_emits_no_false_misses() {
     assert!(stderr.contains("as unmatched: they still waited for a match when the run stopped"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The peak memory of `flowc run` on `text`, in KiB.
+fn peak_memory_kib(name: &str, text: &str) -> u64 {
+    let dir = scratch(name);
+    let flow = dir.join("hot.flow");
+    std::fs::write(&flow, text).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flowc")).arg("run").arg(&flow).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let line = stderr.lines().find(|line| line.contains("peak memory:")).expect("the summary shows peak memory");
+    let mib: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (mib * 1024.0) as u64
+}
+
+/// A join that emits millions of pairs at once (one hot key) hands them on
+/// a chunk at a time: its memory does not grow with the pairs it emits.
+#[test]
+fn a_join_emitting_millions_of_pairs_at_once_stays_small() {
+    if flowc::cli::peak_memory_bytes().is_none() {
+        eprintln!("skipped: no /proc/self/status on this system");
+        return;
+    }
+    let hot = |count: u64, join: &str| {
+        format!(
+            "schema A {{ a: int, ak: int, ats: timestamp }}\n\
+             schema B {{ b: int, bk: int, bts: timestamp }}\n\
+             source sa: A = generate(count = {count}) {{ a = seq, ak = 0, ats = epoch + seq * 1ms }} @watermark(delay = 0s)\n\
+             source sb: B = generate(count = {count}) {{ b = seq, bk = 0, bts = epoch + seq * 1ms }} @watermark(delay = 0s)\n\
+             sa | key_by ak | join (sb | key_by bk) {join} | sink discard\n"
+        )
+    };
+    for join in ["", "window tumbling(1h) on ats, bts"] {
+        // 250 thousand pairs, then 4 million: sixteen times the output.
+        let small = peak_memory_kib("hot-small", &hot(500, join));
+        let large = peak_memory_kib("hot-large", &hot(2000, join));
+        assert!(large < small + 40 * 1024, "`{join}`: peak memory grew from {small} KiB to {large} KiB");
+    }
+}

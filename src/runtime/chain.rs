@@ -23,7 +23,7 @@ use crate::metrics::{OperatorCounters, TimeState};
 use super::async_call::AsyncCall;
 use super::channel::OutputGate;
 use super::control::{Ctx, RunError, Stopped};
-use super::operator::StatefulOperator;
+use super::operator::{Emit, StatefulOperator};
 use super::sinks::SinkWriter;
 
 /// What one operator of a chain does with a batch.
@@ -277,14 +277,16 @@ impl Chain {
                 OperatorCounters::add(&operator.counters.filtered, input.len() - output.len());
                 result
             }
-            Step::Stateful(stateful) => {
-                let added = stateful
-                    .push(port, input, &mut output)
-                    .map(|late| OperatorCounters::add(&operator.counters.late, late));
-                OperatorCounters::add(&operator.counters.filtered, stateful.take_dropped());
-                let state = stateful.state();
-                operator.counters.set_state(state.entries, state.bytes);
-                added
+            Step::Stateful(_) => {
+                let result = self
+                    .run_stateful(index, &mut output, outputs, ctx, |stateful, emit| stateful.push(port, input, emit));
+                let delivered = result.and_then(|late| {
+                    OperatorCounters::add(&self.operators[index].counters.late, late);
+                    OperatorCounters::add(&self.operators[index].counters.records_out, output.len());
+                    self.deliver(index, &output, outputs, ctx)
+                });
+                self.operators[index].output = output;
+                return delivered;
             }
             Step::Pace(_) => {
                 let result = self.pace(index, input, &mut output, outputs, ctx);
@@ -461,24 +463,53 @@ impl Chain {
         outputs: &mut OutputGate,
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
-        {
-            let mut fired = std::mem::take(&mut self.operators[index].output);
-            fired.clear();
-            let operator = &mut self.operators[index];
-            if let Step::Stateful(stateful) = &mut operator.step {
-                let result = stateful.advance_watermark(watermark, &mut fired);
-                let state = stateful.state();
-                operator.counters.set_state(state.entries, state.bytes);
-                if let Err(error) = result {
-                    self.operators[index].output = fired;
-                    return Err(ctx.fail(eval_error(&self.operators[index], error)));
-                }
-            }
+        let mut fired = std::mem::take(&mut self.operators[index].output);
+        fired.clear();
+        let result = self.run_stateful(index, &mut fired, outputs, ctx, |stateful, emit| {
+            stateful.advance_watermark(watermark, emit)
+        });
+        let delivered = result.and_then(|()| {
             OperatorCounters::add(&self.operators[index].counters.records_out, fired.len());
-            let delivered = self.deliver(index, &fired, outputs, ctx);
-            self.operators[index].output = fired;
-            delivered
+            self.deliver(index, &fired, outputs, ctx)
+        });
+        self.operators[index].output = fired;
+        delivered
+    }
+
+    /// Runs `work` on the stateful operator at `index`, whose output goes on
+    /// down the chain a chunk at a time while it works (`Emit`); the rest
+    /// stays in `output` for the caller. Keeps its counters up to date.
+    fn run_stateful<T>(
+        &mut self,
+        index: usize,
+        output: &mut Batch,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+        work: impl FnOnce(&mut dyn StatefulOperator, &mut Emit<'_>) -> Result<T, EvalError>,
+    ) -> Result<T, Stopped> {
+        // Out of the chain while it works, so that what it hands on can
+        // run through the operators after it.
+        let Step::Stateful(mut stateful) = std::mem::replace(&mut self.operators[index].step, Step::Source) else {
+            unreachable!("a stateful step")
+        };
+        let counters = self.operators[index].counters.clone();
+        let (result, stopped) = {
+            let mut deliver = |rows: &Batch| {
+                OperatorCounters::add(&counters.records_out, rows.len());
+                self.deliver(index, rows, outputs, ctx)
+            };
+            let mut emit = Emit::new(output, &mut deliver);
+            let result = work(stateful.as_mut(), &mut emit);
+            (result, emit.stopped())
+        };
+        OperatorCounters::add(&counters.filtered, stateful.take_dropped());
+        let state = stateful.state();
+        counters.set_state(state.entries, state.bytes);
+        self.operators[index].step = Step::Stateful(stateful);
+        if let Some(stopped) = stopped {
+            return Err(stopped);
         }
+        result.map_err(|error| ctx.fail(eval_error(&self.operators[index], error)))
     }
 
     /// The run is stopping early: the end of input that follows is no real

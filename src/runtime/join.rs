@@ -14,7 +14,7 @@ use crate::compile::row::Batch;
 use super::join_state::{JoinConfig, JoinState, Joined, Side};
 use super::keyed::KeyValue;
 use super::lookup::{zero_value, Residual};
-use super::operator::{OperatorState, StatefulOperator};
+use super::operator::{Emit, OperatorState, StatefulOperator};
 
 pub struct JoinOperator {
     state: JoinState,
@@ -82,7 +82,7 @@ impl JoinOperator {
 }
 
 impl StatefulOperator for JoinOperator {
-    fn push(&mut self, port: usize, input: &Batch, output: &mut Batch) -> Result<usize, EvalError> {
+    fn push(&mut self, port: usize, input: &Batch, output: &mut Emit<'_>) -> Result<usize, EvalError> {
         let side = if port == 0 { Side::Left } else { Side::Right };
         self.keys[port].evaluate_all(input, &mut self.key_values)?;
         let (record, out_record, outer, zeros) = (&self.records[port], &self.output, self.outer, &self.zeros);
@@ -91,7 +91,10 @@ impl StatefulOperator for JoinOperator {
             Some(residual) => residual.accepts(left, right),
             None => Ok(true),
         };
-        let mut emit = |joined: Joined<'_>| JoinOperator::write(output, out_record, outer, zeros, joined);
+        let mut emit = |joined: Joined<'_>| {
+            JoinOperator::write(output.rows, out_record, outer, zeros, joined);
+            output.flush_if_full();
+        };
         let mut late = 0;
         for row in 0..input.len() {
             let key = KeyValue(std::mem::replace(&mut self.key_values[row], Value::Bool(false)));
@@ -103,7 +106,7 @@ impl StatefulOperator for JoinOperator {
         Ok(late)
     }
 
-    fn advance_watermark(&mut self, watermark: i64, output: &mut Batch) -> Result<(), EvalError> {
+    fn advance_watermark(&mut self, watermark: i64, output: &mut Emit<'_>) -> Result<(), EvalError> {
         let (out_record, outer, zeros) = (&self.output, self.outer, &self.zeros);
         let residual = &mut self.residual;
         let mut accept = |left: &[Value], right: &[Value]| match residual {
@@ -114,7 +117,10 @@ impl StatefulOperator for JoinOperator {
         let mut emit = |joined: Joined<'_>| match joined {
             // The end of time after a stop is no proof that no match would come.
             Joined::Unmatched { .. } if stopped => *unfinished += 1,
-            joined => JoinOperator::write(output, out_record, outer, zeros, joined),
+            joined => {
+                JoinOperator::write(output.rows, out_record, outer, zeros, joined);
+                output.flush_if_full();
+            }
         };
         self.state.advance_watermark(watermark, &mut accept, &mut emit)
     }

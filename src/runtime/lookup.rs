@@ -13,7 +13,7 @@ use crate::compile::row::Batch;
 use crate::compile::Backend;
 
 use super::keyed::{KeyMap, KeyValue};
-use super::operator::{OperatorState, StatefulOperator};
+use super::operator::{Emit, OperatorState, StatefulOperator};
 use super::sources::{LineLimits, ProduceError, Produced, SourceReader};
 
 /// Rows found by key.
@@ -181,7 +181,7 @@ impl LookupOperator {
 }
 
 impl StatefulOperator for LookupOperator {
-    fn push(&mut self, _port: usize, input: &Batch, output: &mut Batch) -> Result<usize, EvalError> {
+    fn push(&mut self, _port: usize, input: &Batch, output: &mut Emit<'_>) -> Result<usize, EvalError> {
         self.key.evaluate_all(input, &mut self.keys)?;
         let mut values = Vec::with_capacity(self.output.fields().len());
         for row in 0..input.len() {
@@ -204,12 +204,12 @@ impl StatefulOperator for LookupOperator {
             if self.outer {
                 values.push(Value::Bool(found.is_some()));
             }
-            output.push_values(&self.output, &values);
+            output.rows.push_values(&self.output, &values);
         }
         Ok(0)
     }
 
-    fn advance_watermark(&mut self, _watermark: i64, _output: &mut Batch) -> Result<(), EvalError> {
+    fn advance_watermark(&mut self, _watermark: i64, _output: &mut Emit<'_>) -> Result<(), EvalError> {
         Ok(())
     }
 

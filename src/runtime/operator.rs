@@ -8,6 +8,46 @@
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 
+use super::control::Stopped;
+
+/// Rows an operator emits past this many bytes go on down the chain at
+/// once, so one that emits millions at a time (a window join's hot key, a
+/// regular join's) holds a batch of them, not all.
+const EMIT_CHUNK_BYTES: usize = 256 << 10;
+
+/// Where a stateful operator writes its output: `rows`, which the chain
+/// hands on when the operator returns, or sooner once it is full.
+pub struct Emit<'a> {
+    pub rows: &'a mut Batch,
+    deliver: &'a mut dyn FnMut(&Batch) -> Result<(), Stopped>,
+    stopped: Option<Stopped>,
+}
+
+impl<'a> Emit<'a> {
+    pub fn new(rows: &'a mut Batch, deliver: &'a mut dyn FnMut(&Batch) -> Result<(), Stopped>) -> Emit<'a> {
+        Emit { rows, deliver, stopped: None }
+    }
+
+    /// Hands the rows on once they fill a chunk; after the run stopped,
+    /// drops them (nobody reads them any more).
+    pub fn flush_if_full(&mut self) {
+        if self.rows.bytes() < EMIT_CHUNK_BYTES {
+            return;
+        }
+        if self.stopped.is_none() {
+            if let Err(stopped) = (self.deliver)(self.rows) {
+                self.stopped = Some(stopped);
+            }
+        }
+        self.rows.clear();
+    }
+
+    /// Whether handing rows on stopped the run.
+    pub fn stopped(&self) -> Option<Stopped> {
+        self.stopped
+    }
+}
+
 /// What an operator keeps between batches, as the metrics show it.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct OperatorState {
@@ -19,11 +59,11 @@ pub trait StatefulOperator: Send {
     /// Takes `input`, which arrived on `port` (0, or 1 for a join's right
     /// stream), appending what it emits at once to `output`; returns how
     /// many records were too late to count.
-    fn push(&mut self, port: usize, input: &Batch, output: &mut Batch) -> Result<usize, EvalError>;
+    fn push(&mut self, port: usize, input: &Batch, output: &mut Emit<'_>) -> Result<usize, EvalError>;
 
     /// The operator's input watermark rose to `watermark` (`i64::MAX` at the
     /// end of input): it emits what the watermark completes into `output`.
-    fn advance_watermark(&mut self, watermark: i64, output: &mut Batch) -> Result<(), EvalError>;
+    fn advance_watermark(&mut self, watermark: i64, output: &mut Emit<'_>) -> Result<(), EvalError>;
 
     /// The watermark it lets through when its input watermark is
     /// `watermark`: lower when it may still emit records older than that.

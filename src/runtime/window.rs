@@ -17,7 +17,7 @@ use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 
 use super::keyed::{Accumulators, KeyMap, KeyValue, KeyedInputs, StateSize};
-use super::operator::{OperatorState, StatefulOperator};
+use super::operator::{Emit, OperatorState, StatefulOperator};
 
 pub struct WindowOperator {
     pub kind: WindowKind,
@@ -90,7 +90,7 @@ impl WindowOperator {
     }
 
     /// Fires every window that ends at or before `watermark` into `output`.
-    pub fn fire(&mut self, watermark: i64, output: &mut Batch) {
+    pub fn fire(&mut self, watermark: i64, output: &mut Emit<'_>) {
         self.watermark = self.watermark.max(watermark);
         while let Some(entry) = self.windows.first_entry() {
             let (end, start) = *entry.key();
@@ -109,7 +109,8 @@ impl WindowOperator {
                 values.push(Value::Timestamp(start));
                 values.push(Value::Timestamp(end));
                 values.extend(accumulators.results());
-                output.push_values(&self.output, &values);
+                output.rows.push_values(&self.output, &values);
+                output.flush_if_full();
             }
         }
     }
@@ -151,11 +152,11 @@ impl AggregateOperator {
 }
 
 impl StatefulOperator for WindowOperator {
-    fn push(&mut self, _port: usize, input: &Batch, _output: &mut Batch) -> Result<usize, EvalError> {
+    fn push(&mut self, _port: usize, input: &Batch, _output: &mut Emit<'_>) -> Result<usize, EvalError> {
         self.add(input)
     }
 
-    fn advance_watermark(&mut self, watermark: i64, output: &mut Batch) -> Result<(), EvalError> {
+    fn advance_watermark(&mut self, watermark: i64, output: &mut Emit<'_>) -> Result<(), EvalError> {
         self.fire(watermark, output);
         Ok(())
     }
@@ -166,11 +167,11 @@ impl StatefulOperator for WindowOperator {
 }
 
 impl StatefulOperator for AggregateOperator {
-    fn push(&mut self, _port: usize, input: &Batch, output: &mut Batch) -> Result<usize, EvalError> {
-        self.add(input, output).map(|()| 0)
+    fn push(&mut self, _port: usize, input: &Batch, output: &mut Emit<'_>) -> Result<usize, EvalError> {
+        self.add(input, output.rows).map(|()| 0)
     }
 
-    fn advance_watermark(&mut self, _watermark: i64, _output: &mut Batch) -> Result<(), EvalError> {
+    fn advance_watermark(&mut self, _watermark: i64, _output: &mut Emit<'_>) -> Result<(), EvalError> {
         Ok(())
     }
 
