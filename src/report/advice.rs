@@ -333,11 +333,18 @@ fn limit_advice(
 /// "give it more cores" on the bottleneck, with `why` said of its name.
 fn more_cores(plan: &PhysicalPlan, bottleneck: usize, text: &str, why: impl Fn(&str) -> String) -> Advice {
     let name = &plan.operators[bottleneck].name;
+    // An operator that waits uses no core itself: the cores go to the work
+    // around it, which more of its records would make.
+    let waits = plan.node(bottleneck).spec().is_some_and(|spec| spec.pace == crate::check::ops::Pace::Waits);
+    let why = match waits {
+        true => format!("`{name}` waits, using little CPU, but the rest of the job computes: {}", why(name)),
+        false => why(name),
+    };
     Advice {
         change: "give it more cores".into(),
         target: format!("`{name}`"),
         line: Some(line_number(text, plan.node(bottleneck).span.start)),
-        why: why(name),
+        why,
         edits: Vec::new(),
     }
 }
