@@ -31,6 +31,21 @@ pub struct PlanDocument {
     pub tasks: Vec<TaskDoc>,
     /// Every distinct record type, referred to by index from the edges.
     pub records: Vec<RecordDoc>,
+    /// The tables `lookup`s read; left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDoc {
+    pub name: String,
+    pub span: SpanDoc,
+    /// The file it is read from, as the program names it.
+    pub path: String,
+    /// The field each row is found by.
+    pub key: String,
+    /// Index in `records`: its rows.
+    pub record: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,6 +340,21 @@ fn document(words: &Words) -> PlanDocument {
                         }
                     })
                     .collect(),
+            })
+            .collect(),
+        tables: plan
+            .logical
+            .tables
+            .iter()
+            .map(|table| TableDoc {
+                name: table.name.clone(),
+                span: span(words, table.name_span),
+                path: match &table.connector {
+                    crate::check::program::SourceConnector::File { path, .. } => path.clone(),
+                    _ => String::new(),
+                },
+                key: table.record.fields()[table.key_field].name.clone(),
+                record: records.index_of(&table.record),
             })
             .collect(),
         records: records.docs,

@@ -27,6 +27,18 @@ pub(super) fn render(words: &Words) -> String {
     );
     out.push_str("\nLogical plan\n");
     logical_tree(words, &mut out);
+    if !plan.logical.tables.is_empty() {
+        out.push_str("\nTables (read whole before the first record, shared by every lookup)\n");
+        for table in &plan.logical.tables {
+            let path = match &table.connector {
+                crate::check::program::SourceConnector::File { path, .. } => format!("file {path:?}"),
+                _ => String::new(),
+            };
+            let key = &table.record.fields()[table.key_field].name;
+            let _ = writeln!(out, "  {} ({}): {path}, one row per {key}", table.name, words.at(table.name_span));
+            let _ = writeln!(out, "    records {}", table.record);
+        }
+    }
     out.push_str("\nTasks\n");
     for task in &plan.tasks {
         out.push('\n');
