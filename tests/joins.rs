@@ -18,6 +18,10 @@ use flowc::plan::{NodeKind, Partitioning, PhysicalPlan};
 use flowc::runtime::{run, RunOptions, RunOutcome};
 use proptest::prelude::*;
 
+#[path = "common/memory.rs"]
+mod memory;
+use memory::peak_memory_kib;
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("flowc-joins-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -441,17 +445,13 @@ fn a_stopped_left_join_emits_no_false_misses() {
 }
 
 /// The peak memory of `flowc run` on `text`, in KiB.
-fn peak_memory_kib(name: &str, text: &str) -> u64 {
+fn peak_memory_of(name: &str, text: &str) -> u64 {
     let dir = scratch(name);
     let flow = dir.join("hot.flow");
     std::fs::write(&flow, text).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flowc")).arg("run").arg(&flow).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let line = stderr.lines().find(|line| line.contains("peak memory:")).expect("the summary shows peak memory");
-    let mib: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let kib = peak_memory_kib(env!("CARGO_BIN_EXE_flowc"), &flow);
     let _ = std::fs::remove_dir_all(&dir);
-    (mib * 1024.0) as u64
+    kib
 }
 
 /// A join that emits millions of pairs at once (one hot key) hands them on
@@ -473,8 +473,8 @@ fn a_join_emitting_millions_of_pairs_at_once_stays_small() {
     };
     for join in ["", "window tumbling(1h) on ats, bts"] {
         // 250 thousand pairs, then 4 million: sixteen times the output.
-        let small = peak_memory_kib("hot-small", &hot(500, join));
-        let large = peak_memory_kib("hot-large", &hot(2000, join));
+        let small = peak_memory_of("hot-small", &hot(500, join));
+        let large = peak_memory_of("hot-large", &hot(2000, join));
         assert!(large < small + 40 * 1024, "`{join}`: peak memory grew from {small} KiB to {large} KiB");
     }
 }

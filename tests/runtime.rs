@@ -20,6 +20,10 @@ use flowc::plan::{NodeKind, Partitioning, PhysicalPlan};
 use flowc::runtime::{run, RunOptions, RunOutcome};
 use proptest::prelude::*;
 
+#[path = "common/memory.rs"]
+mod memory;
+use memory::peak_memory_kib;
+
 fn plan_of(text: &str, settings: &[String]) -> PhysicalPlan {
     let checked = flowc::check::check_source(text);
     let mut program = checked.program.unwrap_or_else(|| panic!("does not check: {:?}", checked.diagnostics));
@@ -284,13 +288,9 @@ fn peak_memory_of_slow_sink_run(count: u64) -> u64 {
         ),
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flowc")).arg("run").arg(&flow).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let line = stderr.lines().find(|line| line.contains("peak memory:")).expect("the summary shows peak memory");
-    let mib: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let kib = peak_memory_kib(env!("CARGO_BIN_EXE_flowc"), &flow);
     let _ = std::fs::remove_dir_all(&dir);
-    (mib * 1024.0) as u64
+    kib
 }
 
 /// A sink over 100 times slower than its source: memory is fixed by the

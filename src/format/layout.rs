@@ -214,23 +214,32 @@ impl<'s> Printer<'s> {
         }
     }
 
+    /// Prints with `print` on the current line; keeps it when it fits there
+    /// and placed no comment, and otherwise takes it back (the caller then
+    /// prints it over several lines).
+    fn fits_flat(&mut self, print: impl FnOnce(&mut Self)) -> bool {
+        let saved = (self.lines.len(), self.lines.last().map(|line| line.code.clone()));
+        self.flat = true;
+        self.flat_failed = false;
+        print(self);
+        self.flat = false;
+        let fits = self.lines.len() == saved.0 && self.lines.last().is_some_and(|line| line.code.len() <= WIDTH);
+        if !self.flat_failed && fits {
+            return true;
+        }
+        self.lines.truncate(saved.0);
+        if let (Some(line), Some(before)) = (self.lines.last_mut(), saved.1) {
+            line.code = before;
+        }
+        false
+    }
+
     /// `union(a, b | filter x)` on one line when it fits and holds no
     /// comment; otherwise one input per line.
     fn union(&mut self, inputs: &[Stream], span: Span, indent: usize) {
-        if !self.flat && !self.has_comment_within(span) {
-            let saved = (self.lines.len(), self.lines.last().map(|line| line.code.clone()));
-            self.flat = true;
-            self.flat_failed = false;
-            self.union(inputs, span, indent);
-            self.flat = false;
-            let fits = self.lines.len() == saved.0 && self.lines.last().is_some_and(|line| line.code.len() <= WIDTH);
-            if !self.flat_failed && fits {
-                return;
-            }
-            self.lines.truncate(saved.0);
-            if let (Some(line), Some(before)) = (self.lines.last_mut(), saved.1) {
-                line.code = before;
-            }
+        if !self.flat && !self.has_comment_within(span) && self.fits_flat(|printer| printer.union(inputs, span, indent))
+        {
+            return;
         }
         self.push("union(");
         self.after_open = true;
@@ -311,20 +320,11 @@ impl<'s> Printer<'s> {
     /// bracket. (A comment after the bracket ends the line either way, so it
     /// decides nothing: the layout must not change when it has moved.)
     fn join(&mut self, join: &Join, indent: usize) {
-        if !self.flat && !self.has_comment_within(join.right.span) {
-            let saved = (self.lines.len(), self.lines.last().map(|line| line.code.clone()));
-            self.flat = true;
-            self.flat_failed = false;
-            self.join(join, indent);
-            self.flat = false;
-            let fits = self.lines.len() == saved.0 && self.lines.last().is_some_and(|line| line.code.len() <= WIDTH);
-            if !self.flat_failed && fits {
-                return;
-            }
-            self.lines.truncate(saved.0);
-            if let (Some(line), Some(before)) = (self.lines.last_mut(), saved.1) {
-                line.code = before;
-            }
+        if !self.flat
+            && !self.has_comment_within(join.right.span)
+            && self.fits_flat(|printer| printer.join(join, indent))
+        {
+            return;
         }
         self.push(if join.left { "join left (" } else { "join (" });
         self.after_open = true;

@@ -195,12 +195,13 @@ impl Subtask {
                     // Processed: the buffer's memory goes back as credit.
                     inputs.recycle(channel, &mut self.ctx);
                 }
+                // After a stop, an input that ends was cut short: its end is
+                // no end of its event time, or a join would take every
+                // record of the other side as past matching (`finish` then
+                // closes what is left, knowing it was a stop).
+                Received::End { .. } if self.ctx.control.sources_stopped() => {}
                 Received::End { channel } => {
                     if let Some(risen) = inputs.advance_watermark(channel, None) {
-                        // Every input ended: after a stop, that is no real end of the streams.
-                        if risen == i64::MAX && self.ctx.control.sources_stopped() {
-                            self.chain.stop_stateful();
-                        }
                         self.chain.watermark_arrived(risen, &mut self.outputs, &mut self.ctx)?;
                     }
                 }

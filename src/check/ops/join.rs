@@ -1,5 +1,5 @@
-//! `join [left] (right | key_by k) [interval(lower, upper) on ts | window
-//! tumbling(…) on ts] [where condition]`: matches the records of two keyed
+//! `join [left] (right | key_by k) [interval(lower, upper) on ts, right_ts |
+//! window tumbling(…) on ts, right_ts] [where condition]`: matches the records of two keyed
 //! streams that have equal keys — within a time interval of each other, in
 //! the same window, or (with no time condition) always.
 //!
@@ -168,21 +168,30 @@ impl Checker<'_> {
             }
         };
         let left_field = self.time_field(&time.left_field, left, "a join");
-        let right_name = time.right_field.as_ref().unwrap_or(&time.left_field);
-        let right_field = match (right.field_index(&right_name.name), &time.right_field) {
-            // `on ts` names both sides' time: say which side lacks it.
-            (None, None) if left_field.is_some() => {
+        let right_field = match &time.right_field {
+            Some(right_name) => self.time_field(right_name, right, "a join"),
+            // The two sides cannot share a field name, so one name cannot
+            // stand for both times.
+            None => {
+                let times: Vec<String> = right
+                    .fields()
+                    .iter()
+                    .filter(|field| field.ty == Type::Timestamp)
+                    .map(|field| format!("`on {}, {}`", time.left_field.name, field.name))
+                    .collect();
                 self.diagnostics.push(
-                    Diagnostic::error(Code::UnknownField, format!("the right stream has no field `{}`", right_name.name))
-                        .label(right_name.span, "the left stream's time; the right stream has none of this name")
-                        .help(format!(
-                            "name the right stream's time after a comma: `on {}, <right time field>`; its records are {right}",
-                            right_name.name
-                        )),
+                    Diagnostic::error(Code::MissingArgument, "a timed join names the time of each side")
+                        .label(time.left_field.span, "the left stream's time; the right's is missing")
+                        .help(match times.is_empty() {
+                            true => format!("the right stream has no timestamp: its records are {right}"),
+                            false => format!(
+                                "name the right stream's time after a comma: {} (the two sides' fields need different names)",
+                                times.join(" or ")
+                            ),
+                        }),
                 );
                 None
             }
-            _ => self.time_field(right_name, right, "a join"),
         };
         let mut watermarked = self.require_watermarks(op_use.keyword, left_feeding, "the join", "an event-time join");
         watermarked &= self.require_watermarks(op_use.keyword, right_feeding, "the join", "an event-time join");
