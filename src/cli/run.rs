@@ -232,7 +232,9 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
         let total = |read_counter: fn(&crate::metrics::OperatorCounters) -> u64| {
             metrics.operator_total(operator.id, read_counter)
         };
-        match &plan.node(operator.id).kind {
+        let node = plan.node(operator.id);
+        let line = crate::diag::line_number(text, node.span.start);
+        match &node.kind {
             NodeKind::Source(_) => source_records += total(|c| read(&c.records_out)),
             NodeKind::Sink(_) => sink_records += total(|c| read(&c.records_in)),
             _ => {}
@@ -241,8 +243,6 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
         if state_entries > 0 {
             let bytes = total(|c| read(&c.state_bytes_peak));
             state_bytes += bytes;
-            let node = plan.node(operator.id);
-            let line = crate::diag::line_number(text, node.span.start);
             let unbounded = matches!(
                 &node.kind,
                 NodeKind::Operator { kind: crate::check::program::OperatorKind::Join(join), .. }
@@ -265,10 +265,9 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
         let missed = total(|c| read(&c.filtered));
         if let NodeKind::Operator {
             kind: crate::check::program::OperatorKind::Lookup { table, residual, .. }, ..
-        } = &plan.node(operator.id).kind
+        } = &node.kind
         {
             if missed > 0 {
-                let line = crate::diag::line_number(text, plan.node(operator.id).span.start);
                 notes.push(format!(
                     "{} (line {line}) found no row of `{}`{} for {} {}, and dropped {}",
                     operator.name,
@@ -282,7 +281,6 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
         }
         let unfinished = total(|c| read(&c.unfinished));
         if unfinished > 0 {
-            let line = crate::diag::line_number(text, plan.node(operator.id).span.start);
             notes.push(format!(
                 "{} (line {line}) did not emit {} {} as unmatched: they still waited for a match when the run stopped",
                 operator.name,
@@ -292,8 +290,6 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
         }
         let late = total(|c| read(&c.late));
         if late > 0 {
-            let node = plan.node(operator.id);
-            let line = crate::diag::line_number(text, node.span.start);
             let when = match node.spec().map(|spec| spec.state) {
                 Some(StateKind::JoinRows) => "that came after the join's watermark had passed them",
                 _ => "that came after their windows had fired",

@@ -151,6 +151,16 @@ impl PhysicalPlan {
         edges.iter().map(|&edge| &self.edges[edge]).find(|edge| edge.port == port).map(|edge| edge.record.clone())
     }
 
+    /// Whether `operator` reads two inputs: a join.
+    pub fn reads_two_inputs(&self, operator: OperatorId) -> bool {
+        self.node(operator).spec().is_some_and(|spec| spec.inputs == 2)
+    }
+
+    /// `left` or `right` for an edge into a join; `None` for any other edge.
+    pub fn join_side(&self, edge: &PhysicalEdge) -> Option<&'static str> {
+        self.reads_two_inputs(edge.to).then_some(if edge.port == 0 { "left" } else { "right" })
+    }
+
     /// How many sender→receiver subtask pairs an edge connects.
     pub fn channels(&self, edge: &PhysicalEdge) -> u32 {
         match edge.partitioning {

@@ -437,7 +437,7 @@ fn hot_key_into_a_join(
     key_expr: &str,
     line: usize,
 ) -> Option<Advice> {
-    plan.node(receiver).spec().filter(|spec| spec.inputs == 2)?;
+    plan.reads_two_inputs(receiver).then_some(())?;
     let join = &plan.operators[receiver].name;
     Some(Advice {
         change: format!("spread the hot key {key} of the join"),

@@ -311,10 +311,8 @@ fn task_report(
                     .map(|t| t.totals.operator_state_bytes_peak.get(position).copied().unwrap_or(0))
                     .sum(),
                 input_watermark_gap_ms: plan
-                    .node(operator)
-                    .spec()
-                    .filter(|spec| spec.inputs == 2)
-                    .map(|_| totals.iter().map(|t| t.totals.watermark_gap_max_ms).fold(0.0, f64::max)),
+                    .reads_two_inputs(operator)
+                    .then(|| totals.iter().map(|t| t.totals.watermark_gap_max_ms).fold(0.0, f64::max)),
                 async_capacity: plan.node(operator).attributes().async_calls.map(|calls| calls.capacity),
                 in_flight: mean(subtasks, |s| s.operator_in_flight.get(position).copied().unwrap_or(0.0)),
                 in_flight_peak: totals
@@ -652,10 +650,7 @@ fn hot_keys(plan: &PhysicalPlan, recording: &Recording, text: &str, line: &dyn F
 /// Which input of a join `task` sends to directly, if it does.
 fn join_input(plan: &PhysicalPlan, task: usize) -> Option<JoinInput> {
     plan.tasks[task].outputs.iter().map(|&edge| &plan.edges[edge]).find_map(|edge| {
-        let two_inputs = plan.node(edge.to).spec().is_some_and(|spec| spec.inputs == 2);
-        two_inputs.then(|| JoinInput {
-            join: plan.operators[edge.to].name.clone(),
-            side: if edge.port == 0 { "left" } else { "right" }.to_string(),
-        })
+        let side = plan.join_side(edge)?;
+        Some(JoinInput { join: plan.operators[edge.to].name.clone(), side: side.to_string() })
     })
 }

@@ -63,13 +63,12 @@ impl Words<'_> {
         format!("{}…", cut.trim_end())
     }
 
-    /// `hash(sensor)`, `rebalance`, …
-    /// `left` or `right` for an edge into a join, which reads two inputs.
+    /// `left` or `right` for an edge into a join.
     fn side(&self, edge: &PhysicalEdge) -> Option<&'static str> {
-        let two_inputs = self.plan.node(edge.to).spec().is_some_and(|spec| spec.inputs == 2);
-        two_inputs.then_some(if edge.port == 0 { "left" } else { "right" })
+        self.plan.join_side(edge)
     }
 
+    /// `hash(sensor)`, `rebalance`, …
     fn partitioning(&self, edge: &PhysicalEdge) -> String {
         match &edge.partitioning {
             Partitioning::Hash(key) => format!("hash({})", key.name),
