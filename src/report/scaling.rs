@@ -269,6 +269,7 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
             aim = Aim::Speedup;
         }
     }
+    let uncapped_targets = source_targets.clone();
     let mut cores_needed = None;
     let mut cpu_limited = false;
     if let (Some(per_unit), Some(free)) = (cores_per_unit, cores_free) {
@@ -326,6 +327,9 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
             (load.split / (capacity - load.everyone)).ceil().max(1.0) as u32
         };
         proposed[o] = bounded(plan, o, current, needed, &mut limits, &line);
+    }
+    if cpu_limited {
+        hot_keys_behind_the_cores(plan, &measured, &sources, &uncapped_targets, report, &mut limits, &line);
     }
 
     let async_changes = make_calls_async(plan, &loads, &mut proposed, &mut limits, &line);
@@ -661,6 +665,42 @@ fn propagate(
         flows[o] = flow;
     }
     (flows, hot)
+}
+
+/// On a job held to the cores, the targets were cut to what the cores can
+/// take, and at that pace a hot key may still fit one subtask. With the
+/// cores free it would not: a hot key that would then be the limit is
+/// named too, so that moving the job to a quieter machine is not the only
+/// advice when it would stop at the hot key next.
+fn hot_keys_behind_the_cores(
+    plan: &PhysicalPlan,
+    measured: &[Measured],
+    sources: &[usize],
+    uncapped_targets: &[f64],
+    report: &Report,
+    limits: &mut Vec<Limit>,
+    line: &dyn Fn(usize) -> usize,
+) {
+    if !uncapped_targets.iter().all(|target| target.is_finite()) {
+        return;
+    }
+    let (loads, edge_hot) = propagate(plan, measured, sources, uncapped_targets, report);
+    for (o, m) in measured.iter().enumerate() {
+        let (Some(rate), Some((key, share, edge))) = (m.true_rate, &edge_hot[o]) else { continue };
+        let load = loads[o].load;
+        let named = limits.iter().any(|limit| matches!(limit, Limit::HotKey { operator, .. } if *operator == o));
+        if !named && load.split * load.hot_share > TARGET_UTILISATION * rate - load.everyone {
+            limits.push(Limit::HotKey {
+                operator: o,
+                name: plan.operators[o].name.clone(),
+                line: line(o),
+                key: key.clone(),
+                share: *share,
+                key_expr: edge.key.clone(),
+                key_line: edge.line,
+            });
+        }
+    }
 }
 
 /// `needed` within what the operator can run at; never below `current`.
