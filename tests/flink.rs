@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use flowc::check::check_source;
-use flowc::check::program::{OperatorKind, Program, Stream, StreamHead};
+use flowc::check::program::{OperatorKind, Program, Stream, StreamHead, TypedExprKind};
 use flowc::check::types::Type;
 use flowc::export::{flink_sql, Options};
 
@@ -92,12 +92,30 @@ fn cell_from_json(value: &serde_json::Value, ty: Type) -> Result<Cell, String> {
     }
 }
 
-/// One pipeline's sink: its record type, and whether it is a running
-/// aggregate (compared by final value per key).
+/// One pipeline's sink: its record type, and for a changelog (a running
+/// aggregate's, a `top`'s) the columns that identify a row of Flink's final
+/// table, compared by their final values.
 struct SinkShape {
     names: Vec<String>,
     types: Vec<Type>,
-    updating: bool,
+    upsert_key: Option<Vec<usize>>,
+}
+
+/// The columns of the final table's key when `stream` is a changelog: an
+/// aggregate's key (its first column), a `top`'s key field and rank.
+fn upsert_key(program: &Program, stream: &Stream) -> Option<Vec<usize>> {
+    if !updating(program, stream) {
+        return None;
+    }
+    let last = stream.operators.last().expect("a changelog comes from an operator");
+    match &last.kind {
+        OperatorKind::Aggregate { .. } => Some(vec![0]),
+        OperatorKind::Top { key, .. } => match key.expr.kind {
+            TypedExprKind::Field(field) => Some(vec![field, last.output.fields().len() - 1]),
+            _ => panic!("a Flink case's `top` is keyed by a field, so its rows can be matched"),
+        },
+        _ => panic!("a Flink case's changelog ends its pipeline (an `aggregate` or `top` before the sink)"),
+    }
 }
 
 fn updating(program: &Program, stream: &Stream) -> bool {
@@ -113,7 +131,7 @@ fn updating(program: &Program, stream: &Stream) -> bool {
 /// Every operator is named, so that a new one has to be decided here.
 fn updates(program: &Program, kind: &OperatorKind) -> bool {
     match kind {
-        OperatorKind::Aggregate { .. } => true,
+        OperatorKind::Aggregate { .. } | OperatorKind::Top { .. } => true,
         // The export refuses a join of a changelog, so this is only ever false.
         OperatorKind::Join(join) => updating(program, &join.right),
         // A temporal join with a versioned view, or an inner regular join
@@ -167,7 +185,7 @@ fn prepare(name: &str, input: &Path, dir: &Path) -> Result<Case, String> {
         .map(|pipeline| SinkShape {
             names: pipeline.sink.input.fields().iter().map(|field| field.name.clone()).collect(),
             types: pipeline.sink.input.fields().iter().map(|field| field.ty).collect(),
-            updating: updating(&program, &pipeline.stream),
+            upsert_key: upsert_key(&program, &pipeline.stream),
         })
         .collect();
     let case_dir = dir.join(name);
@@ -250,14 +268,14 @@ fn flink_rows(lines: &[&str], case: &Case, sink_names: &[String]) -> Result<Vec<
     Ok(tables)
 }
 
-/// flowc's records as Flink's final table: a running aggregate's last record per key.
-fn final_rows(rows: &[Row], updating: bool) -> Vec<Row> {
-    if !updating {
+/// flowc's records as Flink's final table: a changelog's last record per key.
+fn final_rows(rows: &[Row], upsert_key: Option<&[usize]>) -> Vec<Row> {
+    let Some(key) = upsert_key else {
         return rows.to_vec();
-    }
-    let mut last: BTreeMap<String, Row> = BTreeMap::new();
+    };
+    let mut last: BTreeMap<Vec<String>, Row> = BTreeMap::new();
     for row in rows {
-        last.insert(row[0].sort_key(), row.clone());
+        last.insert(key.iter().map(|&column| row[column].sort_key()).collect(), row.clone());
     }
     last.into_values().collect()
 }
@@ -354,7 +372,7 @@ fn exported_programs_give_flinks_records_what_flowc_gives() {
         match flink_rows(&lines, case, &sink_names) {
             Ok(tables) => {
                 for (i, (flink, shape)) in tables.into_iter().zip(&case.shapes).enumerate() {
-                    let expected = final_rows(&case.flowc[i], shape.updating);
+                    let expected = final_rows(&case.flowc[i], shape.upsert_key.as_deref());
                     if expected.is_empty() {
                         failures.push(format!(
                             "{} sink {i}: flowc wrote nothing, so the comparison proves nothing",
