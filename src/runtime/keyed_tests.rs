@@ -20,6 +20,11 @@ use super::operator::{Emit, StatefulOperator};
 use super::session::SessionOperator;
 use super::top::TopOperator;
 
+/// `(k, v, ts)`.
+type Row = (i64, i64, i64);
+/// Rows, then the watermark that follows them.
+type Chunk = (Vec<Row>, i64);
+
 fn record() -> Arc<RecordType> {
     RecordType::new(vec![
         Field { name: "k".into(), ty: Type::Int },
@@ -46,11 +51,7 @@ fn batch(record: &RecordType, rows: &[(i64, i64, i64)]) -> Batch {
 
 /// Feeds `chunks` of rows, each followed by a watermark, then the end of
 /// input; returns every row emitted.
-fn run(
-    operator: &mut dyn StatefulOperator,
-    output: &Arc<RecordType>,
-    chunks: &[(Vec<(i64, i64, i64)>, i64)],
-) -> Vec<Vec<Value>> {
+fn run(operator: &mut dyn StatefulOperator, output: &Arc<RecordType>, chunks: &[Chunk]) -> Vec<Vec<Value>> {
     let input = record();
     let mut rows = Batch::new(output);
     let mut emitted: Vec<Vec<Value>> = Vec::new();
@@ -136,7 +137,7 @@ fn session_operator(gap: i64) -> (SessionOperator, Arc<RecordType>) {
 /// Records in an order at most `disorder` behind the latest time, cut into
 /// chunks, each followed by a watermark `disorder` behind the latest time
 /// so far: no record is late.
-fn chunks_in_bounded_disorder(rows: &[(i64, i64, i64)], cut: usize, disorder: i64) -> Vec<(Vec<(i64, i64, i64)>, i64)> {
+fn chunks_in_bounded_disorder(rows: &[(i64, i64, i64)], cut: usize, disorder: i64) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     let mut latest = i64::MIN;
     for chunk in rows.chunks(cut.max(1)) {
@@ -199,7 +200,7 @@ proptest! {
         // By `v` descending, then `ts` ascending; equal pairs by arrival.
         let order = vec![(backend.scalar(&field(1, Type::Int), &input), true), (backend.scalar(&field(2, Type::Timestamp), &input), false)];
         let mut operator = TopOperator::new(backend.scalar(&field(0, Type::Int), &input), order, count, input, output.clone());
-        let chunks: Vec<(Vec<(i64, i64, i64)>, i64)> = rows.chunks(cut).map(|c| (c.to_vec(), i64::MIN)).collect();
+        let chunks: Vec<Chunk> = rows.chunks(cut).map(|c| (c.to_vec(), i64::MIN)).collect();
         let emitted = run(&mut operator, &output, &chunks);
         let mut last: BTreeMap<(i64, i64), (i64, i64, i64)> = BTreeMap::new();
         for row in &emitted {
