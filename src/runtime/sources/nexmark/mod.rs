@@ -136,8 +136,7 @@ impl NexmarkReader {
     fn column(&mut self, field: NexmarkField, offset: usize, rows: &mut [u8], strings: &mut Vec<u8>) {
         use NexmarkField::*;
         let (clock, prices) = (self.clock, &self.prices);
-        let stream = field as u64;
-        let draws = move |key: u64| Draws::new(key, stream);
+        let draws = move |key: u64| field_draws(key, field);
         let mut rows = Rows { rows, width: self.width, offset, events: &self.events, keys: &self.keys };
         match field {
             PersonId => rows.ints(|event, _| model::FIRST_PERSON_ID + model::last_person(event)),
@@ -151,7 +150,7 @@ impl NexmarkReader {
             InitialBid => rows.ints(|_, key| prices.next(&mut draws(key))),
             // The reserve is the initial bid plus a price of its own.
             Reserve => {
-                rows.ints(|_, key| prices.next(&mut Draws::new(key, InitialBid as u64)) + prices.next(&mut draws(key)))
+                rows.ints(|_, key| prices.next(&mut field_draws(key, InitialBid)) + prices.next(&mut draws(key)))
             }
             Auction => rows.ints(|event, key| model::bid_auction(event, &mut draws(key))),
             Bidder => rows.ints(|event, key| model::bidder(event, &mut draws(key))),
@@ -197,6 +196,38 @@ impl NexmarkReader {
     }
 }
 
+/// The draws of `field` for the event whose key is `key`. Each field's
+/// stream number is written here, not taken from the enum's order, so the
+/// events stay the same whatever order the fields are declared in.
+#[inline]
+fn field_draws(key: u64, field: NexmarkField) -> Draws {
+    use NexmarkField::*;
+    let stream = match field {
+        PersonId => 0,
+        Name => 1,
+        EmailAddress => 2,
+        CreditCard => 3,
+        City => 4,
+        State => 5,
+        AuctionId => 6,
+        ItemName => 7,
+        Description => 8,
+        InitialBid => 9,
+        Reserve => 10,
+        Expires => 11,
+        Seller => 12,
+        Category => 13,
+        Auction => 14,
+        Bidder => 15,
+        Price => 16,
+        Channel => 17,
+        Url => 18,
+        DateTime => 19,
+        Extra => 20,
+    };
+    Draws::new(key, stream)
+}
+
 /// The indices of `choices` that are hot channels, and of the others, in
 /// order; without a branch per row.
 fn split_rows(choices: &[u16], hot: &mut Vec<u32>, cold: &mut Vec<u32>) {
@@ -219,7 +250,7 @@ fn split_rows(choices: &[u16], hot: &mut Vec<u32>, cold: &mut Vec<u32>) {
 /// of the 10,000 others; as `channel_choices` holds it.
 #[inline]
 fn channel_choice(key: u64) -> u16 {
-    let mut draws = Draws::new(key, NexmarkField::Channel as u64);
+    let mut draws = field_draws(key, NexmarkField::Channel);
     if draws.below(2) > 0 {
         draws.below(HOT as u64) as u16
     } else {
@@ -234,7 +265,7 @@ fn size_before_extra(kind: NexmarkKind, key: u64, scratch: &mut Vec<u8>) -> (u64
     use NexmarkField::*;
     let length_of = |field: NexmarkField, scratch: &mut Vec<u8>, draw: fn(&mut Draws, &mut Vec<u8>)| {
         scratch.clear();
-        draw(&mut Draws::new(key, field as u64), scratch);
+        draw(&mut field_draws(key, field), scratch);
         scratch.len() as u64
     };
     match kind {
@@ -242,8 +273,8 @@ fn size_before_extra(kind: NexmarkKind, key: u64, scratch: &mut Vec<u8>) -> (u64
             let name = length_of(Name, scratch, text::push_name);
             let email = length_of(EmailAddress, scratch, text::push_email);
             let card = length_of(CreditCard, scratch, text::push_credit_card);
-            let city = text::city(&mut Draws::new(key, City as u64)).len() as u64;
-            let state = text::state(&mut Draws::new(key, State as u64)).len() as u64;
+            let city = text::city(&mut field_draws(key, City)).len() as u64;
+            let state = text::state(&mut field_draws(key, State)).len() as u64;
             (8 + name + email + card + city + state, model::AVERAGE_PERSON_BYTES)
         }
         NexmarkKind::Auction => {
