@@ -15,11 +15,11 @@
 //! deterministic too (a random generator seeded by each event's id) and
 //! splits a sequence by offset and step as this does, but it builds a
 //! struct of owned `String`s per event, every field of it, and has no
-//! seed. Measured on one core of the same machine (release builds), it
-//! made 3.0 million bids a second as structs (its own iterator, the
-//! strings dropped); this source writes 10–11 million complete bids a
-//! second into batches, 15–17 million without `extra` (q0's columns) and
-//! 25–32 million without strings. It would also bring rand 0.8 and
+//! seed. Measured on one core of the same (shared) machine, release
+//! builds, it made 2.6–3.9 million bids a second as structs (its own
+//! iterator, the strings dropped); this source writes 10–14 million
+//! complete bids a second into batches, 15–21 million without `extra`
+//! (q0's columns) and 25–36 million without strings. It would also bring rand 0.8 and
 //! lazy_static for what is a few hundred lines here.
 //!
 //! Left out of the reference: rate shapes other than a constant rate, the
