@@ -1,5 +1,6 @@
-//! Source and sink connectors: `generate`, `file`, `stdin`; `print`,
-//! `file`, `discard`. Their arguments, defaults, and generator bodies.
+//! Source and sink connectors: `generate`, `file`, `stdin` (and `nexmark`,
+//! checked in `nexmark.rs`); `print`, `file`, `discard`. Their arguments,
+//! defaults, and generator bodies.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use super::expr::{check_expr, expect_type, Scope};
 use super::program::{Format, OnError, SinkConnector, SourceConnector, TimestampFormat, TypedExpr};
 use super::types::RecordType;
 
-pub const SOURCE_CONNECTORS: &[&str] = &["generate", "file", "stdin"];
+pub const SOURCE_CONNECTORS: &[&str] = &["generate", "file", "stdin", "nexmark"];
 pub const SINK_CONNECTORS: &[&str] = &["print", "file", "discard"];
 
 /// What one connector is, for the checker and the planner: its arguments
@@ -62,6 +63,7 @@ impl SourceConnector {
             SourceConnector::Generate { .. } => &GENERATE,
             SourceConnector::File { .. } => &FILE_SOURCE,
             SourceConnector::Stdin { .. } => &STDIN,
+            SourceConnector::Nexmark(_) => &super::nexmark::NEXMARK,
         }
     }
 }
@@ -81,15 +83,17 @@ const ON_ERROR: &[&str] = &["fail", "skip"];
 const TIMESTAMP_FORMATS: &[&str] = &["rfc3339", "epoch_millis"];
 
 /// Checks a source's connector, its arguments and its body against the
-/// source's record type.
+/// source's record type (whose fields the schema declares at `field_spans`).
 pub fn check_source_connector(
     decl: &SourceDecl,
     record: &Arc<RecordType>,
+    field_spans: &super::nexmark::FieldSpans,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<SourceConnector> {
     let call = &decl.connector;
     let name = call.name.name.as_str();
     match name {
+        "nexmark" => super::nexmark::check_nexmark(decl, record, field_spans, diagnostics),
         "generate" => {
             let bound = bind(&call.args, GENERATE.params, name, call.span, GENERATE.usage, diagnostics);
             let Some(body) = &decl.body else {

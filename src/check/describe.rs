@@ -43,6 +43,16 @@ pub fn describe(program: &Program, text: &str) -> String {
             SourceConnector::Stdin { format, on_error, timestamps, .. } => {
                 format!("stdin as {format:?}, on error {on_error:?}").to_lowercase() + timestamp_note(*timestamps)
             }
+            SourceConnector::Nexmark(nexmark) => {
+                let events = nexmark.events.map_or("unbounded".to_string(), |n| format!("{n} events"));
+                let rate = nexmark.rate_per_second.map_or("as fast as it can".to_string(), |r| format!("{r}/s"));
+                format!(
+                    "nexmark {}s, {events} of all kinds, seed {}, {}/s of event time, {rate}",
+                    nexmark.kind.name(),
+                    nexmark.seed,
+                    nexmark.event_rate
+                )
+            }
         };
         let _ = writeln!(out, "source {} (line {}): {}", source.name, line(source.name_span), connector);
         let _ = writeln!(out, "  {}", record(&source.record));
@@ -55,7 +65,9 @@ pub fn describe(program: &Program, text: &str) -> String {
     for table in &program.tables {
         let path = match &table.connector {
             SourceConnector::File { path, format, .. } => format!("file {path:?} as {format:?}").to_lowercase(),
-            SourceConnector::Generate { .. } | SourceConnector::Stdin { .. } => String::new(),
+            SourceConnector::Generate { .. } | SourceConnector::Stdin { .. } | SourceConnector::Nexmark(_) => {
+                String::new()
+            }
         };
         let key = &table.record.fields()[table.key_field].name;
         let _ = writeln!(out, "table {} (line {}): {path}, one row per {key}", table.name, line(table.name_span));

@@ -14,6 +14,7 @@ mod constant;
 mod describe;
 mod expr;
 pub mod functions;
+mod nexmark;
 pub mod ops;
 pub mod program;
 mod streams;
@@ -78,7 +79,9 @@ struct Checker<'a> {
     unparsed_names: &'a [String],
     config: Config,
     /// `None` for a schema whose declaration had errors.
-    schemas: HashMap<String, (Option<Arc<RecordType>>, Span)>,
+    /// Each schema's record (`None` when its declaration failed), its name's
+    /// span, and where it declares each field (name, type).
+    schemas: HashMap<String, (Option<Arc<RecordType>>, Span, Vec<(Span, Span)>)>,
     /// Streams defined so far, in file order.
     streams: HashMap<String, (StreamName, Span)>,
     /// Every stream defined anywhere in the file, for "used before defined".
@@ -155,13 +158,13 @@ impl<'a> Checker<'a> {
     }
 
     fn check_schema(&mut self, schema: &ast::SchemaDecl) {
-        if let Some((_, previous)) = self.schemas.get(&schema.name.name) {
+        if let Some((_, previous, _)) = self.schemas.get(&schema.name.name) {
             let previous = *previous;
             self.diagnostics.push(duplicate_definition("schema", &schema.name, previous));
             return;
         }
         let mut fields: Vec<Field> = Vec::new();
-        let mut spans: Vec<Span> = Vec::new();
+        let mut field_spans: Vec<(Span, Span)> = Vec::new();
         let mut ok = true;
         for field in &schema.fields {
             if let Some(index) = fields.iter().position(|f| f.name == field.name.name) {
@@ -171,7 +174,7 @@ impl<'a> Checker<'a> {
                         format!("`{}` is declared twice in `{}`", field.name.name, schema.name.name),
                     )
                     .label(field.name.span, "declared again here")
-                    .label(spans[index], "first declared here")
+                    .label(field_spans[index].0, "first declared here")
                     .help("give each field its own name"),
                 );
                 ok = false;
@@ -191,10 +194,10 @@ impl<'a> Checker<'a> {
                 continue;
             };
             fields.push(Field { name: field.name.name.clone(), ty });
-            spans.push(field.name.span);
+            field_spans.push((field.name.span, field.type_name.span));
         }
         let record = ok.then(|| RecordType::new(fields));
-        self.schemas.insert(schema.name.name.clone(), (record, schema.name.span));
+        self.schemas.insert(schema.name.name.clone(), (record, schema.name.span, field_spans));
     }
 
     /// Claims a stream name for a source or `let`; false if it is taken.
@@ -219,7 +222,8 @@ impl<'a> Checker<'a> {
         let record = self.lookup_schema(&decl.schema);
         let (attributes, watermark) = check_attributes(&decl.attributes, Carrier::Source, &mut self.diagnostics);
         let checked = record.and_then(|record| {
-            let connector = connectors::check_source_connector(decl, &record, &mut self.diagnostics);
+            let field_spans = self.schema_field_spans(&decl.schema);
+            let connector = connectors::check_source_connector(decl, &record, &field_spans, &mut self.diagnostics);
             let watermark = match watermark {
                 None => Some(None),
                 Some(attribute) => {
@@ -279,7 +283,9 @@ impl<'a> Checker<'a> {
                 attributes: vec![],
                 span: decl.span,
             };
-            let connector = connectors::check_source_connector(&as_source, &record, &mut self.diagnostics);
+            let field_spans = self.schema_field_spans(&decl.schema);
+            let connector =
+                connectors::check_source_connector(&as_source, &record, &field_spans, &mut self.diagnostics);
             let key_field = match record.field_index(&decl.key.name) {
                 Some(index) if record.fields()[index].ty == Type::Float => {
                     self.diagnostics.push(
@@ -322,8 +328,13 @@ impl<'a> Checker<'a> {
         self.streams.insert(decl.name.name.clone(), (name, decl.name.span));
     }
 
+    /// Where schema `name` declares each field (name, type); empty if unknown.
+    fn schema_field_spans(&self, name: &ast::Ident) -> Vec<(Span, Span)> {
+        self.schemas.get(&name.name).map(|(_, _, spans)| spans.clone()).unwrap_or_default()
+    }
+
     fn lookup_schema(&mut self, name: &ast::Ident) -> Option<Arc<RecordType>> {
-        if let Some((record, _)) = self.schemas.get(&name.name) {
+        if let Some((record, _, _)) = self.schemas.get(&name.name) {
             return record.clone();
         }
         if self.unparsed_names.contains(&name.name) {

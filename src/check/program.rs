@@ -9,6 +9,7 @@ use crate::syntax::ast::{BinaryOp, UnaryOp};
 
 use super::config::Config;
 use super::functions::{AggregateFunction, Function};
+pub use super::nexmark::{NexmarkField, NexmarkKind, NexmarkSource};
 use super::types::{RecordType, Type};
 
 pub type SourceId = usize;
@@ -98,6 +99,19 @@ pub enum SourceConnector {
         header: bool,
         timestamps: TimestampFormat,
     },
+    /// `nexmark(events, kind, …)`: the Nexmark benchmark's events of one kind.
+    Nexmark(NexmarkSource),
+}
+
+impl SourceConnector {
+    /// The producers' rate in records per second, for a source that has one.
+    pub fn rate_per_second(&self) -> Option<f64> {
+        match self {
+            SourceConnector::Generate { rate_per_second, .. } => *rate_per_second,
+            SourceConnector::Nexmark(nexmark) => nexmark.rate_per_second,
+            SourceConnector::File { .. } | SourceConnector::Stdin { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

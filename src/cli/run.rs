@@ -304,9 +304,7 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
     for task in &plan.tasks {
         let behind: u64 = metrics.task_total(task.id, |c| read(&c.lag_max));
         if let NodeKind::Source(source) = &plan.node(task.head).kind {
-            if let crate::check::program::SourceConnector::Generate { rate_per_second: Some(rate), .. } =
-                source.connector
-            {
+            if let Some(rate) = source.connector.rate_per_second() {
                 // A lag of a record or two is the rate's own granularity.
                 if behind > task.parallelism as u64 * 2 {
                     notes.push(format!(

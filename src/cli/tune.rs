@@ -194,10 +194,7 @@ fn wanted_rate(plan: &PhysicalPlan) -> Option<f64> {
     plan.tasks
         .iter()
         .filter_map(|task| match &plan.node(task.head).kind {
-            NodeKind::Source(source) => Some(match source.connector {
-                crate::check::program::SourceConnector::Generate { rate_per_second, .. } => rate_per_second,
-                _ => None,
-            }),
+            NodeKind::Source(source) => Some(source.connector.rate_per_second()),
             _ => None,
         })
         .sum()

@@ -204,7 +204,8 @@ pub fn has_strings(record: &RecordType) -> bool {
     record.fields().iter().any(|field| field.ty == Type::String)
 }
 
-fn string_slot(offset: usize, len: usize) -> [u8; 8] {
+/// The 8-byte slot of a string `len` bytes long at `offset` in a batch's string area.
+pub fn string_slot(offset: usize, len: usize) -> [u8; 8] {
     // A batch is at most `buffer_size` (64 MiB) plus one oversized row, and
     // a string literal or input line is far below 4 GiB.
     let offset = u32::try_from(offset).expect("string area below 4 GiB");

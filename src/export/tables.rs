@@ -219,6 +219,24 @@ fn file_table(
                 ));
             }
         }
+        SourceConnector::Nexmark(nexmark) => {
+            // Flink's own `nexmark` connector draws other events (its
+            // generator's random numbers are unseeded), and a filesystem
+            // table needs a file this program never names: refused rather
+            // than pointed at a file nobody asked to be written.
+            let kind = nexmark.kind.name();
+            diagnostics.push(
+                Diagnostic::error(Code::NoFlinkForm, "a `nexmark` source has no Flink form that reads the same events")
+                    .label(source.span, "flowc's own Nexmark events")
+                    .help(format!(
+                        "Flink's nexmark connector draws other random events; write these once with \
+                         `{} | sink file(\"{kind}.csv\")` and export a program that reads them with \
+                         `file(\"{kind}.csv\")`, so both engines read the same records",
+                        source.name
+                    )),
+            );
+            return Vec::new();
+        }
         SourceConnector::Stdin { .. } => {
             diagnostics.push(
                 Diagnostic::error(Code::NoFlinkForm, "`stdin` has no Flink connector")

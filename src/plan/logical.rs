@@ -301,6 +301,7 @@ pub fn source_connector_name(connector: &SourceConnector) -> &'static str {
         SourceConnector::Generate { .. } => "generate",
         SourceConnector::File { .. } => "file",
         SourceConnector::Stdin { .. } => "stdin",
+        SourceConnector::Nexmark(_) => "nexmark",
     }
 }
 

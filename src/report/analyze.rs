@@ -584,8 +584,7 @@ fn source_lags(plan: &PhysicalPlan, recording: &Recording, line: &dyn Fn(Span) -
     let mut lags = Vec::new();
     for task in &plan.tasks {
         let NodeKind::Source(source) = &plan.node(task.head).kind else { continue };
-        let crate::check::program::SourceConnector::Generate { rate_per_second: Some(rate), .. } = source.connector
-        else {
+        let Some(rate) = source.connector.rate_per_second() else {
             continue;
         };
         let subtasks = &recording.tasks[task.id].subtasks;

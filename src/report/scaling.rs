@@ -27,7 +27,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::ops::Pace;
-use crate::check::program::{OperatorKind, SourceConnector};
+use crate::check::program::OperatorKind;
 use crate::check::{MAX_ASYNC_CAPACITY, MAX_PARALLELISM};
 use crate::diag::line_number;
 use crate::metrics::recording::Recording;
@@ -604,10 +604,7 @@ fn fixed_parallelism(plan: &PhysicalPlan, operator: usize) -> bool {
 
 fn wanted_rate(plan: &PhysicalPlan, operator: usize) -> Option<f64> {
     match &plan.node(operator).kind {
-        NodeKind::Source(source) => match source.connector {
-            SourceConnector::Generate { rate_per_second, .. } => rate_per_second,
-            _ => None,
-        },
+        NodeKind::Source(source) => source.connector.rate_per_second(),
         _ => None,
     }
 }

@@ -105,6 +105,20 @@ pub fn advice(plan: &PhysicalPlan, short: &TooShort, text: &str) -> Vec<Advice> 
                     format!("it has no `count`: let it run {needed} or more before stopping it")
                 }
                 SourceConnector::Stdin { .. } => format!("send it more records, for {needed} or more"),
+                SourceConnector::Nexmark(nexmark) => match (nexmark.events, nexmark.rate_per_second) {
+                    (None, _) => format!("it has no `events`: let it run {needed} or more before stopping it"),
+                    (Some(_), Some(rate)) => format!(
+                        "its {} records at {}/s took {}: raise `events`, or lower the `rate`, so that it lasts {needed}",
+                        group(short.source_records as u64),
+                        group(rate.round() as u64),
+                        duration(short.judged_ms)
+                    ),
+                    (Some(events), None) => format!(
+                        "its {} events took {}: raise `events`, or give it a `rate` so that it lasts {needed}",
+                        group(events),
+                        duration(short.judged_ms)
+                    ),
+                },
             };
             Advice {
                 change: format!("run it for {needed} or more"),

@@ -187,7 +187,7 @@ pub fn build(
                     let every = source.watermark.as_ref().and_then(|watermark| watermark.every_records);
                     let batch_rows = match (every, &source.connector) {
                         (Some(every), _) => every as usize,
-                        (None, SourceConnector::Generate { .. }) => batch_rows,
+                        (None, SourceConnector::Generate { .. } | SourceConnector::Nexmark(_)) => batch_rows,
                         (None, _) => LINE_SOURCE_BATCH_ROWS,
                     };
                     Feed::Source {

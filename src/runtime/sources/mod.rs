@@ -1,11 +1,14 @@
 //! Sources: where a pipeline's records come from. Each connector is a
-//! `RecordReader` in its own file — `generate.rs`, and `text.rs` for the
-//! line sources (`file`, `stdin`) in csv or jsonl — and `SourceReader::open`
+//! `RecordReader` in its own file — `generate.rs`, `nexmark/` (the Nexmark
+//! benchmark's events), and `text.rs` for the line sources (`file`,
+//! `stdin`) in csv or jsonl; `pacing.rs` paces the generating ones — and `SourceReader::open`
 //! is the one place that picks it from the program's `SourceConnector`.
 //! The worker asks it for up to a batch of records at a time; it answers
 //! with records, a time to come back, or the end.
 
 mod generate;
+mod nexmark;
+mod pacing;
 mod text;
 
 use std::sync::Arc;
@@ -95,6 +98,9 @@ impl SourceReader {
             SourceConnector::Stdin { format, on_error, header, timestamps } => {
                 let settings = text::LineSettings::new(*format, *on_error, *header, *timestamps, limits);
                 Box::new(text::LineSource::stdin(settings, record))
+            }
+            SourceConnector::Nexmark(source) => {
+                Box::new(nexmark::NexmarkReader::new(source, record, unthrottled, subtask, parallelism))
             }
         }))
     }
