@@ -31,7 +31,7 @@ use flink::{
     compare, final_rows, flink_rows, flow_files, print_identifiers, read_jsonl, run_on_flink, with_sinks, Row,
 };
 use flowc::check::check_source;
-use flowc::check::program::{OperatorKind, Program, Stream, StreamHead};
+use flowc::check::program::{OperatorKind, Program, Stream, StreamHead, TypedExprKind};
 use flowc::check::types::Type;
 use flowc::export::{flink_sql, Options};
 
@@ -39,12 +39,30 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// One pipeline's sink: its record type, and whether it is a running
-/// aggregate (compared by final value per key).
+/// One pipeline's sink: its record type, and for a changelog (a running
+/// aggregate's, a `top`'s) the columns that identify a row of Flink's final
+/// table, compared by their final values.
 struct SinkShape {
     names: Vec<String>,
     types: Vec<Type>,
-    updating: bool,
+    upsert_key: Option<Vec<usize>>,
+}
+
+/// The columns of the final table's key when `stream` is a changelog: an
+/// aggregate's key (its first column), a `top`'s key field and rank.
+fn upsert_key(program: &Program, stream: &Stream) -> Option<Vec<usize>> {
+    if !updating(program, stream) {
+        return None;
+    }
+    let last = stream.operators.last().expect("a changelog comes from an operator");
+    match &last.kind {
+        OperatorKind::Aggregate { .. } => Some(vec![0]),
+        OperatorKind::Top { key, .. } => match key.expr.kind {
+            TypedExprKind::Field(field) => Some(vec![field, last.output.fields().len() - 1]),
+            _ => panic!("a Flink case's `top` is keyed by a field, so its rows can be matched"),
+        },
+        _ => panic!("a Flink case's changelog ends its pipeline (an `aggregate` or `top` before the sink)"),
+    }
 }
 
 fn updating(program: &Program, stream: &Stream) -> bool {
@@ -60,7 +78,7 @@ fn updating(program: &Program, stream: &Stream) -> bool {
 /// Every operator is named, so that a new one has to be decided here.
 fn updates(program: &Program, kind: &OperatorKind) -> bool {
     match kind {
-        OperatorKind::Aggregate { .. } => true,
+        OperatorKind::Aggregate { .. } | OperatorKind::Top { .. } => true,
         // The export refuses a join of a changelog, so this is only ever false.
         OperatorKind::Join(join) => updating(program, &join.right),
         // A temporal join with a versioned view, or an inner regular join
@@ -98,7 +116,7 @@ fn prepare(name: &str, input: &Path, dir: &Path) -> Result<Case, String> {
         .map(|pipeline| SinkShape {
             names: pipeline.sink.input.fields().iter().map(|field| field.name.clone()).collect(),
             types: pipeline.sink.input.fields().iter().map(|field| field.ty).collect(),
-            updating: updating(&program, &pipeline.stream),
+            upsert_key: upsert_key(&program, &pipeline.stream),
         })
         .collect();
     let case_dir = dir.join(name);
@@ -186,8 +204,7 @@ fn exported_programs_give_flinks_records_what_flowc_gives() {
         match flink_rows(&lines, &types, &sink_names) {
             Ok(tables) => {
                 for (i, (flink, shape)) in tables.into_iter().zip(&case.shapes).enumerate() {
-                    // A running aggregate is compared by its final value per key, its first column.
-                    let expected = final_rows(&case.flowc[i], shape.updating.then_some(&[0][..]));
+                    let expected = final_rows(&case.flowc[i], shape.upsert_key.as_deref());
                     if expected.is_empty() {
                         failures.push(format!(
                             "{} sink {i}: flowc wrote nothing, so the comparison proves nothing",

@@ -115,6 +115,9 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
             OperatorKind::Window { kind: WindowKind::Sliding { size_nanos, slide_nanos }, .. } => {
                 format!(" {} every {}", format_duration(*size_nanos), format_duration(*slide_nanos))
             }
+            OperatorKind::Window { kind: WindowKind::Session { gap_nanos }, .. } => {
+                format!(" with a gap of {}", format_duration(*gap_nanos))
+            }
             OperatorKind::Throttle { per_second } => format!(" {per_second}/s"),
             OperatorKind::Work { nanos } | OperatorKind::Sleep { nanos } => format!(" {}", format_duration(*nanos)),
             OperatorKind::Join(join) => {
@@ -128,6 +131,7 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
                     JoinTime::Window(WindowKind::Sliding { size_nanos, slide_nanos }) => {
                         format!(" in sliding {} every {}", format_duration(size_nanos), format_duration(slide_nanos))
                     }
+                    JoinTime::Window(WindowKind::Session { .. }) => unreachable!("check refuses session joins"),
                     JoinTime::Unbounded => String::new(),
                 };
                 format!(
@@ -140,6 +144,19 @@ fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &
             }
             OperatorKind::Lookup { table, outer, .. } => {
                 format!("{} {}", if *outer { " left" } else { "" }, program.tables[*table].name)
+            }
+            OperatorKind::Top { count, order, .. } => {
+                let order: Vec<String> = order
+                    .iter()
+                    .map(|key| {
+                        format!(
+                            "{} {}",
+                            &text[key.expr.span.start..key.expr.span.end],
+                            if key.descending { "desc" } else { "asc" }
+                        )
+                    })
+                    .collect();
+                format!(" {count} by {}", order.join(", "))
             }
             OperatorKind::Map { .. }
             | OperatorKind::Filter { .. }

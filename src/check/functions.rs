@@ -138,15 +138,17 @@ pub enum AggregateFunction {
     Min,
     Max,
     Avg,
+    CountDistinct,
 }
 
 impl AggregateFunction {
-    pub const ALL: [AggregateFunction; 5] = [
+    pub const ALL: [AggregateFunction; 6] = [
         AggregateFunction::Count,
         AggregateFunction::Sum,
         AggregateFunction::Min,
         AggregateFunction::Max,
         AggregateFunction::Avg,
+        AggregateFunction::CountDistinct,
     ];
 
     pub fn name(self) -> &'static str {
@@ -156,6 +158,7 @@ impl AggregateFunction {
             AggregateFunction::Min => "min",
             AggregateFunction::Max => "max",
             AggregateFunction::Avg => "avg",
+            AggregateFunction::CountDistinct => "count_distinct",
         }
     }
 
@@ -170,6 +173,7 @@ impl AggregateFunction {
             AggregateFunction::Min => "min(any type but bool) -> same type",
             AggregateFunction::Max => "max(any type but bool) -> same type",
             AggregateFunction::Avg => "avg(int | float) -> float",
+            AggregateFunction::CountDistinct => "count_distinct(any type) -> int",
         }
     }
 
@@ -186,6 +190,7 @@ impl AggregateFunction {
             (AggregateFunction::Sum, Some(ty @ (Int | Float | Duration))) => Some(ty),
             (AggregateFunction::Min | AggregateFunction::Max, Some(ty)) if ty.is_ordered() => Some(ty),
             (AggregateFunction::Avg, Some(Int | Float)) => Some(Float),
+            (AggregateFunction::CountDistinct, Some(_)) => Some(Int),
             _ => None,
         }
     }

@@ -261,6 +261,13 @@ pub enum OperatorKind {
         key: Key,
         aggregates: Vec<Aggregate>,
     },
+    /// Each key's first `count` records in `order`: whenever they change,
+    /// `input fields…, rank` for each rank whose record changed.
+    Top {
+        key: Key,
+        count: usize,
+        order: Vec<SortKey>,
+    },
     /// Two keyed streams: the pipeline (left, port 0) and `right` (port 1).
     /// Emits `[window_start, window_end,] left fields…, right fields…[, matched]`.
     Join(Box<Join>),
@@ -295,7 +302,9 @@ impl OperatorKind {
             OperatorKind::Broadcast => "Broadcast",
             OperatorKind::Window { kind: WindowKind::Tumbling { .. }, .. } => "TumblingWindow",
             OperatorKind::Window { kind: WindowKind::Sliding { .. }, .. } => "SlidingWindow",
+            OperatorKind::Window { kind: WindowKind::Session { .. }, .. } => "SessionWindow",
             OperatorKind::Aggregate { .. } => "Aggregate",
+            OperatorKind::Top { .. } => "TopN",
             OperatorKind::Join(join) => match join.time {
                 JoinTime::Interval { .. } => "IntervalJoin",
                 JoinTime::Window(_) => "WindowJoin",
@@ -348,14 +357,32 @@ pub enum JoinTime {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WindowKind {
-    Tumbling { size_nanos: i64 },
-    Sliding { size_nanos: i64, slide_nanos: i64 },
+    Tumbling {
+        size_nanos: i64,
+    },
+    Sliding {
+        size_nanos: i64,
+        slide_nanos: i64,
+    },
+    /// A key's records less than `gap_nanos` apart, in one window.
+    Session {
+        gap_nanos: i64,
+    },
+}
+
+/// One expression of a `top`'s order.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    pub expr: TypedExpr,
+    pub descending: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Aggregate {
     pub function: AggregateFunction,
     pub arg: Option<TypedExpr>,
+    /// `where cond`: the aggregate takes only the records it holds for.
+    pub filter: Option<TypedExpr>,
     pub ty: Type,
     pub span: Span,
 }

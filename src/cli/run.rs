@@ -253,6 +253,7 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
                 Some(StateKind::JoinRows) if unbounded => "records, kept for every later match",
                 Some(StateKind::JoinRows) => "records waiting for a match",
                 Some(StateKind::Table) => "table rows",
+                Some(StateKind::TopRecords) => "records in its keys' tops",
                 Some(StateKind::Keys | StateKind::None) | None => "keys",
             };
             notes.push(format!(

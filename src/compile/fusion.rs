@@ -72,6 +72,7 @@ fn fused_stage(kind: &OperatorKind, output: Option<Arc<RecordType>>) -> Option<F
         | OperatorKind::Broadcast
         | OperatorKind::Window { .. }
         | OperatorKind::Aggregate { .. }
+        | OperatorKind::Top { .. }
         | OperatorKind::Join(_)
         | OperatorKind::Lookup { .. }
         | OperatorKind::Throttle { .. }

@@ -365,6 +365,7 @@ impl Exporter<'_> {
                 let slide = interval(slide_nanos, at, &mut self.diagnostics);
                 format!("HOP(TABLE {}, DESCRIPTOR({}), {slide}, {size})", quote(relation), quote(time))
             }
+            WindowKind::Session { .. } => unreachable!("check refuses session joins"),
         }
     }
 
@@ -452,7 +453,7 @@ fn right_columns(columns: &[String], types: impl Iterator<Item = Type>, outer: b
 }
 
 /// A type's zero value, what flowc gives the right fields of an unmatched record.
-fn zero(ty: Type) -> &'static str {
+pub(super) fn zero(ty: Type) -> &'static str {
     match ty {
         Type::Int => "CAST(0 AS BIGINT)",
         Type::Float => "CAST(0.0 AS DOUBLE)",

@@ -347,6 +347,17 @@ impl Exporter<'_> {
                                 quote(&input_columns[*time_field])
                             )
                         }
+                        // Flink merges each key's sessions apart from the others' only when
+                        // the table function is partitioned by the key.
+                        WindowKind::Session { gap_nanos } => {
+                            let gap = tables::interval(*gap_nanos, operator.keyword, &mut self.diagnostics);
+                            format!(
+                                "SESSION(TABLE {} PARTITION BY {}, DESCRIPTOR({}), {gap})",
+                                quote(&keyed),
+                                quote(KEY_COLUMN),
+                                quote(&input_columns[*time_field])
+                            )
+                        }
                     };
                     let mut selected = vec![
                         format!("{} AS {}", quote(KEY_COLUMN), quote(&key.name)),
@@ -391,6 +402,49 @@ impl Exporter<'_> {
                     let rowtime = Time::plain(output_columns.len());
                     let comment =
                         format!("aggregate (line {line}): a continuous GROUP BY, which Flink emits as a changelog");
+                    self.view(base, comment, query, output_columns, rowtime, true)
+                }
+                OperatorKind::Top { key, count, order } => {
+                    if relation.updating {
+                        self.refuse_after_aggregate(operator.keyword);
+                    }
+                    // Flink's Top-N orders by columns: the key and the order's
+                    // expressions become columns of a view first.
+                    let mut computed = vec![format!("{} AS {}", translator.sql(&key.expr), quote(KEY_COLUMN))];
+                    let mut order_by = Vec::new();
+                    for (index, sort) in order.iter().enumerate() {
+                        let column = format!("flowc_order_{index}");
+                        computed.push(format!("{} AS {}", translator.sql(&sort.expr), quote(&column)));
+                        order_by.push(format!("{} {}", quote(&column), if sort.descending { "DESC" } else { "ASC" }));
+                    }
+                    let columns: Vec<String> = input_columns.iter().map(|c| quote(c)).collect();
+                    let ordered = format!(
+                        "SELECT {}, {}\nFROM {}",
+                        columns.join(", "),
+                        computed.join(", "),
+                        quote(&relation.name)
+                    );
+                    let mut ordered_columns = input_columns.clone();
+                    ordered_columns.push(KEY_COLUMN.to_string());
+                    ordered_columns.extend((0..order.len()).map(|index| format!("flowc_order_{index}")));
+                    let rowtime = Time::plain(ordered_columns.len());
+                    let ordered = self.view(
+                        base,
+                        format!("the key and order of line {line}"),
+                        ordered,
+                        ordered_columns,
+                        rowtime,
+                        false,
+                    );
+                    let query = format!(
+                        "SELECT {}, CAST(`rank` AS BIGINT) AS `rank`\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) AS `rank`\n  FROM {}\n)\nWHERE `rank` <= {count}",
+                        columns.join(", "),
+                        quote(KEY_COLUMN),
+                        order_by.join(", "),
+                        quote(&ordered.name)
+                    );
+                    let rowtime = Time::plain(output_columns.len());
+                    let comment = format!("top (line {line}): Flink's Top-N, a changelog of each key's ranks");
                     self.view(base, comment, query, output_columns, rowtime, true)
                 }
                 OperatorKind::Join(join) => self.join(operator, join, relation, base),
@@ -462,14 +516,23 @@ const KEY_COLUMN: &str = "flowc_key";
 
 fn aggregate_sql(translator: &mut Translator<'_>, aggregate: &Aggregate) -> String {
     let arg = aggregate.arg.as_ref().map(|arg| translator.value(arg));
-    match (aggregate.function, arg) {
+    let call = match (aggregate.function, arg) {
         (AggregateFunction::Count, _) => "COUNT(*)".to_string(),
         (AggregateFunction::Sum, Some(arg)) => format!("SUM({})", ensure_bigint_if(&arg, aggregate.ty == Type::Int)),
         (AggregateFunction::Min, Some(arg)) => format!("MIN({arg})"),
         (AggregateFunction::Max, Some(arg)) => format!("MAX({arg})"),
         // AVG of a BIGINT is a BIGINT in Flink; flowc's average is a float.
         (AggregateFunction::Avg, Some(arg)) => format!("AVG(CAST({arg} AS DOUBLE))"),
+        (AggregateFunction::CountDistinct, Some(arg)) => format!("COUNT(DISTINCT {arg})"),
         (_, None) => unreachable!("check gives every aggregate but count an argument"),
+    };
+    let Some(filter) = &aggregate.filter else { return call };
+    let filtered = format!("{call} FILTER (WHERE {})", translator.value(filter));
+    match aggregate.function {
+        AggregateFunction::Count | AggregateFunction::CountDistinct => filtered,
+        // Over no records Flink's SUM, MIN, MAX and AVG are NULL, flowc's
+        // the type's zero value.
+        _ => format!("COALESCE({filtered}, {})", joins::zero(aggregate.ty)),
     }
 }
 

@@ -24,7 +24,11 @@ impl<'a> Entry<'a> {
     }
 
     fn assignment(assignment: &'a Assignment) -> Entry<'a> {
-        Entry::new(&assignment.name, assignment.span.start, Some(assignment.value.span))
+        let value = match &assignment.condition {
+            Some(condition) => Span::new(assignment.value.span.start, condition.span.end),
+            None => assignment.value.span,
+        };
+        Entry::new(&assignment.name, assignment.span.start, Some(value))
     }
 }
 
@@ -290,6 +294,11 @@ impl<'s> Printer<'s> {
                 self.push(&format!(" on {}", time_field.name));
                 let entries: Vec<Entry> = aggregates.iter().map(Entry::assignment).collect();
                 self.body(&entries, time_field.span.end, indent, BodyStyle::Assignments);
+            }
+            Operator::Top { count, order } => {
+                self.push("top ");
+                let end = order.last().map_or(count.span.end, |key| key.span.end);
+                self.inline(Span::new(count.span.start, end), indent + 2);
             }
             Operator::Aggregate(assignments) => {
                 self.push(keyword);

@@ -200,6 +200,7 @@ impl JoinState {
                 let (size_nanos, slide_nanos) = match kind {
                     WindowKind::Tumbling { size_nanos } => (size_nanos, size_nanos),
                     WindowKind::Sliding { size_nanos, slide_nanos } => (size_nanos, slide_nanos),
+                    WindowKind::Session { .. } => unreachable!("check refuses session joins"),
                 };
                 assert!(size_nanos > 0 && slide_nanos > 0, "a join window of {size_nanos} ns every {slide_nanos} ns");
                 Held::Window(WindowRows {

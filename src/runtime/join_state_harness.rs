@@ -245,6 +245,7 @@ pub(super) fn oracle(config: &JoinConfig, residual: fn(i64, i64) -> bool, left: 
                 let (size, slide) = match *kind {
                     WindowKind::Tumbling { size_nanos } => (size_nanos, size_nanos),
                     WindowKind::Sliding { size_nanos, slide_nanos } => (size_nanos, slide_nanos),
+                    WindowKind::Session { .. } => unreachable!("no session joins"),
                 };
                 for window in oracle_windows(l.ts, size, slide) {
                     let in_window = |r: &&Input| window.0 <= r.ts && r.ts < window.1;

@@ -109,9 +109,12 @@ enum Accumulator {
     SumFloat(f64),
     SumDuration(i64),
     /// `min` or `max`: the first value wins ties, as in the scalar functions.
+    /// `None` until a record counts; then the type's zero value stands in
+    /// (a filter may let no record of a key through).
     Pick {
         function: Function,
         value: Option<Value>,
+        ty: Type,
     },
     AvgInt {
         sum: i128,
@@ -121,6 +124,8 @@ enum Accumulator {
         sum: f64,
         n: i64,
     },
+    /// `count_distinct`: the values seen.
+    Distinct(std::collections::HashSet<KeyValue, std::hash::BuildHasherDefault<KeyHasher>>),
 }
 
 impl Accumulator {
@@ -131,21 +136,23 @@ impl Accumulator {
             (AggregateFunction::Sum, Type::Float) => Accumulator::SumFloat(0.0),
             (AggregateFunction::Sum, Type::Duration) => Accumulator::SumDuration(0),
             (AggregateFunction::Sum, _) => Accumulator::SumInt(0),
-            (AggregateFunction::Min, _) => Accumulator::Pick { function: Function::Min, value: None },
-            (AggregateFunction::Max, _) => Accumulator::Pick { function: Function::Max, value: None },
+            (AggregateFunction::Min, ty) => Accumulator::Pick { function: Function::Min, value: None, ty },
+            (AggregateFunction::Max, ty) => Accumulator::Pick { function: Function::Max, value: None, ty },
             (AggregateFunction::Avg, Type::Float) => Accumulator::AvgFloat { sum: 0.0, n: 0 },
             (AggregateFunction::Avg, _) => Accumulator::AvgInt { sum: 0, n: 0 },
+            (AggregateFunction::CountDistinct, _) => Accumulator::Distinct(Default::default()),
         }
     }
 
-    fn add(&mut self, value: Option<&Value>, aggregate: &Aggregate) -> Result<(), EvalError> {
+    /// Adds one value; returns the bytes of state it added (a new distinct value).
+    fn add(&mut self, value: Option<&Value>, aggregate: &Aggregate) -> Result<u64, EvalError> {
         match (self, value) {
             (Accumulator::Count(n), _) => *n += 1,
             (Accumulator::SumInt(sum), Some(Value::Int(v))) => *sum = sum.wrapping_add(*v),
             (Accumulator::SumFloat(sum), Some(Value::Float(v))) => *sum += v,
             (Accumulator::SumDuration(sum), Some(Value::Duration(v))) => *sum = sum.wrapping_add(*v),
             (Accumulator::Pick { value: current @ None, .. }, Some(v)) => *current = Some(v.clone()),
-            (Accumulator::Pick { function, value: Some(current) }, Some(v)) => {
+            (Accumulator::Pick { function, value: Some(current), .. }, Some(v)) => {
                 *current = call(*function, &[current.clone(), v.clone()], aggregate.span)?;
             }
             (Accumulator::AvgInt { sum, n }, Some(Value::Int(v))) => {
@@ -156,6 +163,13 @@ impl Accumulator {
                 *sum += v;
                 *n += 1;
             }
+            (Accumulator::Distinct(seen), Some(v)) => {
+                if !seen.contains(&KeyValue(v.clone())) {
+                    let bytes = distinct_value_bytes(v);
+                    seen.insert(KeyValue(v.clone()));
+                    return Ok(bytes);
+                }
+            }
             (accumulator, value) => {
                 return Err(EvalError {
                     message: format!("internal: {accumulator:?} cannot take {value:?}"),
@@ -163,7 +177,51 @@ impl Accumulator {
                 })
             }
         }
-        Ok(())
+        Ok(0)
+    }
+
+    /// Takes `other`'s values in, as if its records had come here (two
+    /// sessions that a record joins); returns the bytes of state freed.
+    fn merge(&mut self, other: Accumulator, aggregate: &Aggregate) -> Result<u64, EvalError> {
+        match (self, other) {
+            (Accumulator::Count(a), Accumulator::Count(b)) | (Accumulator::SumInt(a), Accumulator::SumInt(b)) => {
+                *a = a.wrapping_add(b)
+            }
+            (Accumulator::SumDuration(a), Accumulator::SumDuration(b)) => *a = a.wrapping_add(b),
+            (Accumulator::SumFloat(a), Accumulator::SumFloat(b)) => *a += b,
+            (Accumulator::Pick { .. }, Accumulator::Pick { value: None, .. }) => {}
+            (Accumulator::Pick { value: current @ None, .. }, Accumulator::Pick { value: Some(v), .. }) => {
+                *current = Some(v)
+            }
+            (Accumulator::Pick { function, value: Some(current), .. }, Accumulator::Pick { value: Some(v), .. }) => {
+                *current = call(*function, &[current.clone(), v], aggregate.span)?;
+            }
+            (Accumulator::AvgInt { sum, n }, Accumulator::AvgInt { sum: other_sum, n: other_n }) => {
+                *sum += other_sum;
+                *n += other_n;
+            }
+            (Accumulator::AvgFloat { sum, n }, Accumulator::AvgFloat { sum: other_sum, n: other_n }) => {
+                *sum += other_sum;
+                *n += other_n;
+            }
+            (Accumulator::Distinct(seen), Accumulator::Distinct(other)) => {
+                let mut freed = 0;
+                for value in other {
+                    let bytes = distinct_value_bytes(&value.0);
+                    if !seen.insert(value) {
+                        freed += bytes;
+                    }
+                }
+                return Ok(freed);
+            }
+            (accumulator, other) => {
+                return Err(EvalError {
+                    message: format!("internal: {accumulator:?} cannot merge {other:?}"),
+                    span: aggregate.span,
+                })
+            }
+        }
+        Ok(0)
     }
 
     fn result(&self) -> Value {
@@ -171,43 +229,71 @@ impl Accumulator {
             Accumulator::Count(n) | Accumulator::SumInt(n) => Value::Int(*n),
             Accumulator::SumFloat(sum) => Value::Float(*sum),
             Accumulator::SumDuration(sum) => Value::Duration(*sum),
-            // A key's state exists only once it has a record.
-            Accumulator::Pick { value, .. } => value.clone().unwrap_or(Value::Int(0)),
+            Accumulator::Pick { value, ty, .. } => value.clone().unwrap_or_else(|| super::lookup::zero_value(*ty)),
+            // An average over no records (a filter let none through) is 0.
+            Accumulator::AvgInt { n: 0, .. } | Accumulator::AvgFloat { n: 0, .. } => Value::Float(0.0),
             Accumulator::AvgInt { sum, n } => Value::Float(*sum as f64 / *n as f64),
             Accumulator::AvgFloat { sum, n } => Value::Float(*sum / *n as f64),
+            Accumulator::Distinct(seen) => Value::Int(seen.len() as i64),
         }
     }
 }
 
-/// The aggregates of one key (in one window).
-#[derive(Debug, Clone)]
-pub struct Accumulators(Vec<Accumulator>);
+/// What one distinct value costs in a set: its slot (with the set's spare
+/// capacity) and a string's text.
+fn distinct_value_bytes(value: &Value) -> u64 {
+    let slot = std::mem::size_of::<KeyValue>() + 1;
+    let text = match value {
+        Value::Str(text) => text.len() + 16,
+        _ => 0,
+    };
+    (slot * 8 / 7 + text) as u64
+}
 
-/// A keyed operator's compiled key and aggregate arguments, evaluated a
-/// batch at a time: one call per batch and expression, not per record.
+/// The aggregates of one key (in one window), and the bytes their values
+/// hold beyond the accumulators themselves (distinct sets).
+#[derive(Debug, Clone)]
+pub struct Accumulators {
+    list: Vec<Accumulator>,
+    pub extra_bytes: u64,
+}
+
+/// A keyed operator's compiled key and aggregate arguments and filters,
+/// evaluated a batch at a time: one call per batch and expression, not per
+/// record.
 pub struct KeyedInputs {
     key: Box<dyn Scalar>,
     pub aggregates: Vec<Aggregate>,
     args: Vec<Option<Box<dyn Scalar>>>,
+    filters: Vec<Option<Box<dyn Scalar>>>,
     /// The key of every row of the batch at hand.
     keys: Vec<Value>,
     /// Each argument's value for every row of the batch at hand.
     columns: Vec<Vec<Value>>,
+    /// Each filter's value for every row of the batch at hand.
+    filter_columns: Vec<Vec<Value>>,
 }
 
 impl KeyedInputs {
-    pub fn new(key: Box<dyn Scalar>, aggregates: Vec<Aggregate>, args: Vec<Option<Box<dyn Scalar>>>) -> KeyedInputs {
+    pub fn new(
+        key: Box<dyn Scalar>,
+        aggregates: Vec<Aggregate>,
+        args: Vec<Option<Box<dyn Scalar>>>,
+        filters: Vec<Option<Box<dyn Scalar>>>,
+    ) -> KeyedInputs {
         let columns = args.iter().map(|_| Vec::new()).collect();
-        KeyedInputs { key, aggregates, args, keys: Vec::new(), columns }
+        let filter_columns = filters.iter().map(|_| Vec::new()).collect();
+        KeyedInputs { key, aggregates, args, filters, keys: Vec::new(), columns, filter_columns }
     }
 
     pub fn new_accumulators(&self) -> Accumulators {
-        Accumulators(self.aggregates.iter().map(Accumulator::new).collect())
+        Accumulators { list: self.aggregates.iter().map(Accumulator::new).collect(), extra_bytes: 0 }
     }
 
-    /// Evaluates the key and every argument over `batch`. On an error, the
-    /// error is the one a record-by-record evaluation meets first, the
-    /// key before the arguments in each row, as the interpreter defines.
+    /// Evaluates the key, every argument and every filter over `batch`. On
+    /// an error, the error is the one a record-by-record evaluation meets
+    /// first (the key, then each aggregate's argument and filter in turn,
+    /// in each row), as the interpreter defines.
     pub fn evaluate(&mut self, batch: &Batch) -> Result<(), EvalError> {
         let mut evaluated = self.key.evaluate_all(batch, &mut self.keys);
         for (arg, column) in self.args.iter().zip(&mut self.columns) {
@@ -215,13 +301,23 @@ impl KeyedInputs {
                 evaluated = arg.evaluate_all(batch, column);
             }
         }
+        for (filter, column) in self.filters.iter().zip(&mut self.filter_columns) {
+            if let (Ok(()), Some(filter)) = (&evaluated, filter) {
+                evaluated = filter.evaluate_all(batch, column);
+            }
+        }
         if evaluated.is_ok() {
             return Ok(());
         }
         for row in 0..batch.len() {
             self.key.evaluate(batch, row)?;
-            for arg in self.args.iter().flatten() {
-                arg.evaluate(batch, row)?;
+            for (arg, filter) in self.args.iter().zip(&self.filters) {
+                if let Some(arg) = arg {
+                    arg.evaluate(batch, row)?;
+                }
+                if let Some(filter) = filter {
+                    filter.evaluate(batch, row)?;
+                }
             }
         }
         evaluated
@@ -232,19 +328,36 @@ impl KeyedInputs {
         KeyValue(std::mem::replace(&mut self.keys[row], Value::Bool(false)))
     }
 
-    /// Adds row `row`'s arguments to `accumulators`.
-    pub fn add_to(&self, accumulators: &mut Accumulators, row: usize) -> Result<(), EvalError> {
-        for (index, (accumulator, aggregate)) in accumulators.0.iter_mut().zip(&self.aggregates).enumerate() {
+    /// Adds row `row`'s arguments to `accumulators`, each aggregate whose
+    /// filter holds for the row; returns the bytes of state it added.
+    pub fn add_to(&self, accumulators: &mut Accumulators, row: usize) -> Result<u64, EvalError> {
+        let mut added = 0;
+        for (index, (accumulator, aggregate)) in accumulators.list.iter_mut().zip(&self.aggregates).enumerate() {
+            if self.filters[index].is_some() && matches!(self.filter_columns[index][row], Value::Bool(false)) {
+                continue;
+            }
             let value = self.args[index].as_ref().map(|_| &self.columns[index][row]);
-            accumulator.add(value, aggregate)?;
+            added += accumulator.add(value, aggregate)?;
         }
-        Ok(())
+        accumulators.extra_bytes += added;
+        Ok(added)
+    }
+
+    /// Merges `other` into `into`; returns the bytes of state freed.
+    pub fn merge(&self, into: &mut Accumulators, other: Accumulators) -> Result<u64, EvalError> {
+        let mut freed = 0;
+        let other_bytes = other.extra_bytes;
+        for ((accumulator, other), aggregate) in into.list.iter_mut().zip(other.list).zip(&self.aggregates) {
+            freed += accumulator.merge(other, aggregate)?;
+        }
+        into.extra_bytes += other_bytes - freed;
+        Ok(freed)
     }
 }
 
 impl Accumulators {
     pub fn results(&self) -> impl Iterator<Item = Value> + '_ {
-        self.0.iter().map(Accumulator::result)
+        self.list.iter().map(Accumulator::result)
     }
 }
 
@@ -280,6 +393,15 @@ impl StateSize {
     pub fn remove(&mut self, key: &KeyValue, inputs: &KeyedInputs) {
         self.entries -= 1;
         self.bytes -= StateSize::entry_bytes(key, inputs);
+    }
+
+    /// Distinct values an entry's accumulators took in (`+`) or let go (`-`).
+    pub fn grow(&mut self, bytes: u64) {
+        self.bytes += bytes;
+    }
+
+    pub fn shrink(&mut self, bytes: u64) {
+        self.bytes = self.bytes.saturating_sub(bytes);
     }
 }
 

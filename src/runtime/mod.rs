@@ -19,13 +19,17 @@ mod join;
 mod join_state;
 mod json;
 mod keyed;
+#[cfg(test)]
+mod keyed_tests;
 mod lines;
 mod lookup;
 mod operator;
 pub mod read;
+mod session;
 mod sinks;
 mod sources;
 pub mod temporary;
+mod top;
 mod window;
 mod wiring;
 mod worker;

@@ -56,6 +56,7 @@ impl WindowOperator {
         let (size, slide) = match self.kind {
             WindowKind::Tumbling { size_nanos } => (size_nanos, size_nanos),
             WindowKind::Sliding { size_nanos, slide_nanos } => (size_nanos, slide_nanos),
+            WindowKind::Session { .. } => unreachable!("sessions are `SessionOperator`s"),
         };
         let mut late = 0;
         self.inputs.evaluate(batch)?;
@@ -76,7 +77,8 @@ impl WindowOperator {
                             keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators())
                         }
                     };
-                    self.inputs.add_to(accumulators, row)?;
+                    let added = self.inputs.add_to(accumulators, row)?;
+                    self.state.grow(added);
                     assigned = true;
                 }
                 let Some(previous) = start.checked_sub(slide) else { break };
@@ -98,8 +100,9 @@ impl WindowOperator {
                 break;
             }
             let mut keys: Vec<(KeyValue, Accumulators)> = entry.remove().into_iter().collect();
-            for (key, _) in &keys {
+            for (key, accumulators) in &keys {
                 self.state.remove(key, &self.inputs);
+                self.state.shrink(accumulators.extra_bytes);
             }
             keys.sort_by(|a, b| a.0.cmp(&b.0));
             let mut values = Vec::with_capacity(self.output.fields().len());
@@ -141,7 +144,8 @@ impl AggregateOperator {
                     self.keys.entry(key.clone()).or_insert_with(|| self.inputs.new_accumulators())
                 }
             };
-            self.inputs.add_to(accumulators, row)?;
+            let added = self.inputs.add_to(accumulators, row)?;
+            self.state.grow(added);
             values.clear();
             values.push(key.0);
             values.extend(accumulators.results());

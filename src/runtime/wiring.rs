@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::check::program::{Aggregate, Key, OperatorKind, SinkConnector, SourceConnector};
+use crate::check::program::{Aggregate, Key, OperatorKind, SinkConnector, SourceConnector, WindowKind};
 use crate::check::types::RecordType;
 use crate::compile::fusion::fusable_runs;
 use crate::compile::row::Batch;
@@ -30,8 +30,10 @@ use super::input::{InputChannel, InputGate};
 use super::join::JoinOperator;
 use super::keyed::KeyedInputs;
 use super::lookup::{FileTable, LoadError, LookupOperator, LookupTable, Residual};
+use super::session::SessionOperator;
 use super::sinks::SinkWriter;
 use super::sources::{LineLimits, SourceReader};
+use super::top::TopOperator;
 use super::window::{AggregateOperator, WindowOperator};
 use super::worker::{Feed, Subtask};
 use super::{RunMetrics, RunOptions};
@@ -340,6 +342,15 @@ fn build_chain(
                 match kind {
                     OperatorKind::Map { fields } => Step::Map(backend.projection(fields, &input, &output)),
                     OperatorKind::Filter { predicate } => Step::Filter(backend.predicate(predicate, &input)),
+                    OperatorKind::Window { kind: WindowKind::Session { gap_nanos }, time_field, key, aggregates } => {
+                        Step::Stateful(Box::new(SessionOperator::new(
+                            *gap_nanos,
+                            *time_field,
+                            keyed_inputs(backend, key, aggregates, &input),
+                            input.clone(),
+                            output,
+                        )))
+                    }
                     OperatorKind::Window { kind, time_field, key, aggregates } => {
                         Step::Stateful(Box::new(WindowOperator::new(
                             *kind,
@@ -349,6 +360,13 @@ fn build_chain(
                             output,
                         )))
                     }
+                    OperatorKind::Top { key, count, order } => Step::Stateful(Box::new(TopOperator::new(
+                        backend.scalar(&key.expr, &input),
+                        order.iter().map(|sort| (backend.scalar(&sort.expr, &input), sort.descending)).collect(),
+                        *count,
+                        input.clone(),
+                        output,
+                    ))),
                     OperatorKind::Aggregate { key, aggregates } => Step::Stateful(Box::new(AggregateOperator::new(
                         keyed_inputs(backend, key, aggregates, &input),
                         output,
@@ -442,7 +460,11 @@ fn build_chain(
 fn keyed_inputs(backend: &dyn Backend, key: &Key, aggregates: &[Aggregate], input: &Arc<RecordType>) -> KeyedInputs {
     let args =
         aggregates.iter().map(|aggregate| aggregate.arg.as_ref().map(|arg| backend.scalar(arg, input))).collect();
-    KeyedInputs::new(backend.scalar(&key.expr, input), aggregates.to_vec(), args)
+    let filters = aggregates
+        .iter()
+        .map(|aggregate| aggregate.filter.as_ref().map(|filter| backend.scalar(filter, input)))
+        .collect();
+    KeyedInputs::new(backend.scalar(&key.expr, input), aggregates.to_vec(), args, filters)
 }
 
 /// Hands each fusable run of `filter`s and `map`s to the backend to

@@ -118,10 +118,24 @@ pub enum Operator {
     KeyBy(Expr),
     Rebalance,
     Broadcast,
-    Window { kind: Call, time_field: Ident, aggregates: Vec<Assignment> },
+    Window {
+        kind: Call,
+        time_field: Ident,
+        aggregates: Vec<Assignment>,
+    },
     Aggregate(Vec<Assignment>),
+    /// `top count by expr desc, …`.
+    Top {
+        count: Expr,
+        order: Vec<SortKey>,
+    },
     Join(Box<Join>),
-    Lookup { left: bool, table: Ident, key: Expr, residual: Option<Expr> },
+    Lookup {
+        left: bool,
+        table: Ident,
+        key: Expr,
+        residual: Option<Expr>,
+    },
     Throttle(Expr),
     Work(Expr),
     Sleep(Expr),
@@ -139,6 +153,7 @@ impl Operator {
             Operator::Broadcast => "broadcast",
             Operator::Window { .. } => "window",
             Operator::Aggregate(_) => "aggregate",
+            Operator::Top { .. } => "top",
             Operator::Join(_) => "join",
             Operator::Lookup { .. } => "lookup",
             Operator::Throttle(_) => "throttle",
@@ -158,6 +173,7 @@ pub const OPERATOR_KEYWORDS: &[&str] = &[
     "broadcast",
     "window",
     "aggregate",
+    "top",
     "join",
     "lookup",
     "throttle",
@@ -165,6 +181,14 @@ pub const OPERATOR_KEYWORDS: &[&str] = &[
     "sleep",
     "sink",
 ];
+
+/// One expression of a `top`'s order: `price desc`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub expr: Expr,
+    pub descending: bool,
+    pub span: Span,
+}
 
 /// `join [left] (right) [time] [where expr]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,6 +236,8 @@ pub struct MapItem {
 pub struct Assignment {
     pub name: Ident,
     pub value: Expr,
+    /// `where cond` after an aggregate: only the records it holds for count.
+    pub condition: Option<Expr>,
     pub span: Span,
 }
 

@@ -164,6 +164,21 @@ impl<'d> Builder<'d> {
                 Operator::Window { kind, time_field, aggregates }
             }
             Rule::aggregate_op => Operator::Aggregate(parts.map(|a| self.assignment(a)).collect()),
+            Rule::top_op => {
+                let count = self.expr(parts.next().expect("top count"));
+                let _by = parts.next();
+                let order = parts
+                    .map(|key| {
+                        let span = self.span(&key);
+                        let mut key_parts = key.into_inner();
+                        let expr = self.expr(key_parts.next().expect("sort expression"));
+                        let order = key_parts.next().expect("sort order");
+                        let descending = order.into_inner().next().is_some_and(|word| word.as_rule() == Rule::kw_desc);
+                        SortKey { expr, descending, span }
+                    })
+                    .collect();
+                Operator::Top { count, order }
+            }
             Rule::join_op => {
                 let (mut left, mut right, mut time, mut residual) = (false, None, None, None);
                 for part in parts {
@@ -239,7 +254,8 @@ impl<'d> Builder<'d> {
         let mut inner = pair.into_inner();
         let name = self.ident(inner.next().expect("assigned name"));
         let value = self.expr(inner.next().expect("assigned value"));
-        Assignment { name, value, span }
+        let condition = inner.next().map(|clause| self.residual(clause));
+        Assignment { name, value, condition, span }
     }
 
     fn attribute(&mut self, pair: Pair<'_, Rule>) -> Attribute {

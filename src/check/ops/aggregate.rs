@@ -6,10 +6,10 @@ use std::sync::Arc;
 use crate::diag::{Code, Diagnostic};
 use crate::syntax::ast::{self, ExprKind};
 
-use super::super::expr::{check_expr, Scope};
+use super::super::expr::{check_expr, expect_type, Scope};
 use super::super::functions::AggregateFunction;
-use super::super::program::{Aggregate, Key, OperatorKind};
-use super::super::types::{Field, RecordType};
+use super::super::program::{Aggregate, Key, OperatorKind, TypedExpr};
+use super::super::types::{Field, RecordType, Type};
 use super::super::Checker;
 use super::{Checked, FlinkForm, KeyUse, OperatorSpec, Pace, Records, Routing, StateKind};
 
@@ -52,7 +52,7 @@ impl Checker<'_> {
         let mut aggregates = Vec::new();
         let mut ok = true;
         for assignment in assignments {
-            match self.check_aggregate(&assignment.value, scope) {
+            match self.check_aggregate(assignment, scope) {
                 Some(aggregate) => aggregates.push(aggregate),
                 None => ok = false,
             }
@@ -60,7 +60,25 @@ impl Checker<'_> {
         ok.then_some(aggregates)
     }
 
-    fn check_aggregate(&mut self, value: &ast::Expr, scope: &Scope<'_>) -> Option<Aggregate> {
+    fn check_aggregate(&mut self, assignment: &ast::Assignment, scope: &Scope<'_>) -> Option<Aggregate> {
+        let value = &assignment.value;
+        let call = self.check_aggregate_call(value, scope);
+        let filter =
+            match &assignment.condition {
+                Some(condition) => Some(check_expr(condition, scope, &mut self.diagnostics).and_then(|typed| {
+                    expect_type(typed, Type::Bool, "an aggregate's `where`", &mut self.diagnostics)
+                })?),
+                None => None,
+            };
+        let (function, arg, ty) = call?;
+        Some(Aggregate { function, arg, filter, ty, span: value.span })
+    }
+
+    fn check_aggregate_call(
+        &mut self,
+        value: &ast::Expr,
+        scope: &Scope<'_>,
+    ) -> Option<(AggregateFunction, Option<TypedExpr>, Type)> {
         let call = match &value.kind {
             ExprKind::Call { function, args } => {
                 AggregateFunction::from_name(&function.name).map(|f| (f, function, args))
@@ -72,7 +90,7 @@ impl Checker<'_> {
             self.diagnostics.push(
                 Diagnostic::error(Code::NotAnAggregate, "each entry here is one aggregate call")
                     .label(value.span, "not an aggregate call")
-                    .help("write `n = count()`, `total = sum(x)`, `low = min(x)`, `high = max(x)` or `mean = avg(x)`; compute with the results in a `map` afterwards"),
+                    .help("write `n = count()`, `total = sum(x)`, `low = min(x)`, `high = max(x)`, `mean = avg(x)` or `users = count_distinct(user)`; compute with the results in a `map` afterwards"),
             );
             return None;
         };
@@ -106,7 +124,7 @@ impl Checker<'_> {
             );
             return None;
         };
-        Some(Aggregate { function, arg, ty, span: value.span })
+        Some((function, arg, ty))
     }
 
     /// `key, extra…, aggregates…`, refusing an aggregate named like another field.

@@ -154,7 +154,9 @@ impl Checker<'_> {
         let Some(time) = &join.time else { return Some((JoinTime::Unbounded, None)) };
         let kind = match &time.kind {
             ast::JoinTimeKind::Interval { bounds, span } => self.interval(bounds, *span),
-            ast::JoinTimeKind::Window(call) => self.check_window_kind(call).map(JoinTime::Window),
+            ast::JoinTimeKind::Window(call) => {
+                self.check_window_kind(call, &super::window::WINDOW_KINDS[..2]).map(JoinTime::Window)
+            }
             ast::JoinTimeKind::Missing => {
                 self.diagnostics.push(
                     Diagnostic::error(Code::MissingArgument, "`on` names a join's time, but no time condition says how close")

@@ -21,6 +21,7 @@ mod map;
 mod rebalance;
 mod sleep;
 mod throttle;
+mod top;
 mod window;
 mod work;
 
@@ -114,6 +115,8 @@ pub enum StateKind {
     KeysInOpenWindows,
     /// One entry per key, forever.
     Keys,
+    /// Up to a `top`'s count of records per key, forever.
+    TopRecords,
     /// The records of both inputs, until the watermark says no match can come
     /// (interval and window joins), or forever (a regular join).
     JoinRows,
@@ -143,6 +146,7 @@ pub const ALL: &[&OperatorSpec] = &[
     &broadcast::SPEC,
     &window::SPEC,
     &aggregate::SPEC,
+    &top::SPEC,
     &join::SPEC,
     &lookup::SPEC,
     &throttle::SPEC,
@@ -166,6 +170,7 @@ impl OperatorKind {
             OperatorKind::Broadcast => &broadcast::SPEC,
             OperatorKind::Window { .. } => &window::SPEC,
             OperatorKind::Aggregate { .. } => &aggregate::SPEC,
+            OperatorKind::Top { .. } => &top::SPEC,
             OperatorKind::Join(_) => &join::SPEC,
             OperatorKind::Lookup { .. } => &lookup::SPEC,
             OperatorKind::Throttle { .. } => &throttle::SPEC,
@@ -214,6 +219,7 @@ impl Checker<'_> {
                 self.check_window(op_use, kind, time_field, aggregates, input, key, feeding)
             }
             ast::Operator::Aggregate(aggregates) => self.check_aggregate_operator(op_use, aggregates, input, key),
+            ast::Operator::Top { count, order } => self.check_top(op_use, count, order, input, key),
             ast::Operator::Join(join) => self.check_join(op_use, join, input, key, feeding),
             ast::Operator::Lookup { left, table, key: lookup_key, residual } => {
                 self.check_lookup(*left, table, lookup_key, residual.as_ref(), input)

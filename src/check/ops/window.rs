@@ -14,6 +14,17 @@ use super::super::types::{Field, RecordType, Type};
 use super::super::Checker;
 use super::{FlinkForm, KeyUse, OperatorSpec, Pace, Records, Routing, StateKind};
 
+/// The kinds of window a `window` takes; a window join takes the first two.
+pub const WINDOW_KINDS: &[&str] = &["tumbling", "sliding", "session"];
+
+fn window_usage(kind: &str) -> &'static str {
+    match kind {
+        "tumbling" => "tumbling(size)",
+        "sliding" => "sliding(size, every = slide)",
+        _ => "session(gap)",
+    }
+}
+
 /// The most windows a sliding window may put one record in (`size / every`).
 pub const MAX_WINDOWS_PER_RECORD: i64 = 10_000;
 
@@ -44,7 +55,7 @@ impl Checker<'_> {
         feeding: &[SourceId],
     ) -> Option<(OperatorKind, Arc<RecordType>)> {
         let key = self.require_key(op_use, key);
-        let window_kind = self.check_window_kind(kind);
+        let window_kind = self.check_window_kind(kind, WINDOW_KINDS);
         let time_index = self.time_field(time_field, input, "a window");
         let all_watermarked = self.require_watermarks(op_use.keyword, feeding, "the window", "an event-time window");
         let scope = Scope { record: input, in_generator: false };
@@ -61,18 +72,36 @@ impl Checker<'_> {
         Some((OperatorKind::Window { kind: window_kind, time_field, key, aggregates: checked }, output))
     }
 
-    pub(super) fn check_window_kind(&mut self, kind: &ast::Call) -> Option<WindowKind> {
+    /// The window `kind` names, one of `allowed` (a window join takes no
+    /// sessions: a session's end is known only once it closes).
+    pub(super) fn check_window_kind(&mut self, kind: &ast::Call, allowed: &[&str]) -> Option<WindowKind> {
         let name = kind.name.name.as_str();
         let (params, usage): (&[Param], &str) = match name {
             "tumbling" => (&[Param::positional("size")], "tumbling(1s)"),
             "sliding" => (&[Param::positional("size"), Param::positional("every")], "sliding(10s, every = 1s)"),
+            "session" if allowed.contains(&"session") => (&[Param::positional("gap")], "session(30s)"),
+            "session" => {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::BadArgument, "a window join takes tumbling or sliding windows")
+                        .label(kind.name.span, "a session window")
+                        .help("join within an `interval(lower, upper)` instead, or window each side before the join"),
+                );
+                return None;
+            }
             _ => {
+                let usages: Vec<String> = allowed.iter().map(|kind| format!("`{}`", window_usage(kind))).collect();
+                let usages = match usages.split_last() {
+                    Some((last, [])) => last.clone(),
+                    Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+                    None => String::new(),
+                };
                 self.diagnostics.push(
                     Diagnostic::error(Code::BadArgument, format!("unknown window `{name}`"))
                         .label(kind.name.span, "not a kind of window")
-                        .help(did_you_mean(name, ["tumbling", "sliding"]).unwrap_or_else(|| {
-                            "windows are `tumbling(size)` and `sliding(size, every = slide)`".to_string()
-                        })),
+                        .help(
+                            did_you_mean(name, allowed.iter().copied())
+                                .unwrap_or_else(|| format!("windows are {usages}")),
+                        ),
                 );
                 return None;
             }
@@ -88,6 +117,9 @@ impl Checker<'_> {
             };
             require_positive(nanos > 0, expr.span, &what, &mut self.diagnostics).then_some(nanos)
         };
+        if name == "session" {
+            return Some(WindowKind::Session { gap_nanos: duration("gap")? });
+        }
         let size_nanos = duration("size");
         if name == "tumbling" {
             return Some(WindowKind::Tumbling { size_nanos: size_nanos? });

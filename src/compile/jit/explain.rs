@@ -112,8 +112,16 @@ fn compile_operator(
         }
         OperatorKind::Window { key, aggregates, .. } | OperatorKind::Aggregate { key, aggregates } => {
             let _ = jit.scalar(&key.expr, input);
-            for argument in aggregates.iter().filter_map(|aggregate| aggregate.arg.as_ref()) {
-                let _ = jit.scalar(argument, input);
+            for aggregate in aggregates {
+                for expr in aggregate.arg.iter().chain(&aggregate.filter) {
+                    let _ = jit.scalar(expr, input);
+                }
+            }
+        }
+        OperatorKind::Top { key, order, .. } => {
+            let _ = jit.scalar(&key.expr, input);
+            for sort in order {
+                let _ = jit.scalar(&sort.expr, input);
             }
         }
         OperatorKind::Join(join) => {
