@@ -15,6 +15,7 @@ mod describe;
 mod expr;
 pub mod functions;
 pub mod ops;
+pub mod patterns;
 pub mod program;
 mod streams;
 pub mod types;

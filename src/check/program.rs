@@ -9,6 +9,7 @@ use crate::syntax::ast::{BinaryOp, UnaryOp};
 
 use super::config::Config;
 use super::functions::{AggregateFunction, Function};
+use super::patterns::Pattern;
 use super::types::{RecordType, Type};
 
 pub type SourceId = usize;
@@ -408,6 +409,9 @@ pub enum TypedExprKind {
         function: Function,
         args: Vec<TypedExpr>,
     },
+    /// A function's constant pattern argument (`Function::pattern_argument`),
+    /// parsed once by `check`; of type string.
+    Pattern(Pattern),
 }
 
 /// A constant value of a `Type`. Timestamps are nanoseconds since `epoch`,
