@@ -8,6 +8,7 @@ use crate::diag::{did_you_mean, Code, Diagnostic, Span};
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 
 use super::functions::{AggregateFunction, Function};
+use super::patterns::{Pattern, PatternError, PatternKind};
 use super::program::{TypedExpr, TypedExprKind, Value};
 use super::types::{RecordType, Type};
 
@@ -160,9 +161,163 @@ pub fn check_expr(expr: &Expr, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnost
                 );
                 return None;
             };
+            let typed_args = check_constant_arguments(function_kind, typed_args, diagnostics)?;
             typed(TypedExprKind::Call { function: function_kind, args: typed_args }, ty)
         }
     }
+}
+
+/// The arguments a function needs to know before the run: its pattern,
+/// parsed here once (`Function::pattern_argument`), and the constant
+/// arguments that can only be a mistake (an empty separator, a group the
+/// pattern does not have). Arguments computed per record are the
+/// function's to handle (docs/language.md, "Functions").
+fn check_constant_arguments(
+    function: Function,
+    mut args: Vec<TypedExpr>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Vec<TypedExpr>> {
+    let name = function.name();
+    if let Some((index, kind)) = function.pattern_argument() {
+        let arg = &mut args[index];
+        let TypedExprKind::Literal(Value::Str(source)) = &arg.kind else {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::NotConstant,
+                    format!("the {} of `{name}` must be a string literal", kind.noun()),
+                )
+                .label(arg.span, "computed for each record")
+                .help(format!(
+                    "flowc reads the {} once, before the run, so it is written in quotes: `{}`",
+                    kind.noun(),
+                    match kind {
+                        PatternKind::Regex => "matches(url, \"^https://\")",
+                        PatternKind::Time => "format_time(ts, \"yyyy-MM-dd\")",
+                    }
+                )),
+            );
+            return None;
+        };
+        match kind.parse(source) {
+            Ok(pattern) => arg.kind = TypedExprKind::Pattern(pattern),
+            Err(error) => {
+                diagnostics.push(bad_pattern(function, kind, arg, source, error));
+                return None;
+            }
+        }
+    }
+    let bad_argument = |arg: &TypedExpr, message: String, label: &str, help: String| {
+        Diagnostic::error(Code::BadArgument, message).label(arg.span, label.to_string()).help(help)
+    };
+    match (function, args.as_slice()) {
+        (Function::SplitIndex, [_, separator, index]) => {
+            if is_empty_string(separator) {
+                diagnostics.push(bad_argument(
+                    separator,
+                    "`split_index` needs a separator that is not empty".into(),
+                    "an empty separator",
+                    "to split at white space, give the character: `split_index(s, \" \", 0)`".into(),
+                ));
+                return None;
+            }
+            if let Some(n) = constant_int(index).filter(|n| *n < 0) {
+                diagnostics.push(bad_argument(
+                    index,
+                    format!("parts count from 0, so `split_index` has no part {n}"),
+                    "a negative index",
+                    "`split_index(s, \"/\", 0)` is the text before the first `/`, 1 the text after it".into(),
+                ));
+                return None;
+            }
+        }
+        (
+            Function::RegexpExtract,
+            [_, TypedExpr { kind: TypedExprKind::Pattern(Pattern::Regex(regex)), .. }, group],
+        ) => {
+            let groups = regex.groups();
+            if let Some(n) = constant_int(group).filter(|n| !(0..=groups as i64).contains(n)) {
+                diagnostics.push(bad_argument(
+                    group,
+                    format!(
+                        "the pattern has {groups} group{}, so there is no group {n}",
+                        if groups == 1 { "" } else { "s" }
+                    ),
+                    "no such group",
+                    format!(
+                        "group 0 is the whole match{}",
+                        match groups {
+                            0 => "; a group is a part of the pattern in `( … )`".to_string(),
+                            1 => ", group 1 the text the pattern's `( … )` matched".to_string(),
+                            _ => format!(", groups 1 to {groups} the texts its `( … )` matched, in order"),
+                        }
+                    ),
+                ));
+                return None;
+            }
+        }
+        (Function::Occurrences, [_, part]) if is_empty_string(part) => {
+            diagnostics.push(bad_argument(
+                part,
+                "`occurrences` of the empty string counts nothing".into(),
+                "an empty string",
+                "give the text to count: `occurrences(s, \",\")`".into(),
+            ));
+            return None;
+        }
+        _ => {}
+    }
+    Some(args)
+}
+
+fn is_empty_string(expr: &TypedExpr) -> bool {
+    matches!(&expr.kind, TypedExprKind::Literal(Value::Str(text)) if text.is_empty())
+}
+
+/// The value of an int literal, negated or not.
+fn constant_int(expr: &TypedExpr) -> Option<i64> {
+    match &expr.kind {
+        TypedExprKind::Literal(Value::Int(n)) => Some(*n),
+        TypedExprKind::Unary { op: UnaryOp::Neg, operand } => match operand.kind {
+            TypedExprKind::Literal(Value::Int(n)) => n.checked_neg(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A pattern that does not parse, pointing into the string literal where
+/// the literal is written without escapes (so that its bytes are the
+/// pattern's), and at the whole literal otherwise.
+fn bad_pattern(
+    function: Function,
+    kind: PatternKind,
+    arg: &TypedExpr,
+    source: &str,
+    error: PatternError,
+) -> Diagnostic {
+    let span = arg.span;
+    let verbatim = span.end - span.start == source.len() + 2;
+    let place = match error.at {
+        Some(at) if verbatim => {
+            Span::new(span.start + 1 + at.start, span.start + 1 + at.end.max(at.start + 1).min(source.len() + 1))
+        }
+        _ => span,
+    };
+    let what = match kind {
+        PatternKind::Regex => "a regular expression",
+        PatternKind::Time => "a time format",
+    };
+    let help = error.help.unwrap_or_else(|| match kind {
+        PatternKind::Regex => {
+            "flowc's patterns are the Rust regex crate's syntax (docs/language.md, \"Regular expressions\"); \
+                               in a string, a regex backslash is written `\\\\`, as in `\"\\\\d+\"`"
+                .to_string()
+        }
+        PatternKind::Time => "see docs/language.md, \"Time formats\"".to_string(),
+    });
+    Diagnostic::error(Code::BadPattern, format!("the {} of `{}` is not {what}", kind.noun(), function.name()))
+        .label(place, error.message)
+        .help(help)
 }
 
 fn check_name(name: &str, span: Span, scope: &Scope<'_>, diagnostics: &mut Vec<Diagnostic>) -> Option<TypedExpr> {

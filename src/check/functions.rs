@@ -2,6 +2,7 @@
 //! aggregate functions usable in `window` and `aggregate` bodies. Each says
 //! which argument types it takes and what it returns.
 
+use super::patterns::PatternKind;
 use super::types::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -21,11 +22,18 @@ pub enum Function {
     Contains,
     StartsWith,
     EndsWith,
+    SplitIndex,
+    RegexpExtract,
+    Matches,
+    Occurrences,
+    Hour,
+    Minute,
+    FormatTime,
     Random,
 }
 
 impl Function {
-    pub const ALL: [Function; 15] = [
+    pub const ALL: [Function; 22] = [
         Function::Float,
         Function::Int,
         Function::Str,
@@ -40,6 +48,13 @@ impl Function {
         Function::Contains,
         Function::StartsWith,
         Function::EndsWith,
+        Function::SplitIndex,
+        Function::RegexpExtract,
+        Function::Matches,
+        Function::Occurrences,
+        Function::Hour,
+        Function::Minute,
+        Function::FormatTime,
         Function::Random,
     ];
 
@@ -59,6 +74,13 @@ impl Function {
             Function::Contains => "contains",
             Function::StartsWith => "starts_with",
             Function::EndsWith => "ends_with",
+            Function::SplitIndex => "split_index",
+            Function::RegexpExtract => "regexp_extract",
+            Function::Matches => "matches",
+            Function::Occurrences => "occurrences",
+            Function::Hour => "hour",
+            Function::Minute => "minute",
+            Function::FormatTime => "format_time",
             Function::Random => "random",
         }
     }
@@ -84,6 +106,13 @@ impl Function {
             Function::Contains => "contains(string, string) -> bool",
             Function::StartsWith => "starts_with(string, string) -> bool",
             Function::EndsWith => "ends_with(string, string) -> bool",
+            Function::SplitIndex => "split_index(string, separator: string, index: int) -> string",
+            Function::RegexpExtract => "regexp_extract(string, pattern: string literal, group: int) -> string",
+            Function::Matches => "matches(string, pattern: string literal) -> bool",
+            Function::Occurrences => "occurrences(string, part: string) -> int",
+            Function::Hour => "hour(timestamp) -> int",
+            Function::Minute => "minute(timestamp) -> int",
+            Function::FormatTime => "format_time(timestamp, format: string literal) -> string",
             Function::Random => "random(int) -> float in [0, 1)",
         }
     }
@@ -96,7 +125,11 @@ impl Function {
             | Function::Contains
             | Function::StartsWith
             | Function::EndsWith
+            | Function::Matches
+            | Function::Occurrences
+            | Function::FormatTime
             | Function::Round => 2,
+            Function::SplitIndex | Function::RegexpExtract => 3,
             _ => 1,
         }
     }
@@ -124,7 +157,23 @@ impl Function {
             (Function::Len, [String]) => Some(Int),
             (Function::Lower | Function::Upper, [String]) => Some(String),
             (Function::Contains | Function::StartsWith | Function::EndsWith, [String, String]) => Some(Bool),
+            (Function::SplitIndex, [String, String, Int]) => Some(String),
+            (Function::RegexpExtract, [String, String, Int]) => Some(String),
+            (Function::Matches, [String, String]) => Some(Bool),
+            (Function::Occurrences, [String, String]) => Some(Int),
+            (Function::Hour | Function::Minute, [Timestamp]) => Some(Int),
+            (Function::FormatTime, [Timestamp, String]) => Some(String),
             (Function::Random, [Int]) => Some(Float),
+            _ => None,
+        }
+    }
+
+    /// The argument that must be a string literal, which `check` parses
+    /// once into a `Pattern`: its place and what it is.
+    pub fn pattern_argument(self) -> Option<(usize, PatternKind)> {
+        match self {
+            Function::RegexpExtract | Function::Matches => Some((1, PatternKind::Regex)),
+            Function::FormatTime => Some((1, PatternKind::Time)),
             _ => None,
         }
     }

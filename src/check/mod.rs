@@ -16,6 +16,7 @@ mod expr;
 pub mod functions;
 mod nexmark;
 pub mod ops;
+pub mod patterns;
 pub mod program;
 mod streams;
 pub mod types;

@@ -10,6 +10,7 @@ use crate::syntax::ast::{BinaryOp, UnaryOp};
 use super::config::Config;
 use super::functions::{AggregateFunction, Function};
 pub use super::nexmark::{NexmarkField, NexmarkKind, NexmarkSource};
+use super::patterns::Pattern;
 use super::types::{RecordType, Type};
 
 pub type SourceId = usize;
@@ -449,6 +450,9 @@ pub enum TypedExprKind {
         function: Function,
         args: Vec<TypedExpr>,
     },
+    /// A function's constant pattern argument (`Function::pattern_argument`),
+    /// parsed once by `check`; of type string.
+    Pattern(Pattern),
 }
 
 /// A constant value of a `Type`. Timestamps are nanoseconds since `epoch`,

@@ -1,8 +1,10 @@
 //! The built-in scalar functions whose results must be identical in the
 //! interpreter and in compiled code: `str` formatting of floats and
-//! timestamps (durations use `check::format_duration`), `hash`, `random`
-//! and `round`. Compiled code calls these same functions, so there is one
-//! definition of each.
+//! timestamps (durations use `check::format_duration`), `hour`, `minute`
+//! and `format_time`, `hash`, `random` and `round`. Compiled code calls
+//! these same functions, so there is one definition of each.
+
+use crate::check::patterns::{TimeFormat, TimePart};
 
 /// A strong 64-bit mix (splitmix64's finaliser): every input bit changes
 /// about half of the output bits.
@@ -76,10 +78,14 @@ pub fn format_float(value: f64) -> String {
     }
 }
 
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+const NANOS_PER_MINUTE: i64 = 60 * NANOS_PER_SECOND;
+const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
+const NANOS_PER_DAY: i64 = 24 * NANOS_PER_HOUR;
+
 /// `str(timestamp)`: RFC 3339 in UTC, with as many fraction digits as the
 /// nanoseconds need: `1970-01-01T00:00:01.5Z`.
 pub fn format_timestamp(nanos: i64) -> String {
-    const NANOS_PER_SECOND: i64 = 1_000_000_000;
     let seconds = nanos.div_euclid(NANOS_PER_SECOND);
     let fraction = nanos.rem_euclid(NANOS_PER_SECOND);
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
@@ -96,6 +102,39 @@ pub fn format_timestamp(nanos: i64) -> String {
         text.push_str(digits.trim_end_matches('0'));
     }
     text.push('Z');
+    text
+}
+
+/// `hour(t)`: the hour of the day in UTC, 0 to 23, before 1970 too.
+pub fn hour(nanos: i64) -> i64 {
+    nanos.rem_euclid(NANOS_PER_DAY) / NANOS_PER_HOUR
+}
+
+/// `minute(t)`: the minute of the hour in UTC, 0 to 59.
+pub fn minute(nanos: i64) -> i64 {
+    nanos.rem_euclid(NANOS_PER_HOUR) / NANOS_PER_MINUTE
+}
+
+/// `format_time(t, format)`: the UTC date and time, as Java's
+/// `DateTimeFormatter` writes the same format (Flink's `DATE_FORMAT`).
+pub fn format_time(nanos: i64, format: &TimeFormat) -> String {
+    let (days, nanos_of_day) = (nanos.div_euclid(NANOS_PER_DAY), nanos.rem_euclid(NANOS_PER_DAY));
+    let (year, month, day) = civil_from_days(days);
+    let mut text = String::with_capacity(format.source().len() + 8);
+    for part in format.parts() {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        let _ = match part {
+            TimePart::Year => write!(text, "{year:04}"),
+            TimePart::Month => write!(text, "{month:02}"),
+            TimePart::Day => write!(text, "{day:02}"),
+            TimePart::Hour => write!(text, "{:02}", nanos_of_day / NANOS_PER_HOUR),
+            TimePart::Minute => write!(text, "{:02}", nanos_of_day % NANOS_PER_HOUR / NANOS_PER_MINUTE),
+            TimePart::Second => write!(text, "{:02}", nanos_of_day % NANOS_PER_MINUTE / NANOS_PER_SECOND),
+            TimePart::Millisecond => write!(text, "{:03}", nanos_of_day % NANOS_PER_SECOND / 1_000_000),
+            TimePart::Text(literal) => text.write_str(literal),
+        };
+    }
     text
 }
 
@@ -127,6 +166,24 @@ mod tests {
         assert_eq!(format_timestamp(1_768_467_613_000_000_000), "2026-01-15T09:00:13Z");
         assert_eq!(format_timestamp(i64::MAX), "2262-04-11T23:47:16.854775807Z");
         assert_eq!(format_timestamp(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+    }
+
+    #[test]
+    fn hours_minutes_and_formats_are_utc_before_1970_too() {
+        let ms = |ms: i64| ms * 1_000_000;
+        assert_eq!((hour(0), minute(0)), (0, 0));
+        assert_eq!((hour(-1), minute(-1)), (23, 59));
+        assert_eq!((hour(ms(-7_200_001)), minute(ms(-7_200_001))), (21, 59));
+        let at = 1_768_467_613_123_456_789;
+        assert_eq!((hour(at), minute(at)), (9, 0));
+        let format = |text: &str, nanos: i64| format_time(nanos, &TimeFormat::parse(text).unwrap());
+        assert_eq!(format("yyyy-MM-dd HH:mm:ss.SSS", at), "2026-01-15 09:00:13.123");
+        assert_eq!(format("yyyy-MM-dd'T'HH:mm:ss.SSS", -1), "1969-12-31T23:59:59.999");
+        assert_eq!(format("yyyyMMdd/HH'h'", at), "20260115/09h");
+        assert_eq!(format("HH:mm", ms(-6_000_000_000_000)), "13:20");
+        assert_eq!(format("yyyy-MM-dd", i64::MIN), "1677-09-21");
+        assert_eq!(format("yyyy-MM-dd HH:mm:ss.SSS", i64::MAX), "2262-04-11 23:47:16.854");
+        assert_eq!(format("", at), "");
     }
 
     #[test]

@@ -10,11 +10,12 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use crate::check::functions::Function;
+use crate::check::patterns::Pattern;
 use crate::check::program::{TypedExpr, TypedExprKind, Value};
 use crate::diag::Span;
 use crate::syntax::ast::{BinaryOp, UnaryOp};
 
-use super::builtins;
+use super::{builtins, text};
 
 /// Where an expression reads its record's fields from.
 pub trait Fields {
@@ -60,9 +61,21 @@ pub fn evaluate<F: Fields + ?Sized>(expr: &TypedExpr, fields: &F, seq: i64) -> R
             }
         }
         TypedExprKind::Call { function, args } => {
-            let args = args.iter().map(|arg| evaluate(arg, fields, seq)).collect::<Result<Vec<_>, _>>()?;
-            call(*function, &args, expr.span)?
+            // A pattern argument is no value: the function reads it parsed.
+            let mut values = Vec::with_capacity(args.len());
+            let mut pattern = None;
+            for arg in args {
+                match &arg.kind {
+                    TypedExprKind::Pattern(parsed) => pattern = Some(parsed),
+                    _ => values.push(evaluate(arg, fields, seq)?),
+                }
+            }
+            match pattern {
+                Some(pattern) => call_with_pattern(*function, &values, pattern, expr.span)?,
+                None => call(*function, &values, expr.span)?,
+            }
         }
+        TypedExprKind::Pattern(pattern) => Value::Str(Arc::from(pattern.source())),
     };
     Ok(value)
 }
@@ -170,10 +183,31 @@ pub fn call(function: Function, args: &[Value], span: Span) -> Result<Value, Eva
         (Function::Contains, [S(a), S(b)]) => B(a.contains(&**b)),
         (Function::StartsWith, [S(a), S(b)]) => B(a.starts_with(&**b)),
         (Function::EndsWith, [S(a), S(b)]) => B(a.ends_with(&**b)),
+        (Function::SplitIndex, [S(s), S(separator), I(index)]) => S(Arc::from(text::split_index(s, separator, *index))),
+        (Function::Occurrences, [S(s), S(part)]) => I(text::occurrences(s, part)),
+        (Function::Hour, [T(t)]) => I(builtins::hour(*t)),
+        (Function::Minute, [T(t)]) => I(builtins::minute(*t)),
         (Function::Random, [I(v)]) => F(builtins::random(*v)),
         (function, args) => {
             let types: Vec<String> = args.iter().map(|arg| arg.ty().to_string()).collect();
             return Err(mistyped(span, format!("{}({})", function.name(), types.join(", "))));
+        }
+    })
+}
+
+/// A function of a pattern `check` parsed (`Function::pattern_argument`)
+/// and of its other arguments, evaluated.
+fn call_with_pattern(function: Function, args: &[Value], pattern: &Pattern, span: Span) -> Result<Value, EvalError> {
+    use Value::{Bool as B, Int as I, Str as S, Timestamp as T};
+    Ok(match (function, args, pattern) {
+        (Function::RegexpExtract, [S(s), I(group)], Pattern::Regex(regex)) => {
+            S(Arc::from(text::regexp_extract(s, regex, *group)))
+        }
+        (Function::Matches, [S(s)], Pattern::Regex(regex)) => B(text::matches(s, regex)),
+        (Function::FormatTime, [T(t)], Pattern::Time(format)) => S(Arc::from(builtins::format_time(*t, format))),
+        (function, args, _) => {
+            let types: Vec<String> = args.iter().map(|arg| arg.ty().to_string()).collect();
+            return Err(mistyped(span, format!("{}({}) with a pattern", function.name(), types.join(", "))));
         }
     })
 }

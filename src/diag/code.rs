@@ -72,6 +72,7 @@ codes! {
     SeqOutsideGenerator => "seq_outside_generator", "`seq` used outside a `generate` body";
     NotPositive => "not_positive", "a rate, duration or count that must be greater than zero";
     NotConstant => "not_constant", "a field or `seq` where a constant is needed";
+    BadPattern => "bad_pattern", "a regular expression or time format that flowc cannot read";
     // Connectors, operators and attributes.
     MissingArgument => "missing_argument", "a required argument is missing";
     BadArgument => "bad_argument", "an argument value the connector does not accept";

@@ -16,12 +16,14 @@
 //! durations (in generator arithmetic, windows, watermarks) translate.
 
 use crate::check::functions::Function;
+use crate::check::patterns::Pattern;
 use crate::check::program::{TypedExpr, TypedExprKind, Value};
 use crate::check::types::Type;
 use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::ast::{BinaryOp, UnaryOp};
 
 use super::quote;
+use super::regex::java_pattern;
 
 /// Where an expression reads its inputs.
 pub enum Scope<'a> {
@@ -149,6 +151,25 @@ impl Translator<'_> {
                 format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END")
             }
             TypedExprKind::Call { function, args } => self.call(*function, args, expr),
+            TypedExprKind::Pattern(pattern) => self.pattern(pattern, expr.span),
+        }
+    }
+
+    /// A pattern argument: a time format as written (each of its letter
+    /// runs means in Java what it means in flowc); a regular expression
+    /// written anew in Java's dialect (`regex.rs`).
+    fn pattern(&mut self, pattern: &Pattern, span: Span) -> String {
+        match pattern {
+            Pattern::Time(format) => string_literal(format.source()),
+            Pattern::Regex(regex) => match java_pattern(regex.hir()) {
+                Ok(java) => string_literal(&java),
+                Err(why) => self.refuse(
+                    span,
+                    "this regular expression has no Java form",
+                    "this pattern",
+                    &format!("Flink matches Java's regular expressions, and this is {why}"),
+                ),
+            },
         }
     }
 
@@ -281,6 +302,75 @@ impl Translator<'_> {
                 let (s, t) = (self.sql(s), self.sql(t));
                 format!("(CHAR_LENGTH({s}) >= CHAR_LENGTH({t}) AND SUBSTRING({s} FROM CHAR_LENGTH({s}) - CHAR_LENGTH({t}) + 1) = {t})")
             }
+            // flowc has no NULL: where Flink's SPLIT_INDEX gives NULL (no
+            // such part), flowc's part is ''; an INDEX is an INT there.
+            (Function::SplitIndex, [s, separator, index]) => {
+                let (s, separator_sql) = (self.sql(s), self.sql(separator));
+                let index_sql = self.sql(index);
+                let split = match constant_int(index).filter(|n| (0..=i64::from(i32::MAX)).contains(n)) {
+                    Some(n) => format!("COALESCE(SPLIT_INDEX({s}, {separator_sql}, {n}), '')"),
+                    None => format!(
+                        "CASE WHEN {index_sql} BETWEEN 0 AND {} \
+                         THEN COALESCE(SPLIT_INDEX({s}, {separator_sql}, CAST({index_sql} AS INT)), '') ELSE '' END",
+                        i32::MAX
+                    ),
+                };
+                if is_nonempty_string(separator) {
+                    split
+                } else {
+                    // Flink splits at white space where flowc's empty
+                    // separator cuts nothing.
+                    format!(
+                        "CASE WHEN {separator_sql} = '' THEN CASE WHEN {index_sql} = 0 THEN {s} ELSE '' END ELSE {split} END"
+                    )
+                }
+            }
+            (Function::RegexpExtract, [s, pattern, group]) => {
+                let groups = match &pattern.kind {
+                    TypedExprKind::Pattern(Pattern::Regex(regex)) => regex.groups(),
+                    _ => unreachable!("check parses the pattern of `regexp_extract`"),
+                };
+                let (s, pattern) = (self.sql(s), self.sql(pattern));
+                // `check` has refused a constant group the pattern lacks.
+                match constant_int(group) {
+                    Some(n) => format!("COALESCE(REGEXP_EXTRACT({s}, {pattern}, {n}), '')"),
+                    None => {
+                        let group = self.sql(group);
+                        format!(
+                            "CASE WHEN {group} BETWEEN 0 AND {groups} \
+                             THEN COALESCE(REGEXP_EXTRACT({s}, {pattern}, CAST({group} AS INT)), '') ELSE '' END"
+                        )
+                    }
+                }
+            }
+            (Function::Matches, [s, pattern]) => format!("REGEXP({}, {})", self.sql(s), self.sql(pattern)),
+            // What REPLACE takes away, over the length of one: a length of
+            // characters or of UTF-16 units alike, since both sides count
+            // the same way. An empty part occurs 0 times in flowc.
+            (Function::Occurrences, [s, part]) => {
+                let (s, part_sql) = (self.sql(s), self.sql(part));
+                let removed = format!("CHAR_LENGTH({s}) - CHAR_LENGTH(REPLACE({s}, {part_sql}, ''))");
+                let one_unit =
+                    matches!(&part.kind, TypedExprKind::Literal(Value::Str(text)) if text.encode_utf16().count() == 1);
+                let count = if one_unit {
+                    format!("CAST({removed} AS BIGINT)")
+                } else {
+                    format!("CAST(({removed}) / CHAR_LENGTH({part_sql}) AS BIGINT)")
+                };
+                if is_nonempty_string(part) {
+                    count
+                } else {
+                    format!("CASE WHEN {part_sql} = '' THEN {} ELSE {count} END", bigint(0))
+                }
+            }
+            // Flink's HOUR and MINUTE count back from 1970 into negative
+            // hours (HOUR of 1969-12-31T21:59:59.999Z is -2); DATE_FORMAT
+            // gives the calendar's, as flowc does.
+            (Function::Hour | Function::Minute, [t]) => {
+                let field = if function == Function::Hour { "HH" } else { "mm" };
+                format!("CAST(DATE_FORMAT({}, '{field}') AS BIGINT)", self.timestamp(t))
+            }
+            (Function::FormatTime, [t, format]) => format!("DATE_FORMAT({}, {})", self.timestamp(t), self.sql(format)),
             (Function::Hash, _) => {
                 no_form(self, "flowc's hash is its own 64-bit mix; Flink has no function that gives the same numbers")
             }
@@ -290,6 +380,22 @@ impl Translator<'_> {
             _ => no_form(self, "durations and timestamps have no Flink SQL form here"),
         }
     }
+}
+
+/// The value of an int literal, negated or not.
+fn constant_int(expr: &TypedExpr) -> Option<i64> {
+    match &expr.kind {
+        TypedExprKind::Literal(Value::Int(n)) => Some(*n),
+        TypedExprKind::Unary { op: UnaryOp::Neg, operand } => match operand.kind {
+            TypedExprKind::Literal(Value::Int(n)) => n.checked_neg(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_nonempty_string(expr: &TypedExpr) -> bool {
+    matches!(&expr.kind, TypedExprKind::Literal(Value::Str(text)) if !text.is_empty())
 }
 
 fn comparison(op: BinaryOp) -> &'static str {

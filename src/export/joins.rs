@@ -408,7 +408,7 @@ fn fields_read(expr: &TypedExpr) -> Vec<usize> {
                     found.push(*i);
                 }
             }
-            TypedExprKind::Literal(_) | TypedExprKind::Seq => {}
+            TypedExprKind::Literal(_) | TypedExprKind::Seq | TypedExprKind::Pattern(_) => {}
             TypedExprKind::Unary { operand, .. } => walk(operand, found),
             TypedExprKind::Binary { lhs, rhs, .. } => {
                 walk(lhs, found);

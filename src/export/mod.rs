@@ -13,6 +13,7 @@
 
 mod expr;
 mod joins;
+mod regex;
 mod tables;
 
 use std::collections::HashMap;

@@ -28,6 +28,13 @@ pub enum Helper {
     StrOfFloat,
     StrOfTimestamp,
     StrOfDuration,
+    SplitIndex,
+    Occurrences,
+    RegexpExtract,
+    Matches,
+    Hour,
+    Minute,
+    FormatTime,
     Store,
 }
 
@@ -47,11 +54,19 @@ extern "C" fn flowc_round_int(value: i64, digits: i64) -> i64 {
     crate::compile::builtins::round_int(value, digits)
 }
 
+extern "C" fn flowc_hour(nanos: i64) -> i64 {
+    crate::compile::builtins::hour(nanos)
+}
+
+extern "C" fn flowc_minute(nanos: i64) -> i64 {
+    crate::compile::builtins::minute(nanos)
+}
+
 const I: Type = types::I64;
 const F: Type = types::F64;
 
 impl Helper {
-    pub const ALL: [Helper; 18] = [
+    pub const ALL: [Helper; 25] = [
         Helper::Fmod,
         Helper::HashFloat,
         Helper::RoundFloat,
@@ -69,6 +84,13 @@ impl Helper {
         Helper::StrOfFloat,
         Helper::StrOfTimestamp,
         Helper::StrOfDuration,
+        Helper::SplitIndex,
+        Helper::Occurrences,
+        Helper::RegexpExtract,
+        Helper::Matches,
+        Helper::Hour,
+        Helper::Minute,
+        Helper::FormatTime,
         Helper::Store,
     ];
 
@@ -91,6 +113,13 @@ impl Helper {
             Helper::StrOfFloat => "flowc_str_of_float",
             Helper::StrOfTimestamp => "flowc_str_of_timestamp",
             Helper::StrOfDuration => "flowc_str_of_duration",
+            Helper::SplitIndex => "flowc_str_split_index",
+            Helper::Occurrences => "flowc_str_occurrences",
+            Helper::RegexpExtract => "flowc_str_regexp_extract",
+            Helper::Matches => "flowc_str_matches",
+            Helper::Hour => "flowc_hour",
+            Helper::Minute => "flowc_minute",
+            Helper::FormatTime => "flowc_format_time",
             Helper::Store => "flowc_str_store",
         }
     }
@@ -114,6 +143,13 @@ impl Helper {
             Helper::StrOfFloat => flowc_str_of_float as *const u8,
             Helper::StrOfTimestamp => flowc_str_of_timestamp as *const u8,
             Helper::StrOfDuration => flowc_str_of_duration as *const u8,
+            Helper::SplitIndex => flowc_str_split_index as *const u8,
+            Helper::Occurrences => flowc_str_occurrences as *const u8,
+            Helper::RegexpExtract => flowc_str_regexp_extract as *const u8,
+            Helper::Matches => flowc_str_matches as *const u8,
+            Helper::Hour => flowc_hour as *const u8,
+            Helper::Minute => flowc_minute as *const u8,
+            Helper::FormatTime => flowc_format_time as *const u8,
             Helper::Store => flowc_str_store as *const u8,
         }
     }
@@ -132,6 +168,11 @@ impl Helper {
             Helper::Concat => (&[I, I, I, I, I], I),
             Helper::StrOfInt | Helper::StrOfTimestamp | Helper::StrOfDuration => (&[I, I], I),
             Helper::StrOfFloat => (&[I, F], I),
+            Helper::SplitIndex => (&[I, I, I, I, I, I], I),
+            Helper::Occurrences => (&[I, I, I, I], I),
+            Helper::RegexpExtract => (&[I, I, I, I, I], I),
+            Helper::Matches | Helper::FormatTime => (&[I, I, I], I),
+            Helper::Hour | Helper::Minute => (&[I], I),
         }
     }
 

@@ -18,6 +18,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 
+use crate::check::patterns::Pattern;
 use crate::check::program::TypedExpr;
 use crate::check::types::RecordType;
 use crate::compile::backend::FusedStage;
@@ -47,8 +48,13 @@ pub struct Kernel {
     module: Option<JITModule>,
     pub code: *const u8,
     pub errors: Vec<ErrorSite>,
-    /// The string literals the code reads (through `StringContext::literals`).
+    /// The string literals the code reads (through `StringContext::literals`),
+    /// and the addresses of its patterns.
     pub literals: Box<[u8]>,
+    /// The parsed patterns the code's helpers run, whose addresses the
+    /// literals hold: owned here, so they live as long as the code.
+    #[expect(dead_code, reason = "held, not read: the code reaches the patterns through their addresses")]
+    patterns: Vec<Pattern>,
     pub code_bytes: usize,
     pub compile_time: Duration,
     /// The Cranelift IR, for `flowc explain --jit-ir`.
@@ -112,7 +118,7 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
     signature.params.extend(params.iter().map(|ty| AbiParam::new(*ty)));
     signature.returns.push(AbiParam::new(types::I64));
     context.func.name = UserFuncName::user(0, Helper::ALL.len() as u32);
-    let (errors, literals) = {
+    let (errors, literals, patterns) = {
         let mut function_context = FunctionBuilderContext::new();
         let mut builder = FunctionBuilder::new(&mut context.func, &mut function_context);
         let helpers = Helpers::new(module.isa().default_call_conv());
@@ -122,7 +128,7 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
         };
         builder.seal_all_blocks();
         builder.finalize(module.target_config());
-        (state.errors, state.literals)
+        (state.errors, state.literals, state.patterns)
     };
     let ir = context.func.display().to_string();
     let id = module
@@ -138,6 +144,7 @@ pub fn compile(kind: &KernelKind) -> Result<Kernel, String> {
         code,
         errors,
         literals: literals.into_boxed_slice(),
+        patterns,
         code_bytes,
         compile_time: started.elapsed(),
         ir,

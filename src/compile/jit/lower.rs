@@ -11,7 +11,10 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, Block, BlockArg, InstBuilder, InstructionData, MemFlagsData, Opcode, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
+use std::sync::Arc;
+
 use crate::check::functions::Function;
+use crate::check::patterns::Pattern;
 use crate::check::program::{TypedExpr, TypedExprKind, Value as Constant};
 use crate::check::types::{RecordType, Type as FlowType};
 use crate::diag::Span;
@@ -61,8 +64,12 @@ pub struct ErrorSite {
 pub struct KernelState {
     pub helpers: Helpers,
     pub errors: Vec<ErrorSite>,
-    /// Every string literal's bytes, back to back; owned by the kernel.
+    /// Every string literal's bytes, back to back, and the address of each
+    /// pattern; owned by the kernel.
     pub literals: Vec<u8>,
+    /// The parsed patterns whose addresses the literals hold, kept alive
+    /// by the kernel.
+    pub patterns: Vec<Pattern>,
     pub context: Value,
     input_strings: Value,
     literal_base: Value,
@@ -81,6 +88,7 @@ impl KernelState {
             helpers,
             errors: Vec::new(),
             literals: Vec::new(),
+            patterns: Vec::new(),
             context,
             input_strings,
             literal_base,
@@ -202,6 +210,7 @@ impl Lowering<'_, '_> {
                 }
             }
             TypedExprKind::Call { function, args } => self.call(*function, args),
+            TypedExprKind::Pattern(pattern) => Lowered::One(self.pattern(pattern)),
         }
     }
 
@@ -253,6 +262,23 @@ impl Lowering<'_, '_> {
         self.kernel.literals.extend_from_slice(text.as_bytes());
         let ptr = self.builder.ins().iadd_imm_s(self.kernel.literal_base, offset);
         Lowered::Str(ptr, self.builder.ins().iconst(types::I64, text.len() as i64))
+    }
+
+    /// A parsed pattern's address, for the helper that runs it. It is
+    /// read from the literal table rather than written into the code, so
+    /// the IR (`explain --jit-ir`) is the same on every run.
+    fn pattern(&mut self, pattern: &Pattern) -> Value {
+        let address = match pattern {
+            Pattern::Regex(regex) => Arc::as_ptr(regex) as usize,
+            Pattern::Time(format) => Arc::as_ptr(format) as usize,
+        } as u64;
+        self.kernel.patterns.push(pattern.clone());
+        let offset = self.kernel.literals.len() as i64;
+        self.kernel.literals.extend_from_slice(&address.to_ne_bytes());
+        let at = self.builder.ins().iadd_imm_s(self.kernel.literal_base, offset);
+        // Unaligned, which loads on every 64-bit target Cranelift has.
+        let flags = MemFlagsData::new().with_notrap().with_readonly();
+        self.builder.ins().load(types::I64, flags, at, 0)
     }
 
     fn constant(&mut self, constant: &Constant) -> Lowered {
@@ -477,12 +503,22 @@ impl Lowering<'_, '_> {
                     }
                 };
             }
+            Function::Hour => self.helper(Helper::Hour, &[a]),
+            Function::Minute => self.helper(Helper::Minute, &[a]),
+            Function::FormatTime => {
+                let (context, format) = (self.kernel.context, one(values[1]));
+                return self.making_string(Helper::FormatTime, &[context, a, format]);
+            }
             Function::Len
             | Function::Lower
             | Function::Upper
             | Function::Contains
             | Function::StartsWith
-            | Function::EndsWith => unreachable!("`check` allows `{}` only on strings", function.name()),
+            | Function::EndsWith
+            | Function::SplitIndex
+            | Function::RegexpExtract
+            | Function::Matches
+            | Function::Occurrences => unreachable!("`check` allows `{}` only on strings", function.name()),
         })
     }
 
@@ -497,6 +533,10 @@ impl Lowering<'_, '_> {
         let second = || match rest.first() {
             Some(Lowered::Str(ptr, len)) => (*ptr, *len),
             _ => unreachable!("`check` gives `{}` two strings", function.name()),
+        };
+        let one = |value: Lowered| match value {
+            Lowered::One(value) => value,
+            Lowered::Str(..) => unreachable!("`check` gives `{}` no string here", function.name()),
         };
         let context = self.kernel.context;
         let test = |lowering: &mut Self, helper| {
@@ -513,6 +553,23 @@ impl Lowering<'_, '_> {
             Function::Contains => test(self, Helper::Contains),
             Function::StartsWith => test(self, Helper::StartsWith),
             Function::EndsWith => test(self, Helper::EndsWith),
+            Function::Occurrences => {
+                let (b, b_len) = second();
+                Lowered::One(self.helper(Helper::Occurrences, &[a, a_len, b, b_len]))
+            }
+            Function::SplitIndex => {
+                let ((separator, separator_len), index) = (second(), one(rest[1]));
+                self.making_string(Helper::SplitIndex, &[context, a, a_len, separator, separator_len, index])
+            }
+            // The pattern lowers to its address (`pattern`).
+            Function::RegexpExtract => {
+                let (regex, group) = (one(rest[0]), one(rest[1]));
+                self.making_string(Helper::RegexpExtract, &[context, a, a_len, regex, group])
+            }
+            Function::Matches => {
+                let found = self.helper(Helper::Matches, &[a, a_len, one(rest[0])]);
+                Lowered::One(self.builder.ins().ireduce(types::I8, found))
+            }
             Function::Min | Function::Max => {
                 // `b` when strictly smaller (`min`) or larger: on ties, `a`.
                 let (b, b_len) = second();

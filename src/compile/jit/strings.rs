@@ -11,9 +11,13 @@
 //! string area (`flowc_str_store`), so rows never point outside their own
 //! batch. Every function whose result must equal the interpreter's calls
 //! the very same Rust code (`str::to_uppercase`, `builtins::format_float`,
-//! …); only the glue is here.
+//! `compile::text::split_index`, …); only the glue is here. A part of a string
+//! (`split_index`, `regexp_extract`) points into the string it came from.
 
+use crate::check::patterns::{Regex, TimeFormat};
 use crate::compile::builtins;
+// Not `text`: that is this file's reading of a string value.
+use crate::compile::text as parts;
 
 /// Where a kernel call's string helpers read and write; passed to every
 /// kernel as its first argument. `#[repr(C)]`: compiled code reads
@@ -219,6 +223,66 @@ pub extern "C" fn flowc_str_ends_with(a: *const u8, a_len: u64, b: *const u8, b_
     // SAFETY: see `text`.
     let (a, b) = unsafe { (text(a, a_len), text(b, b_len)) };
     u64::from(a.ends_with(b))
+}
+
+/// A part of a string the helper was given: its address, its length in
+/// `last_len`. It lives where the whole lives, so nothing is copied.
+fn part_of(context: &mut StringContext, part: &str) -> *const u8 {
+    context.last_len = part.len() as u64;
+    part.as_ptr()
+}
+
+pub extern "C" fn flowc_str_split_index(
+    context: *mut StringContext,
+    s: *const u8,
+    s_len: u64,
+    separator: *const u8,
+    separator_len: u64,
+    index: i64,
+) -> *const u8 {
+    // SAFETY: see `text` and `flowc_str_store`.
+    let (context, s, separator) = unsafe { (&mut *context, text(s, s_len), text(separator, separator_len)) };
+    part_of(context, parts::split_index(s, separator, index))
+}
+
+pub extern "C" fn flowc_str_occurrences(s: *const u8, s_len: u64, part: *const u8, part_len: u64) -> i64 {
+    // SAFETY: see `text`.
+    let (s, part) = unsafe { (text(s, s_len), text(part, part_len)) };
+    parts::occurrences(s, part)
+}
+
+/// The pattern at `pattern`, one of the kernel's (`Kernel::patterns`).
+///
+/// # Safety
+/// `pattern` must be the address of a `Regex` the kernel being run holds.
+unsafe fn regex<'a>(pattern: *const Regex) -> &'a Regex {
+    // SAFETY: the caller's contract; the kernel keeps its patterns alive.
+    unsafe { &*pattern }
+}
+
+pub extern "C" fn flowc_str_regexp_extract(
+    context: *mut StringContext,
+    s: *const u8,
+    s_len: u64,
+    pattern: *const Regex,
+    group: i64,
+) -> *const u8 {
+    // SAFETY: see `text`, `flowc_str_store` and `regex`.
+    let (context, s, regex) = unsafe { (&mut *context, text(s, s_len), regex(pattern)) };
+    part_of(context, parts::regexp_extract(s, regex, group))
+}
+
+pub extern "C" fn flowc_str_matches(s: *const u8, s_len: u64, pattern: *const Regex) -> u64 {
+    // SAFETY: see `text` and `regex`.
+    let (s, regex) = unsafe { (text(s, s_len), regex(pattern)) };
+    u64::from(parts::matches(s, regex))
+}
+
+pub extern "C" fn flowc_format_time(context: *mut StringContext, nanos: i64, format: *const TimeFormat) -> *const u8 {
+    // SAFETY: the context of the current call, and a format the kernel
+    // holds (`Kernel::patterns`), alive as long as its code.
+    let (context, format) = unsafe { (&mut *context, &*format) };
+    made(context, &builtins::format_time(nanos, format))
 }
 
 #[cfg(test)]
