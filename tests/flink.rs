@@ -201,7 +201,8 @@ fn exported_programs_give_flinks_records_what_flowc_gives() {
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let sink_names = print_identifiers(&fs::read_to_string(&case.sql).unwrap());
         let types: Vec<Vec<Type>> = case.shapes.iter().map(|shape| shape.types.clone()).collect();
-        match flink_rows(&lines, &types, &sink_names) {
+        let keys: Vec<Option<Vec<usize>>> = case.shapes.iter().map(|shape| shape.upsert_key.clone()).collect();
+        match flink_rows(&lines, &types, &keys, &sink_names) {
             Ok(tables) => {
                 for (i, (flink, shape)) in tables.into_iter().zip(&case.shapes).enumerate() {
                     let expected = final_rows(&case.flowc[i], shape.upsert_key.as_deref());

@@ -143,25 +143,60 @@ pub fn print_row(line: &str, types: &[Type]) -> Result<Option<(String, Row)>, St
     Ok(Some((kind.to_string(), row)))
 }
 
-/// A changelog applied: `+I`/`+U` add a row, `-U`/`-D` take an equal one away.
-pub fn apply(table: &mut Vec<Row>, kind: &str, row: Row, line: &str) -> Result<(), String> {
-    match kind {
-        "+I" | "+U" => table.push(row),
-        _ => {
-            let at = table
-                .iter()
-                .position(|r| r.iter().zip(&row).all(|(a, b)| a.same(b)))
-                .ok_or_else(|| format!("{line:?} retracts a row that is not there"))?;
-            table.remove(at);
-        }
+/// A table a changelog is applied to. Without a key it is a multiset of
+/// rows, each under its exact text (a retraction repeats the text of the
+/// row it takes away). With an upsert key, a row replaces the key's row
+/// and a retraction removes it: Flink leaves out the `-U` of an update
+/// where its sink does not need it (a Top-N's `+U` alone replaces the row).
+#[derive(Default)]
+pub struct Table {
+    key: Option<Vec<usize>>,
+    rows: BTreeMap<String, Vec<Row>>,
+}
+
+impl Table {
+    pub fn new(key: Option<&[usize]>) -> Table {
+        Table { key: key.map(<[usize]>::to_vec), rows: BTreeMap::new() }
     }
-    Ok(())
+
+    /// `+I`/`+U` add a row, `-U`/`-D` take an equal one away.
+    pub fn apply(&mut self, kind: &str, row: Row, line: &str) -> Result<(), String> {
+        let key = match &self.key {
+            Some(columns) => format!("{:?}", columns.iter().map(|&i| &row[i]).collect::<Vec<_>>()),
+            None => format!("{row:?}"),
+        };
+        match (kind, &self.key) {
+            ("+I" | "+U", Some(_)) => {
+                self.rows.insert(key, vec![row]);
+            }
+            ("+I" | "+U", None) => self.rows.entry(key).or_default().push(row),
+            _ => {
+                let rows =
+                    self.rows.get_mut(&key).ok_or_else(|| format!("{line:?} retracts a row that is not there"))?;
+                rows.pop();
+                if rows.is_empty() {
+                    self.rows.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn into_rows(self) -> Vec<Row> {
+        self.rows.into_values().flatten().collect()
+    }
 }
 
 /// Flink's print lines of one job, per sink (told apart by their
-/// `print-identifier`, `sink_names`), with the changelog applied.
-pub fn flink_rows(lines: &[&str], types: &[Vec<Type>], sink_names: &[String]) -> Result<Vec<Vec<Row>>, String> {
-    let mut tables: Vec<Vec<Row>> = vec![Vec::new(); sink_names.len()];
+/// `print-identifier`, `sink_names`), with the changelog applied by each
+/// sink's upsert key (`keys`).
+pub fn flink_rows(
+    lines: &[&str],
+    types: &[Vec<Type>],
+    keys: &[Option<Vec<usize>>],
+    sink_names: &[String],
+) -> Result<Vec<Vec<Row>>, String> {
+    let mut tables: Vec<Table> = keys.iter().map(|key| Table::new(key.as_deref())).collect();
     for line in lines {
         let Some((identifier, rest)) = line.split_once("> ") else { continue };
         let identifier = identifier.split(':').next().unwrap_or(identifier);
@@ -169,9 +204,9 @@ pub fn flink_rows(lines: &[&str], types: &[Vec<Type>], sink_names: &[String]) ->
         let Some((kind, row)) = print_row(rest, &types[index])? else {
             return Err(format!("odd line {line:?}"));
         };
-        apply(&mut tables[index], &kind, row, line)?;
+        tables[index].apply(&kind, row, line)?;
     }
-    Ok(tables)
+    Ok(tables.into_iter().map(Table::into_rows).collect())
 }
 
 /// flowc's records as Flink's final table: with a `key` (column indices),
@@ -193,21 +228,20 @@ pub fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
 /// The two multisets are equal; the error names the first difference.
 pub fn compare(expected: Vec<Row>, actual: Vec<Row>) -> Result<(), String> {
     let (expected, actual) = (sorted(expected), sorted(actual));
-    if expected.len() != actual.len() {
-        let missing = expected.iter().find(|e| !actual.iter().any(|a| same_row(e, a)));
-        let extra = actual.iter().find(|a| !expected.iter().any(|e| same_row(e, a)));
-        return Err(format!(
-            "flowc has {} records, Flink {}; flowc only: {missing:?}; Flink only: {extra:?}",
-            expected.len(),
-            actual.len()
-        ));
-    }
-    for (e, a) in expected.iter().zip(&actual) {
-        if !same_row(e, a) {
-            return Err(format!("flowc {e:?}\n  vs Flink {a:?}"));
+    let (mut e, mut a) = (expected.iter().peekable(), actual.iter().peekable());
+    loop {
+        match (e.peek(), a.peek()) {
+            (None, None) => return Ok(()),
+            (Some(x), Some(y)) if same_row(x, y) => {
+                e.next();
+                a.next();
+            }
+            (x, y) => {
+                let counts = format!("flowc has {} records, Flink {}", expected.len(), actual.len());
+                return Err(format!("{counts}; the first that differ, in order:\n  flowc {x:?}\n  Flink {y:?}"));
+            }
         }
     }
-    Ok(())
 }
 
 fn same_row(a: &Row, b: &Row) -> bool {

@@ -74,3 +74,35 @@ pub fn nexmark_sql(name: &str, data: &Path, sink: &str) -> String {
         .replace("${SIDE_INPUT}", &root().join("examples/nexmark/data/side_input.txt").display().to_string())
         .replace("'connector' = 'print'", &format!("'connector' = '{sink}'"))
 }
+
+/// The Nexmark SQL of several queries as one job: the tables, each query's
+/// sink (a `print` sink named after the query), and their INSERTs in one
+/// statement set, so that Flink plans and starts them once.
+pub fn nexmark_sql_set(names: &[&str], data: &Path) -> String {
+    let mut creates = Vec::new();
+    let mut inserts = Vec::new();
+    for name in names {
+        let sql = fs::read_to_string(root().join(format!("tests/nexmark/queries/{name}.sql")))
+            .unwrap_or_else(|e| panic!("{name}.sql: {e}"));
+        for statement in sql.split(";\n") {
+            let code: Vec<&str> = statement.lines().filter(|line| !line.trim_start().starts_with("--")).collect();
+            let code = code.join("\n");
+            let code = code.trim();
+            if code.is_empty() {
+                continue;
+            }
+            let code = code
+                .trim_end_matches(';')
+                .replace("'connector' = 'print'", &format!("'connector' = 'print', 'print-identifier' = '{name}'"));
+            if code.starts_with("INSERT") {
+                inserts.push(code);
+            } else {
+                creates.push(code);
+            }
+        }
+    }
+    let tables = fs::read_to_string(root().join("tests/nexmark/tables.sql")).unwrap();
+    format!("{tables}\n{};\n\nEXECUTE STATEMENT SET\nBEGIN\n{};\nEND;\n", creates.join(";\n\n"), inserts.join(";\n"))
+        .replace("${DATA}", &data.display().to_string())
+        .replace("${SIDE_INPUT}", &root().join("examples/nexmark/data/side_input.txt").display().to_string())
+}
