@@ -24,7 +24,7 @@ pub fn query_names() -> Vec<String> {
 }
 
 /// Each `nexmark(…)` call of a program, with `edit` applied to its arguments.
-fn each_nexmark_call(text: &str, edit: impl Fn(&str) -> String) -> String {
+fn each_nexmark_call(text: &str, mut edit: impl FnMut(&str) -> String) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find("nexmark(") {
@@ -52,6 +52,18 @@ pub fn from_files(text: &str, data: &Path) -> String {
         let kind = argument(arguments, "kind").expect("a nexmark source names its kind");
         format!("file({:?})", data.join(format!("{kind}.jsonl")).display().to_string())
     })
+}
+
+/// The kinds of events a program's `nexmark(…)` sources read.
+pub fn kinds_read(text: &str) -> Vec<String> {
+    let mut kinds = Vec::new();
+    each_nexmark_call(text, |arguments| {
+        kinds.extend(argument(arguments, "kind").map(str::to_string));
+        String::new()
+    });
+    kinds.sort();
+    kinds.dedup();
+    kinds
 }
 
 /// The program with each `nexmark(…)` source making `events` events.
