@@ -1,6 +1,8 @@
 //! The JIT against the interpreter, the oracle: random well-typed schemas,
 //! expressions and records (NaN, infinities, -0.0, `i64::MIN`, zero
-//! divisors, empty strings and case mappings that change lengths included) through `map`, `filter`, `generate` and key kernels
+//! divisors, empty strings, case mappings that change lengths, separators
+//! at a string's ends, negative and far too large part and group numbers,
+//! and patterns included) through `map`, `filter`, `generate` and key kernels
 //! of both backends must give the same rows and values, or the same error
 //! after the same rows. Floats compare by value, every NaN equal to every NaN: NaN bit
 //! patterns are not part of the language.
@@ -8,6 +10,7 @@
 use std::sync::Arc;
 
 use flowc::check::functions::Function;
+use flowc::check::patterns::{Pattern, Regex, TimeFormat};
 use flowc::check::program::{TypedExpr, TypedExprKind, Value};
 use flowc::check::types::{Field, RecordType, Type};
 use flowc::compile::backend::{Backend, FusedStage};
@@ -55,8 +58,25 @@ fn value(dice: &mut Dice, ty: Type) -> Value {
         Type::Timestamp => Value::Timestamp(int(dice)),
         Type::Duration => Value::Duration(int(dice)),
         // Case mapping that changes lengths (ß, İ) or depends on context
-        // (a final Σ), multi-byte characters, the empty string.
-        Type::String => Value::Str(dice.pick(&["", "é", "hello", "a,b", "ΣΑΣ", "Straße", "İx", "HELLO"]).into()),
+        // (a final Σ), multi-byte characters, the empty string, separators
+        // at the ends and side by side.
+        Type::String => Value::Str(
+            dice.pick(&[
+                "",
+                "é",
+                "hello",
+                "a,b",
+                "ΣΑΣ",
+                "Straße",
+                "İx",
+                "HELLO",
+                ",a,,b,",
+                "/ü/x//",
+                "q=1&id=ß7",
+                "ab=12,c=3",
+            ])
+            .into(),
+        ),
     }
 }
 
@@ -96,6 +116,49 @@ impl Builder<'_> {
         self.call(Function::Round, vec![x, digits], ty)
     }
 
+    /// A small int, such as a part or group number, or sometimes any int.
+    fn small_int(&mut self, depth: u32) -> TypedExpr {
+        if self.dice.below(3) == 0 {
+            return self.expr(Type::Int, depth);
+        }
+        let n = self.dice.below(7) as i64 - 2;
+        self.node(TypedExprKind::Literal(Value::Int(n)), Type::Int)
+    }
+
+    /// A string that is often one of the separators the values hold.
+    fn separator(&mut self, depth: u32) -> TypedExpr {
+        if self.dice.below(3) == 0 {
+            return self.expr(Type::String, depth);
+        }
+        let separator = self.dice.pick(&[",", "/", "ß", "=", ",,", "", "a,"]);
+        self.node(TypedExprKind::Literal(Value::Str(separator.into())), Type::String)
+    }
+
+    fn pattern(&mut self, pattern: Pattern) -> TypedExpr {
+        self.node(TypedExprKind::Pattern(pattern), Type::String)
+    }
+
+    fn regex(&mut self) -> TypedExpr {
+        let source = self.dice.pick(&[
+            "(&|^)id=([^&]*)",
+            r"(\w+)=(\d+)",
+            "([a-z]+),([a-z]*)",
+            "(ß|ü)",
+            "^$",
+            "(?i)h(e)(l+)",
+            "(x)?é",
+            ".",
+            "(?m)^(.)$",
+            r"\b[A-Z]",
+        ]);
+        self.pattern(Pattern::Regex(Arc::new(Regex::parse(source).expect("a regex"))))
+    }
+
+    fn time_format(&mut self) -> TypedExpr {
+        let source = self.dice.pick(&["yyyy-MM-dd HH:mm:ss.SSS", "HH:mm", "yyyyMMdd'T'HH 'o''clock'", "", "é ss"]);
+        self.pattern(Pattern::Time(Arc::new(TimeFormat::parse(source).expect("a time format"))))
+    }
+
     fn leaf(&mut self, ty: Type) -> TypedExpr {
         let fields: Vec<usize> =
             (0..self.record.fields().len()).filter(|&i| self.record.fields()[i].ty == ty).collect();
@@ -127,8 +190,17 @@ impl Builder<'_> {
             return self.node(kind, ty);
         }
         match ty {
-            Type::Int => match self.dice.below(12) {
+            Type::Int => match self.dice.below(14) {
                 11 => self.round(Type::Int, d),
+                12 => {
+                    let (s, part) = (self.expr(Type::String, d), self.separator(d));
+                    self.call(Function::Occurrences, vec![s, part], ty)
+                }
+                13 => {
+                    let function = self.dice.pick(&[Function::Hour, Function::Minute]);
+                    let t = self.expr(Type::Timestamp, d);
+                    self.call(function, vec![t], ty)
+                }
                 9 => {
                     let arg = self.expr(Type::String, d);
                     self.call(Function::Len, vec![arg], ty)
@@ -188,7 +260,11 @@ impl Builder<'_> {
                     self.binary(op, a, b, ty)
                 }
             },
-            Type::Bool => match self.dice.below(6) {
+            Type::Bool => match self.dice.below(7) {
+                6 => {
+                    let (s, regex) = (self.expr(Type::String, d), self.regex());
+                    self.call(Function::Matches, vec![s, regex], ty)
+                }
                 5 => {
                     let function = self.dice.pick(&[Function::Contains, Function::StartsWith, Function::EndsWith]);
                     let args = (0..2).map(|_| self.expr(Type::String, d)).collect();
@@ -258,7 +334,19 @@ impl Builder<'_> {
                     self.binary(op, a, b, ty)
                 }
             },
-            Type::String => match self.dice.below(5) {
+            Type::String => match self.dice.below(8) {
+                5 => {
+                    let (s, separator, index) = (self.expr(Type::String, d), self.separator(d), self.small_int(d));
+                    self.call(Function::SplitIndex, vec![s, separator, index], ty)
+                }
+                6 => {
+                    let (s, regex, group) = (self.expr(Type::String, d), self.regex(), self.small_int(d));
+                    self.call(Function::RegexpExtract, vec![s, regex, group], ty)
+                }
+                7 => {
+                    let (t, format) = (self.expr(Type::Timestamp, d), self.time_format());
+                    self.call(Function::FormatTime, vec![t, format], ty)
+                }
                 0 => {
                     let (a, b) = (self.expr(Type::String, d), self.expr(Type::String, d));
                     self.binary(BinaryOp::Concat, a, b, ty)

@@ -92,6 +92,10 @@ const TOKENS: &[&str] = &[
     "file",
     "generate",
     "stdin",
+    "nexmark",
+    "kind",
+    "bid",
+    "events",
     "tumbling",
     "sliding",
     "session",
@@ -287,4 +291,45 @@ fn huge_literals_are_fine() {
     assert_eq!(front_end(&long_string), vec![]);
     let long_number = pipeline_with(&format!("id > {}", "9".repeat(10_000)));
     assert_eq!(front_end(&long_number), vec![Code::NumberOutOfRange]);
+}
+
+/// The characters that mean something in a regular expression or a time
+/// format, and a few that do not.
+const PATTERN_PIECES: &[&str] = &[
+    "(", ")", "[", "]", "{", "}", "^", "$", ".", "*", "+", "?", "|", "\\\\", "\\\\w", "\\\\b", "\\\\p{L}", "\\\\z",
+    "(?i)", "(?m)", "(?-u:", "-", ",", "1", "2", "a", "é", "'", "''", "#", "yyyy", "MM", "dd", "HH", "mm", "ss", "SSS",
+    "y", "h", " ", "\\\"", "\\n",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300),
+        ..ProptestConfig::default()
+    })]
+
+    /// Random patterns and formats are read or refused with a place inside
+    /// the text, never a panic; the export writes every regex it reads.
+    #[test]
+    fn random_patterns_never_panic(pieces in proptest::collection::vec(0..PATTERN_PIECES.len(), 0..30), group in -2..4i64) {
+        let pattern: String = pieces.into_iter().map(|piece| PATTERN_PIECES[piece]).collect();
+        let text = format!(
+            "schema R {{ s: string, ts: timestamp }}\nsource r: R = file(\"r.jsonl\", format = jsonl)\n\
+             r | map {{ a = matches(s, \"{pattern}\"), b = regexp_extract(s, \"{pattern}\", {group}), \
+             c = format_time(ts, \"{pattern}\") }} | sink print\n"
+        );
+        let codes = front_end(&text);
+        let expected = [Code::BadPattern, Code::BadArgument, Code::InvalidEscape];
+        prop_assert!(codes.iter().all(|code| expected.contains(code)), "{codes:?} for {text}");
+        if let Some(program) = check_source(&text).program {
+            let exported = flowc::export::flink_sql(&program, "fuzz", &text, flowc::export::Options { drop_simulation: true });
+            prop_assert!(exported.is_ok(), "{text} does not export: {exported:?}");
+        }
+    }
+}
+
+#[test]
+fn deep_patterns_are_refused() {
+    let deep = format!("{}a{}", "(".repeat(5_000), ")".repeat(5_000));
+    let text = format!("{PRELUDE}r | filter matches(str(id), \"{deep}\")\n  | sink discard\n");
+    assert_eq!(front_end(&text), vec![Code::BadPattern]);
 }

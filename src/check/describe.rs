@@ -47,7 +47,7 @@ pub fn describe(program: &Program, text: &str) -> String {
                 let events = nexmark.events.map_or("unbounded".to_string(), |n| format!("{n} events"));
                 let rate = nexmark.rate_per_second.map_or("as fast as it can".to_string(), |r| format!("{r}/s"));
                 format!(
-                    "nexmark {}s, {events} of all kinds, seed {}, {}/s of event time, {rate}",
+                    "nexmark, kind {}, {events} of all kinds, seed {}, event time at {}/s, {rate}",
                     nexmark.kind.name(),
                     nexmark.seed,
                     nexmark.event_rate

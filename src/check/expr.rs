@@ -225,7 +225,7 @@ fn check_constant_arguments(
                     index,
                     format!("parts count from 0, so `split_index` has no part {n}"),
                     "a negative index",
-                    "`split_index(s, \"/\", 0)` is the text before the first `/`, 1 the text after it".into(),
+                    "`split_index(s, \"/\", 0)` is the text before the first `/`, 1 the text between the first and the second".into(),
                 ));
                 return None;
             }
@@ -298,8 +298,15 @@ fn bad_pattern(
     let span = arg.span;
     let verbatim = span.end - span.start == source.len() + 2;
     let place = match error.at {
-        Some(at) if verbatim => {
-            Span::new(span.start + 1 + at.start, span.start + 1 + at.end.max(at.start + 1).min(source.len() + 1))
+        Some(at) if verbatim && at.end <= source.len() => {
+            // An empty place is shown on the character there, or on the
+            // closing quote at the end.
+            let end = if at.end > at.start {
+                at.end
+            } else {
+                at.start + source.get(at.start..).and_then(|rest| rest.chars().next()).map_or(1, char::len_utf8)
+            };
+            Span::new(span.start + 1 + at.start, span.start + 1 + end)
         }
         _ => span,
     };

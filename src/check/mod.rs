@@ -75,14 +75,20 @@ enum StreamName {
     Failed,
 }
 
+/// A declared schema: its record (`None` when its declaration failed), its
+/// name's span, and where it declares each field (name, type).
+struct SchemaEntry {
+    record: Option<Arc<RecordType>>,
+    span: Span,
+    field_spans: Vec<(Span, Span)>,
+}
+
 struct Checker<'a> {
     diagnostics: Vec<Diagnostic>,
     unparsed_names: &'a [String],
     config: Config,
     /// `None` for a schema whose declaration had errors.
-    /// Each schema's record (`None` when its declaration failed), its name's
-    /// span, and where it declares each field (name, type).
-    schemas: HashMap<String, (Option<Arc<RecordType>>, Span, Vec<(Span, Span)>)>,
+    schemas: HashMap<String, SchemaEntry>,
     /// Streams defined so far, in file order.
     streams: HashMap<String, (StreamName, Span)>,
     /// Every stream defined anywhere in the file, for "used before defined".
@@ -159,7 +165,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_schema(&mut self, schema: &ast::SchemaDecl) {
-        if let Some((_, previous, _)) = self.schemas.get(&schema.name.name) {
+        if let Some(SchemaEntry { span: previous, .. }) = self.schemas.get(&schema.name.name) {
             let previous = *previous;
             self.diagnostics.push(duplicate_definition("schema", &schema.name, previous));
             return;
@@ -198,7 +204,7 @@ impl<'a> Checker<'a> {
             field_spans.push((field.name.span, field.type_name.span));
         }
         let record = ok.then(|| RecordType::new(fields));
-        self.schemas.insert(schema.name.name.clone(), (record, schema.name.span, field_spans));
+        self.schemas.insert(schema.name.name.clone(), SchemaEntry { record, span: schema.name.span, field_spans });
     }
 
     /// Claims a stream name for a source or `let`; false if it is taken.
@@ -331,12 +337,12 @@ impl<'a> Checker<'a> {
 
     /// Where schema `name` declares each field (name, type); empty if unknown.
     fn schema_field_spans(&self, name: &ast::Ident) -> Vec<(Span, Span)> {
-        self.schemas.get(&name.name).map(|(_, _, spans)| spans.clone()).unwrap_or_default()
+        self.schemas.get(&name.name).map(|entry| entry.field_spans.clone()).unwrap_or_default()
     }
 
     fn lookup_schema(&mut self, name: &ast::Ident) -> Option<Arc<RecordType>> {
-        if let Some((record, _, _)) = self.schemas.get(&name.name) {
-            return record.clone();
+        if let Some(entry) = self.schemas.get(&name.name) {
+            return entry.record.clone();
         }
         if self.unparsed_names.contains(&name.name) {
             return None;

@@ -109,7 +109,7 @@ pub fn advice(plan: &PhysicalPlan, short: &TooShort, text: &str) -> Vec<Advice> 
                     (None, _) => format!("it has no `events`: let it run {needed} or more before stopping it"),
                     (Some(_), Some(rate)) => format!(
                         "its {} records at {}/s took {}: raise `events`, or lower the `rate`, so that it lasts {needed}",
-                        group(short.source_records as u64),
+                        group(short.source_records),
                         group(rate.round() as u64),
                         duration(short.judged_ms)
                     ),

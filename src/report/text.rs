@@ -278,6 +278,27 @@ fn verdict(out: &mut String, report: &Report, text: &str) {
             edge.keys.iter().take(3).map(|key| format!("{} ({})", key.key, percent(key.share))).collect();
         let _ = writeln!(out, "\nheaviest keys on `key_by {}` (line {}): {}", edge.key, edge.line, keys.join(", "));
     }
+    // Keyed input into the bottleneck with no heavy key: worth saying, since
+    // a reader who suspects skew (a hot key is the usual suspect) learns it
+    // is not the cause.
+    let bottleneck = report.bottleneck.as_ref().map(|bottleneck| bottleneck.task);
+    for edge in report.hot_keys.iter().filter(|edge| {
+        Some(edge.to_task) == bottleneck && edge.keys.first().is_some_and(|k| k.share < HEAVY_KEY_WORTH_SAYING)
+    }) {
+        if !said.insert((edge.key.clone(), edge.line)) {
+            continue;
+        }
+        // The heaviest counter of a sketch with no heavy key is mostly its
+        // error, so no key is named.
+        let _ = writeln!(
+            out,
+            "\nno heavy key on `key_by {}` (line {}) into the bottleneck: none carries more than {} of its {} records, so its subtasks share them evenly",
+            edge.key,
+            edge.line,
+            percent(edge.keys[0].share),
+            group(edge.records)
+        );
+    }
     if report.advice.is_empty() {
         let _ = writeln!(out, "\nadvice: nothing to change");
         return;

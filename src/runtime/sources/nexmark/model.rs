@@ -30,8 +30,9 @@ const NUM_CATEGORIES: u64 = 5;
 pub const HOT_AUCTION_RATIO: u64 = 2;
 pub const HOT_SELLERS_RATIO: u64 = 4;
 pub const HOT_BIDDERS_RATIO: u64 = 4;
-/// The hot auction, seller and bidder are the first of the latest 100
-/// (`HOT_AUCTION_RATIO` and its kin, the generators' own constants).
+/// The hot auction, seller and bidder: the latest one's number rounded down
+/// to a multiple of this (`HOT_AUCTION_RATIO` and its kin, the generators'
+/// own constants), so each stays hot for the next 100 of its kind.
 const HOT_GROUP: i64 = 100;
 
 /// `PERSON_ID_LEAD`, `AUCTION_ID_LEAD`: a random person or auction may be
@@ -127,7 +128,7 @@ fn random_auction(event: u64, draws: &mut Draws) -> i64 {
 // stream per field, so nothing else moves) and then choose: a choice the
 // processor cannot predict costs more than the draw.
 
-/// A bid's auction: the hot one (the first of the latest 100) half the time.
+/// A bid's auction: the hot one half the time.
 #[inline]
 pub fn bid_auction(event: u64, draws: &mut Draws) -> i64 {
     let hot = draws.below(HOT_AUCTION_RATIO) > 0;
@@ -135,8 +136,8 @@ pub fn bid_auction(event: u64, draws: &mut Draws) -> i64 {
     FIRST_AUCTION_ID + if hot { last_auction(event) / HOT_GROUP * HOT_GROUP } else { random }
 }
 
-/// A bid's bidder: the hot one (the second of the latest 100 people, so it
-/// is not the hot seller) 3 times in 4. The reference adds
+/// A bid's bidder: the hot one (one past the hot seller, so the two
+/// differ) 3 times in 4. The reference adds
 /// `FIRST_PERSON_ID` twice here, making bidders that are nobody; added
 /// once, as the model means and as sellers get it.
 #[inline]
@@ -146,8 +147,7 @@ pub fn bidder(event: u64, draws: &mut Draws) -> i64 {
     FIRST_PERSON_ID + if hot { last_person(event) / HOT_GROUP * HOT_GROUP + 1 } else { random }
 }
 
-/// An auction's seller: the hot one (the first of the latest 100 people)
-/// 3 times in 4.
+/// An auction's seller: the hot one 3 times in 4.
 #[inline]
 pub fn seller(event: u64, draws: &mut Draws) -> i64 {
     let hot = draws.below(HOT_SELLERS_RATIO) > 0;

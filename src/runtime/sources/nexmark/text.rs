@@ -17,8 +17,10 @@ const LAST_NAMES: [&str; 9] = ["Shultz", "Abrams", "Spencer", "White", "Bartels"
 pub const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
 /// Channels other than the hot ones: `channel-0` … `channel-9999`.
 pub const CHANNELS: usize = 10_000;
-/// `nextString` makes at least this many characters.
+/// `nextString` makes at least this many characters, and here (the longest
+/// is a description's 99) fewer than this many.
 const MIN_STRING_LENGTH: u64 = 3;
+const MAX_STRING_LENGTH: usize = 128;
 /// `REUSABLE_EXTRA_STRING`: `extra` is a slice of it at a random offset.
 const EXTRA_POOL_BYTES: usize = 1 << 20;
 
@@ -26,23 +28,36 @@ const EXTRA_POOL_BYTES: usize = 1 << 20;
 /// `special` with probability 1/13 and otherwise a lowercase letter, then
 /// Java's `trim()` (which removes the spaces at either end, nothing else).
 pub fn push_string(draws: &mut Draws, max_length: u64, special: u8, out: &mut Vec<u8>) {
-    let length = MIN_STRING_LENGTH + draws.below(max_length - MIN_STRING_LENGTH);
-    let start = out.len();
-    // One value in [0, 13 × 26): below 26 (1 in 13) is `special`, and the
-    // other 312 = 12 × 26 name each letter alike.
+    let mut text = [0u8; MAX_STRING_LENGTH];
+    let length = (MIN_STRING_LENGTH + draws.below(max_length - MIN_STRING_LENGTH)) as usize;
+    let text = &mut text[..length.min(MAX_STRING_LENGTH)];
+    // The model's two: spaces in words, `_` in URLs.
+    debug_assert!(special == b' ' || special == b'_');
+    let characters = if special == b' ' { &WORD_CHARACTERS } else { &PATH_CHARACTERS };
     let mut digits = Digits::<338>::new();
-    for _ in 0..length {
-        let digit = digits.next(draws);
-        out.push(if digit < 26 { special } else { b'a' + ((digit - 26) % 26) as u8 });
+    for byte in text.iter_mut() {
+        *byte = characters[digits.next(draws) as usize];
     }
-    if special == b' ' {
-        while out.len() > start && out.last() == Some(&b' ') {
-            out.pop();
-        }
-        let leading = out[start..].iter().take_while(|&&byte| byte == b' ').count();
-        out.drain(start..start + leading);
-    }
+    let text: &[u8] = text;
+    let text = if special == b' ' { text.trim_ascii() } else { text };
+    out.extend_from_slice(text);
 }
+
+/// `nextString`'s characters by a value in [0, 13 × 26): below 26 (1 in
+/// 13) the special one, and the other 312 = 12 × 26 each letter alike. A
+/// table, because a branch on the 1 in 13 is a guess the processor loses.
+const fn characters(special: u8) -> [u8; 338] {
+    let mut table = [special; 338];
+    let mut i = 26;
+    while i < 338 {
+        table[i] = b'a' + ((i - 26) % 26) as u8;
+        i += 1;
+    }
+    table
+}
+
+static WORD_CHARACTERS: [u8; 338] = characters(b' ');
+static PATH_CHARACTERS: [u8; 338] = characters(b'_');
 
 /// A person's name: one of 11 first names and one of 9 last names.
 pub fn push_name(draws: &mut Draws, out: &mut Vec<u8>) {
