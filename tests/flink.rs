@@ -20,11 +20,16 @@
 //! `cargo test` says so, with the reason); `FLOWC_REQUIRE_FLINK`, which CI
 //! sets (`.ci/run` installs PyFlink), makes a missing Python a failure.
 
-use std::collections::BTreeMap;
+#[path = "common/flink.rs"]
+mod flink;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use flink::{
+    compare, final_rows, flink_rows, flow_files, print_identifiers, read_jsonl, run_on_flink, with_sinks, Row,
+};
 use flowc::check::check_source;
 use flowc::check::program::{OperatorKind, Program, Stream, StreamHead, TypedExprKind};
 use flowc::check::types::Type;
@@ -32,64 +37,6 @@ use flowc::export::{flink_sql, Options};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A value, as both engines' outputs are read back.
-#[derive(Debug, Clone)]
-enum Cell {
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Str(String),
-    /// Milliseconds since the epoch.
-    Time(i64),
-}
-
-impl Cell {
-    fn same(&self, other: &Cell) -> bool {
-        match (self, other) {
-            (Cell::Float(a), Cell::Float(b)) => a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()),
-            (a, b) => a.sort_key() == b.sort_key(),
-        }
-    }
-
-    fn sort_key(&self) -> String {
-        match self {
-            Cell::Int(n) => format!("i{n:+021}"),
-            Cell::Float(x) => format!("f{x:.6e}"),
-            Cell::Bool(b) => format!("b{b}"),
-            Cell::Str(s) => format!("s{s}"),
-            Cell::Time(ms) => format!("t{ms:+021}"),
-        }
-    }
-}
-
-type Row = Vec<Cell>;
-
-/// RFC 3339 (`2026-01-15T09:00:13.5Z`, flowc and Flink's LTZ) as ms since the epoch.
-fn parse_time(text: &str) -> Result<i64, String> {
-    flowc::runtime::read::parse_timestamp(text)
-        .map(|nanos| nanos / 1_000_000)
-        .ok_or_else(|| format!("not a timestamp: {text:?}"))
-}
-
-fn cell_from_text(text: &str, ty: Type) -> Result<Cell, String> {
-    let bad = || format!("not {ty:?}: {text:?}");
-    Ok(match ty {
-        Type::Int => Cell::Int(text.parse().map_err(|_| bad())?),
-        Type::Float => Cell::Float(text.parse().map_err(|_| bad())?),
-        Type::Bool => Cell::Bool(text.parse().map_err(|_| bad())?),
-        Type::String => Cell::Str(text.to_string()),
-        Type::Timestamp => Cell::Time(parse_time(text)?),
-        Type::Duration => return Err("durations do not export".to_string()),
-    })
-}
-
-fn cell_from_json(value: &serde_json::Value, ty: Type) -> Result<Cell, String> {
-    match (value, ty) {
-        (serde_json::Value::String(s), Type::String | Type::Timestamp) => cell_from_text(s, ty),
-        (value, _) => cell_from_text(&value.to_string(), ty),
-    }
 }
 
 /// One pipeline's sink: its record type, and for a changelog (a running
@@ -149,22 +96,6 @@ fn updates(program: &Program, kind: &OperatorKind) -> bool {
     }
 }
 
-/// The program with its sinks replaced: `replacement(i)` is pipeline `i`'s new sink.
-fn with_sinks(text: &str, program: &Program, replacement: impl Fn(usize) -> String) -> String {
-    let mut text = text.to_string();
-    let mut sinks: Vec<(usize, flowc::diag::Span)> =
-        program.pipelines.iter().enumerate().map(|(i, p)| (i, p.sink.span)).collect();
-    sinks.sort_by_key(|(_, span)| std::cmp::Reverse(span.start));
-    for (i, span) in sinks {
-        // A sink's span runs from its keyword to the end of its attributes,
-        // and can take in the white space after them.
-        let sink = text[span.start..span.end].trim_end();
-        let attributes = sink.find(" @").map_or("", |at| &sink[at..]).to_string();
-        text.replace_range(span.start..span.start + sink.len(), &format!("{}{attributes}", replacement(i)));
-    }
-    text
-}
-
 struct Case {
     name: String,
     shapes: Vec<SinkShape>,
@@ -207,20 +138,7 @@ fn prepare(name: &str, input: &Path, dir: &Path) -> Result<Case, String> {
     }
     let mut flowc = Vec::new();
     for (i, shape) in shapes.iter().enumerate() {
-        let text = fs::read_to_string(out(i)).map_err(|e| e.to_string())?;
-        let mut rows = Vec::new();
-        for line in text.lines() {
-            let object: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(line).map_err(|e| e.to_string())?;
-            let row: Result<Row, String> = shape
-                .names
-                .iter()
-                .zip(&shape.types)
-                .map(|(name, ty)| cell_from_json(object.get(name).ok_or(format!("no `{name}` in {line}"))?, *ty))
-                .collect();
-            rows.push(row?);
-        }
-        flowc.push(rows);
+        flowc.push(read_jsonl(&out(i), &shape.names, &shape.types)?);
     }
 
     let flink_text = with_sinks(text, &program, |_| "sink print".to_string());
@@ -234,78 +152,6 @@ fn prepare(name: &str, input: &Path, dir: &Path) -> Result<Case, String> {
     let sql_file = case_dir.join("flink.sql");
     fs::write(&sql_file, sql).map_err(|e| e.to_string())?;
     Ok(Case { name: name.to_string(), shapes, flowc, sql: sql_file })
-}
-
-/// Flink's print lines of one job, per sink (`sink_<line>`), with the
-/// changelog applied.
-fn flink_rows(lines: &[&str], case: &Case, sink_names: &[String]) -> Result<Vec<Vec<Row>>, String> {
-    let mut tables: Vec<Vec<Row>> = vec![Vec::new(); sink_names.len()];
-    for line in lines {
-        let Some((identifier, rest)) = line.split_once("> ") else { continue };
-        let identifier = identifier.split(':').next().unwrap_or(identifier);
-        let Some(index) = sink_names.iter().position(|name| name == identifier) else { continue };
-        let (kind, values) = rest.split_at(2);
-        let values =
-            values.strip_prefix('[').and_then(|v| v.strip_suffix(']')).ok_or_else(|| format!("odd line {line:?}"))?;
-        let types = &case.shapes[index].types;
-        let texts: Vec<&str> = if types.len() == 1 { vec![values] } else { values.split(", ").collect() };
-        if texts.len() != types.len() {
-            return Err(format!("{line:?} does not have {} values", types.len()));
-        }
-        let row: Row = texts.iter().zip(types).map(|(text, ty)| cell_from_text(text, *ty)).collect::<Result<_, _>>()?;
-        match kind {
-            "+I" | "+U" => tables[index].push(row),
-            "-U" | "-D" => {
-                let at = tables[index]
-                    .iter()
-                    .position(|r| r.iter().zip(&row).all(|(a, b)| a.same(b)))
-                    .ok_or_else(|| format!("{line:?} retracts a row that is not there"))?;
-                tables[index].remove(at);
-            }
-            other => return Err(format!("unknown row kind {other:?}")),
-        }
-    }
-    Ok(tables)
-}
-
-/// flowc's records as Flink's final table: a changelog's last record per key.
-fn final_rows(rows: &[Row], upsert_key: Option<&[usize]>) -> Vec<Row> {
-    let Some(key) = upsert_key else {
-        return rows.to_vec();
-    };
-    let mut last: BTreeMap<Vec<String>, Row> = BTreeMap::new();
-    for row in rows {
-        last.insert(key.iter().map(|&column| row[column].sort_key()).collect(), row.clone());
-    }
-    last.into_values().collect()
-}
-
-fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
-    rows.sort_by_cached_key(|row| row.iter().map(Cell::sort_key).collect::<Vec<_>>().join("|"));
-    rows
-}
-
-fn compare(expected: Vec<Row>, actual: Vec<Row>) -> Result<(), String> {
-    let (expected, actual) = (sorted(expected), sorted(actual));
-    if expected.len() != actual.len() {
-        return Err(format!("flowc has {} records, Flink {}", expected.len(), actual.len()));
-    }
-    for (e, a) in expected.iter().zip(&actual) {
-        if !e.iter().zip(a).all(|(x, y)| x.same(y)) {
-            return Err(format!("flowc {e:?}\n  vs Flink {a:?}"));
-        }
-    }
-    Ok(())
-}
-
-fn flow_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "flow"))
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]
@@ -342,34 +188,21 @@ fn exported_programs_give_flinks_records_what_flowc_gives() {
             Err(error) => failures.push(format!("{name}: {error}")),
         }
     }
-    let output = Command::new(&python)
-        .arg(root().join("tests/flink/run_sql.py"))
-        .args(cases.iter().map(|case| format!("{}={}", case.name, case.sql.display())))
-        .current_dir(root())
-        .output()
-        .expect("the Flink runner starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    for case in &cases {
-        let start = format!("=== {}\n", case.name);
-        let Some(from) = stdout.find(&start) else {
-            failures.push(format!("{}: Flink did not run it\n{}", case.name, String::from_utf8_lossy(&output.stderr)));
-            continue;
+    let jobs: Vec<(String, PathBuf)> = cases.iter().map(|case| (case.name.clone(), case.sql.clone())).collect();
+    let results = run_on_flink(Path::new(&python), &jobs);
+    for (case, result) in cases.iter().zip(results) {
+        let lines = match result {
+            Ok(lines) => lines,
+            Err(error) => {
+                failures.push(format!("{}: {error}", case.name));
+                continue;
+            }
         };
-        let job = &stdout[from + start.len()..];
-        let end = job.find(&format!("=== end {} ", case.name)).unwrap_or(job.len());
-        let ending = job[end..].lines().next().unwrap_or("");
-        if !ending.ends_with(" ok") {
-            failures.push(format!("{}: {ending}", case.name));
-            continue;
-        }
-        let lines: Vec<&str> = job[..end].lines().collect();
-        let text = fs::read_to_string(&case.sql).unwrap();
-        let sink_names: Vec<String> = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("  'print-identifier' = '"))
-            .map(|rest| rest.trim_end_matches(['\'', ',']).to_string())
-            .collect();
-        match flink_rows(&lines, case, &sink_names) {
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let sink_names = print_identifiers(&fs::read_to_string(&case.sql).unwrap());
+        let types: Vec<Vec<Type>> = case.shapes.iter().map(|shape| shape.types.clone()).collect();
+        let keys: Vec<Option<Vec<usize>>> = case.shapes.iter().map(|shape| shape.upsert_key.clone()).collect();
+        match flink_rows(&lines, &types, &keys, &sink_names) {
             Ok(tables) => {
                 for (i, (flink, shape)) in tables.into_iter().zip(&case.shapes).enumerate() {
                     let expected = final_rows(&case.flowc[i], shape.upsert_key.as_deref());

@@ -3,14 +3,21 @@ another in one JVM, as the SQL client would run each script: `SET` lines
 configure the job, `EXECUTE STATEMENT SET BEGIN … END;` runs its INSERTs
 as one job, and anything else goes to `execute_sql`.
 
-    python run_sql.py NAME=FILE.sql …
+    python run_sql.py [--warm-up] NAME=FILE.sql …
 
-Before each script it prints `=== NAME`, and after it `=== end NAME ok` or
-`=== end NAME failed: …`, so a caller can cut stdout (where the print
-connector writes) into the output of each job.
+Before each script it prints `=== NAME`, and after it `=== time NAME S`
+(its seconds, from the first statement to the last job's end) and
+`=== end NAME ok`, or `=== end NAME failed: …`, so a caller can cut stdout
+(where the print connector writes) into the output of each job. With
+`--warm-up` it first runs a trivial job and prints `=== start-up S`, the
+seconds from its own start until then: the JVM's start-up, which every
+later job is spared (benches/nexmark.rs reports both).
 """
 import re
 import sys
+import time
+
+STARTED = time.monotonic()
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -60,13 +67,27 @@ def run(script):
             result.wait()
 
 
+def warm_up():
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    env.execute_sql("CREATE TABLE warm_up (n INT) WITH ('connector' = 'blackhole')")
+    env.execute_sql("INSERT INTO warm_up VALUES (1)").wait()
+    print(f"=== start-up {time.monotonic() - STARTED:.3f}", flush=True)
+
+
 def main():
-    for argument in sys.argv[1:]:
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--warm-up"]:
+        arguments = arguments[1:]
+        warm_up()
+    for argument in arguments:
         name, path = argument.split("=", 1)
         print(f"=== {name}", flush=True)
         try:
             with open(path) as file:
-                run(file.read())
+                script = file.read()
+            began = time.monotonic()
+            run(script)
+            print(f"=== time {name} {time.monotonic() - began:.3f}", flush=True)
             print(f"=== end {name} ok", flush=True)
         except Exception as error:  # noqa: BLE001 - reported to the caller
             message = str(error).splitlines()

@@ -1,0 +1,7 @@
+-- q1: every bid with its price in euros.
+CREATE TABLE nexmark_q1 (
+  auction BIGINT, bidder BIGINT, price DECIMAL(23, 3), `dateTime` TIMESTAMP(3), extra VARCHAR
+) WITH ('connector' = 'print');
+
+INSERT INTO nexmark_q1
+SELECT auction, bidder, 0.908 * price AS price, `dateTime`, extra FROM bid;
