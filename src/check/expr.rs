@@ -220,7 +220,7 @@ fn check_constant_arguments(
                 ));
                 return None;
             }
-            if let Some(n) = constant_int(index).filter(|n| *n < 0) {
+            if let Some(n) = index.constant_int().filter(|n| *n < 0) {
                 diagnostics.push(bad_argument(
                     index,
                     format!("parts count from 0, so `split_index` has no part {n}"),
@@ -235,7 +235,7 @@ fn check_constant_arguments(
             [_, TypedExpr { kind: TypedExprKind::Pattern(Pattern::Regex(regex)), .. }, group],
         ) => {
             let groups = regex.groups();
-            if let Some(n) = constant_int(group).filter(|n| !(0..=groups as i64).contains(n)) {
+            if let Some(n) = group.constant_int().filter(|n| !(0..=groups as i64).contains(n)) {
                 diagnostics.push(bad_argument(
                     group,
                     format!(
@@ -271,18 +271,6 @@ fn check_constant_arguments(
 
 fn is_empty_string(expr: &TypedExpr) -> bool {
     matches!(&expr.kind, TypedExprKind::Literal(Value::Str(text)) if text.is_empty())
-}
-
-/// The value of an int literal, negated or not.
-fn constant_int(expr: &TypedExpr) -> Option<i64> {
-    match &expr.kind {
-        TypedExprKind::Literal(Value::Int(n)) => Some(*n),
-        TypedExprKind::Unary { op: UnaryOp::Neg, operand } => match operand.kind {
-            TypedExprKind::Literal(Value::Int(n)) => n.checked_neg(),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// A pattern that does not parse, pointing into the string literal where

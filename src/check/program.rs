@@ -425,6 +425,20 @@ pub struct TypedExpr {
     pub span: Span,
 }
 
+impl TypedExpr {
+    /// The value of an int literal, negated or not.
+    pub fn constant_int(&self) -> Option<i64> {
+        match &self.kind {
+            TypedExprKind::Literal(Value::Int(n)) => Some(*n),
+            TypedExprKind::Unary { op: crate::syntax::ast::UnaryOp::Neg, operand } => match operand.kind {
+                TypedExprKind::Literal(Value::Int(n)) => n.checked_neg(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypedExprKind {
     Literal(Value),

@@ -307,7 +307,7 @@ impl Translator<'_> {
             (Function::SplitIndex, [s, separator, index]) => {
                 let (s, separator_sql) = (self.sql(s), self.sql(separator));
                 let index_sql = self.sql(index);
-                let split = match constant_int(index).filter(|n| (0..=i64::from(i32::MAX)).contains(n)) {
+                let split = match index.constant_int().filter(|n| (0..=i64::from(i32::MAX)).contains(n)) {
                     Some(n) => format!("COALESCE(SPLIT_INDEX({s}, {separator_sql}, {n}), '')"),
                     None => format!(
                         "CASE WHEN {index_sql} BETWEEN 0 AND {} \
@@ -332,7 +332,7 @@ impl Translator<'_> {
                 };
                 let (s, pattern) = (self.sql(s), self.sql(pattern));
                 // `check` has refused a constant group the pattern lacks.
-                match constant_int(group) {
+                match group.constant_int() {
                     Some(n) => format!("COALESCE(REGEXP_EXTRACT({s}, {pattern}, {n}), '')"),
                     None => {
                         let group = self.sql(group);
@@ -379,18 +379,6 @@ impl Translator<'_> {
             }
             _ => no_form(self, "durations and timestamps have no Flink SQL form here"),
         }
-    }
-}
-
-/// The value of an int literal, negated or not.
-fn constant_int(expr: &TypedExpr) -> Option<i64> {
-    match &expr.kind {
-        TypedExprKind::Literal(Value::Int(n)) => Some(*n),
-        TypedExprKind::Unary { op: UnaryOp::Neg, operand } => match operand.kind {
-            TypedExprKind::Literal(Value::Int(n)) => n.checked_neg(),
-            _ => None,
-        },
-        _ => None,
     }
 }
 

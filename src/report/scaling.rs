@@ -311,16 +311,8 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
             });
             current
         } else if load.split * load.hot_share > capacity - load.everyone {
-            if let Some((key, share, edge)) = &edge_hot[o] {
-                limits.push(Limit::HotKey {
-                    operator: o,
-                    name: plan.operators[o].name.clone(),
-                    line: line(o),
-                    key: key.clone(),
-                    share: *share,
-                    key_expr: edge.key.clone(),
-                    key_line: edge.line,
-                });
+            if let Some(hot) = &edge_hot[o] {
+                limits.push(hot_key_limit(plan, o, hot, &line));
             }
             (1.0 / load.hot_share).ceil() as u32
         } else {
@@ -683,20 +675,30 @@ fn hot_keys_behind_the_cores(
     }
     let (loads, edge_hot) = propagate(plan, measured, sources, uncapped_targets, report);
     for (o, m) in measured.iter().enumerate() {
-        let (Some(rate), Some((key, share, edge))) = (m.true_rate, &edge_hot[o]) else { continue };
+        let (Some(rate), Some(hot)) = (m.true_rate, &edge_hot[o]) else { continue };
         let load = loads[o].load;
         let named = limits.iter().any(|limit| matches!(limit, Limit::HotKey { operator, .. } if *operator == o));
         if !named && load.split * load.hot_share > TARGET_UTILISATION * rate - load.everyone {
-            limits.push(Limit::HotKey {
-                operator: o,
-                name: plan.operators[o].name.clone(),
-                line: line(o),
-                key: key.clone(),
-                share: *share,
-                key_expr: edge.key.clone(),
-                key_line: edge.line,
-            });
+            limits.push(hot_key_limit(plan, o, hot, line));
         }
+    }
+}
+
+/// Operator `o` limited by the heaviest key on its input.
+fn hot_key_limit(
+    plan: &PhysicalPlan,
+    o: usize,
+    (key, share, edge): &(String, f64, EdgeKeys),
+    line: &dyn Fn(usize) -> usize,
+) -> Limit {
+    Limit::HotKey {
+        operator: o,
+        name: plan.operators[o].name.clone(),
+        line: line(o),
+        key: key.clone(),
+        share: *share,
+        key_expr: edge.key.clone(),
+        key_line: edge.line,
     }
 }
 
