@@ -318,6 +318,14 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         } else {
             (load.split / (capacity - load.everyone)).ceil().max(1.0) as u32
         };
+        // Held to the cores, a computing operator gains nothing from more
+        // subtasks than there are free cores: on a loaded machine its busy
+        // time includes waiting for one, which understates what a subtask
+        // takes and would ask for more.
+        let needed = match cores_free {
+            Some(free) if cpu_limited && m.computes() => needed.min(current.max(free.ceil() as u32)),
+            _ => needed,
+        };
         proposed[o] = bounded(plan, o, current, needed, &mut limits, &line);
     }
     if cpu_limited {
