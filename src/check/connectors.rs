@@ -1,5 +1,6 @@
 //! Source and sink connectors: `generate`, `file`, `stdin` (and `nexmark`,
-//! checked in `nexmark.rs`); `print`, `file`, `discard`. Their arguments,
+//! checked in `nexmark.rs`); `print`, `file`, `discard` (and `postgres`,
+//! checked in `postgres.rs`). Their arguments,
 //! defaults, and generator bodies.
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use super::program::{Format, OnError, SinkConnector, SourceConnector, TimestampF
 use super::types::RecordType;
 
 pub const SOURCE_CONNECTORS: &[&str] = &["generate", "file", "stdin", "nexmark"];
-pub const SINK_CONNECTORS: &[&str] = &["print", "file", "discard"];
+pub const SINK_CONNECTORS: &[&str] = &["print", "file", "discard", "postgres"];
 
 /// What one connector is, for the checker and the planner: its arguments
 /// and how many subtasks may run it.
@@ -74,6 +75,7 @@ impl SinkConnector {
             SinkConnector::Print => &PRINT,
             SinkConnector::Discard => &DISCARD,
             SinkConnector::File { .. } => &FILE_SINK,
+            SinkConnector::Postgres(_) => &super::postgres::SINK,
         }
     }
 }
@@ -307,9 +309,10 @@ fn file_format(bound: &Bound<'_>, path: Option<(&str, Span)>, diagnostics: &mut 
 }
 
 /// Checks a sink's connector and arguments.
-pub fn check_sink(call: &Call, diagnostics: &mut Vec<Diagnostic>) -> Option<SinkConnector> {
+pub fn check_sink(call: &Call, record: &Arc<RecordType>, diagnostics: &mut Vec<Diagnostic>) -> Option<SinkConnector> {
     let name = call.name.name.as_str();
     match name {
+        "postgres" => super::postgres::check_sink(call, record, diagnostics).map(SinkConnector::Postgres),
         "print" | "discard" => {
             let spec = if name == "print" { &PRINT } else { &DISCARD };
             bind(&call.args, spec.params, name, call.span, spec.usage, diagnostics)?;

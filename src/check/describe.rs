@@ -63,12 +63,7 @@ pub fn describe(program: &Program, text: &str) -> String {
         }
     }
     for table in &program.tables {
-        let path = match &table.connector {
-            SourceConnector::File { path, format, .. } => format!("file {path:?} as {format:?}").to_lowercase(),
-            SourceConnector::Generate { .. } | SourceConnector::Stdin { .. } | SourceConnector::Nexmark(_) => {
-                String::new()
-            }
-        };
+        let path = table.connector.describe();
         let key = &table.record.fields()[table.key_field].name;
         let _ = writeln!(out, "table {} (line {}): {path}, one row per {key}", table.name, line(table.name_span));
         let _ = writeln!(out, "  {}", record(&table.record));
@@ -84,10 +79,28 @@ pub fn describe(program: &Program, text: &str) -> String {
             SinkConnector::Print => "print".to_string(),
             SinkConnector::Discard => "discard".to_string(),
             SinkConnector::File { path, format, .. } => format!("file {path:?} as {format:?}").to_lowercase(),
+            SinkConnector::Postgres(postgres) => postgres_sink(postgres, &pipeline.sink.input),
         };
         let _ = writeln!(out, "  | sink {sink}{}", attributes(&pipeline.sink.attributes));
     }
     out
+}
+
+fn postgres_sink(sink: &crate::check::program::PostgresSink, record: &crate::check::types::RecordType) -> String {
+    let mode = match &sink.mode {
+        crate::check::program::WriteMode::Insert => "insert".to_string(),
+        crate::check::program::WriteMode::Upsert { key, .. } => format!(
+            "upsert by {}",
+            key.iter().map(|&field| record.fields()[field].name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    format!(
+        "postgres table {:?}, {mode}, {} rows per transaction, flushed after {}{}",
+        sink.target.table,
+        sink.batch_size,
+        crate::check::units::format_duration(sink.flush_interval_nanos),
+        if sink.create_table { ", created if missing" } else { "" }
+    )
 }
 
 fn describe_stream(out: &mut String, program: &Program, stream: &Stream, text: &str, depth: usize) {

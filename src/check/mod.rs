@@ -17,6 +17,7 @@ pub mod functions;
 mod nexmark;
 pub mod ops;
 pub mod patterns;
+pub mod postgres;
 pub mod program;
 mod streams;
 pub mod types;
@@ -271,28 +272,31 @@ impl<'a> Checker<'a> {
         }
         let record = self.lookup_schema(&decl.schema);
         let checked = record.and_then(|record| {
-            if decl.connector.name.name != "file" {
-                self.diagnostics.push(
-                    Diagnostic::error(
-                        Code::BadTable,
-                        format!("a table is read from a file, not from `{}`", decl.connector.name.name),
-                    )
-                    .label(decl.connector.name.span, "not a file")
-                    .help("read the table's rows from a csv or jsonl file, whole, before the first record: `file(\"cards.csv\")`; a stream that changes is joined with `join`"),
-                );
-                return None;
-            }
-            let as_source = ast::SourceDecl {
-                name: decl.name.clone(),
-                schema: decl.schema.clone(),
-                connector: decl.connector.clone(),
-                body: None,
-                attributes: vec![],
-                span: decl.span,
+            let connector = match decl.connector.name.name.as_str() {
+                "file" => {
+                    let as_source = ast::SourceDecl {
+                        name: decl.name.clone(),
+                        schema: decl.schema.clone(),
+                        connector: decl.connector.clone(),
+                        body: None,
+                        attributes: vec![],
+                        span: decl.span,
+                    };
+                    let field_spans = self.schema_field_spans(&decl.schema);
+                    connectors::check_source_connector(&as_source, &record, &field_spans, &mut self.diagnostics)
+                        .map(program::TableSource::File)
+                }
+                "postgres" => postgres::check_table(&decl.connector, &mut self.diagnostics)
+                    .map(|(target, cache_rows)| program::TableSource::Postgres { target, cache_rows }),
+                other => {
+                    self.diagnostics.push(
+                        Diagnostic::error(Code::BadTable, format!("a table is read from a file or PostgreSQL, not from `{other}`"))
+                            .label(decl.connector.name.span, "not a table connector")
+                            .help("read the table's rows from a csv or jsonl file, whole, before the first record: `file(\"cards.csv\")`, or find them by key in PostgreSQL: `postgres(table = \"cards\")`; a stream that changes is joined with `join`"),
+                    );
+                    return None;
+                }
             };
-            let field_spans = self.schema_field_spans(&decl.schema);
-            let connector =
-                connectors::check_source_connector(&as_source, &record, &field_spans, &mut self.diagnostics);
             let key_field = match record.field_index(&decl.key.name) {
                 Some(index) if record.fields()[index].ty == Type::Float => {
                     self.diagnostics.push(

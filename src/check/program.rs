@@ -42,7 +42,7 @@ impl Program {
             }
         }
         for table in &mut self.tables {
-            if let SourceConnector::File { path, .. } = &mut table.connector {
+            if let TableSource::File(SourceConnector::File { path, .. }) = &mut table.connector {
                 resolve(path);
             }
         }
@@ -172,11 +172,36 @@ pub struct Table {
     pub name_span: Span,
     pub span: Span,
     pub record: Arc<RecordType>,
-    /// Always `SourceConnector::File`: what reads the rows.
-    pub connector: SourceConnector,
+    /// Where the rows are.
+    pub connector: TableSource,
     /// The field every row is found by.
     pub key_field: usize,
     pub key_span: Span,
+}
+
+/// Where a `table`'s rows are.
+#[derive(Debug, Clone)]
+pub enum TableSource {
+    /// A file read whole before the run (a `SourceConnector::File`).
+    File(SourceConnector),
+    /// A PostgreSQL table, queried by key as records arrive; each subtask
+    /// of a lookup keeps up to `cache_rows` rows it found (or did not).
+    Postgres { target: PostgresTarget, cache_rows: u32 },
+}
+
+impl TableSource {
+    /// Where the rows are, as `explain` and `check --schemas` say it.
+    pub fn describe(&self) -> String {
+        match self {
+            TableSource::File(SourceConnector::File { path, format, .. }) => {
+                format!("file {path:?} as {}", if *format == Format::Csv { "csv" } else { "jsonl" })
+            }
+            TableSource::File(_) => String::new(),
+            TableSource::Postgres { target, cache_rows } => {
+                format!("postgres table {:?}, queried by key, {cache_rows} rows cached per subtask", target.table)
+            }
+        }
+    }
 }
 
 impl Table {
@@ -414,6 +439,45 @@ pub enum SinkConnector {
         path_span: Span,
         format: Format,
     },
+    Postgres(PostgresSink),
+}
+
+/// A table in PostgreSQL and how to reach its server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresTarget {
+    /// A `postgres://` URL or `key=value` connection string; absent, the
+    /// standard `PG*` environment variables say where the server is.
+    pub connection: Option<String>,
+    /// The table as SQL names it: `readings`, `public.readings`, `"Mixed"`.
+    pub table: String,
+    pub table_span: Span,
+}
+
+/// `sink postgres(…)`: batches of records, each batch one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresSink {
+    pub target: PostgresTarget,
+    pub mode: WriteMode,
+    /// Rows per transaction.
+    pub batch_size: u32,
+    /// A partly filled batch is committed this long after its first row.
+    pub flush_interval_nanos: i64,
+    /// `CREATE TABLE IF NOT EXISTS` from the record type before the first row.
+    pub create_table: bool,
+    /// Where `batch_size` is written, if it is: advice replaces it there,
+    /// or else adds it before the call's closing parenthesis.
+    pub batch_size_span: Option<Span>,
+    pub call_span: Span,
+}
+
+/// How a Postgres sink writes its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteMode {
+    /// Appends every record (`COPY … FROM STDIN`).
+    Insert,
+    /// `INSERT … ON CONFLICT (key) DO UPDATE`: the table holds each key's
+    /// latest record. The key's fields, in the record's order of writing.
+    Upsert { key: Vec<usize>, key_span: Span },
 }
 
 /// A typed expression. Operand types are on the operands, so a backend

@@ -101,6 +101,7 @@ codes! {
     BadInput => "bad_input", "a line of a file or of standard input that is not a record of the source's schema";
     EvalFailed => "eval_failed", "a record for which an expression cannot be computed, such as an int division by zero";
     SinkFailed => "sink_failed", "a sink that cannot write its output";
+    TableMismatch => "table_mismatch", "a PostgreSQL table missing, or whose columns do not fit the records written to or read from it";
     OutOfResources => "out_of_resources", "the machine cannot give the run what it needs, such as a thread for every subtask";
     // Export.
     NoFlinkForm => "no_flink_form", "a construct that Flink SQL cannot express with the same meaning";

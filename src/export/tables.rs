@@ -2,7 +2,8 @@
 //! SQL intervals.
 
 use crate::check::program::{
-    Attributes, Format, OnError, Sink, SinkConnector, Source, SourceConnector, Table, TimestampFormat,
+    Attributes, Format, OnError, PostgresSink, Sink, SinkConnector, Source, SourceConnector, Table, TableSource,
+    TimestampFormat, WriteMode,
 };
 use crate::check::types::{Field, Type};
 use crate::diag::{line_number, Code, Diagnostic, Span};
@@ -59,13 +60,24 @@ const VERSION_MILLIS: i64 = -9_223_372_036_855;
 /// as a versioned table for an event-time temporal join. Returns the
 /// statements, the name of the rows and the name of the versioned view.
 pub fn lookup_table(table: &Table, text: &str, diagnostics: &mut Vec<Diagnostic>) -> (Vec<String>, String, String) {
+    let connector = match &table.connector {
+        TableSource::File(connector) => connector.clone(),
+        TableSource::Postgres { .. } => {
+            diagnostics.push(
+                Diagnostic::error(Code::NoFlinkForm, "a lookup of a PostgreSQL table is not exported yet")
+                    .label(table.span, "a PostgreSQL table")
+                    .help("Flink's form is a JDBC table joined `FOR SYSTEM_TIME AS OF` a processing-time attribute, whose answers depend on when each record arrives; export the table to a file and read it with `file(…)` to compare the engines"),
+            );
+            return (Vec::new(), table.name.clone(), table.name.clone());
+        }
+    };
     let source = Source {
         name: table.name.clone(),
         name_span: table.name_span,
         span: table.span,
         schema_name: String::new(),
         record: table.record.clone(),
-        connector: table.connector.clone(),
+        connector,
         attributes: Attributes::default(),
         watermark: None,
     };
@@ -293,6 +305,55 @@ fn refuse_skip(on_error: OnError, span: Span, diagnostics: &mut Vec<Diagnostic>)
     }
 }
 
+/// A `postgres://user@host:port/db` URL as JDBC's, and its user; a
+/// `key=value` string's host, port, dbname and user likewise. Without a URL
+/// the program's server comes from the environment, which an export does
+/// not read: the default local server stands in, and a note says so.
+fn jdbc_url(connection: Option<&str>) -> (String, Option<String>) {
+    let Some(connection) = connection else { return ("jdbc:postgresql://localhost:5432/".into(), None) };
+    let mut host = "localhost".to_string();
+    let (mut port, mut database, mut user) = (None, String::new(), None);
+    if let Some(rest) = connection.strip_prefix("postgres://").or_else(|| connection.strip_prefix("postgresql://")) {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        database = path.split('?').next().unwrap_or("").to_string();
+        let hostport = match authority.rsplit_once('@') {
+            Some((credentials, hostport)) => {
+                user = Some(credentials.split(':').next().unwrap_or("").to_string()).filter(|u| !u.is_empty());
+                hostport
+            }
+            None => authority,
+        };
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => {
+                host = h.to_string();
+                port = Some(p.to_string());
+            }
+            None if !hostport.is_empty() => host = hostport.to_string(),
+            None => {}
+        }
+    } else {
+        for pair in connection.split_whitespace() {
+            match pair.split_once('=') {
+                Some(("host", value)) => host = value.to_string(),
+                Some(("port", value)) => port = Some(value.to_string()),
+                Some(("dbname", value)) => database = value.to_string(),
+                Some(("user", value)) => user = Some(value.to_string()),
+                _ => {}
+            }
+        }
+    }
+    (format!("jdbc:postgresql://{host}:{}/{database}", port.as_deref().unwrap_or("5432")), user)
+}
+
+/// A duration as a Flink option value: `100 ms`, `1 s`.
+fn interval_option(nanos: i64) -> String {
+    if nanos % 1_000_000_000 == 0 {
+        format!("{} s", nanos / 1_000_000_000)
+    } else {
+        format!("{} ms", (nanos / 1_000_000).max(1))
+    }
+}
+
 /// `CREATE TABLE` for a pipeline's sink.
 pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     let fields = sink.input.fields();
@@ -321,6 +382,30 @@ pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec
             }
             options
         }
+        SinkConnector::Postgres(postgres) => {
+            if updating && postgres.mode == WriteMode::Insert {
+                diagnostics.push(
+                    Diagnostic::error(Code::NoFlinkForm, "an insert into PostgreSQL cannot take a running aggregate")
+                        .label(sink.span, "a changelog of updates")
+                        .help(
+                            "Flink's JDBC sink applies updates only with a primary key: write `mode = upsert, key = …`",
+                        ),
+                );
+                return None;
+            }
+            let (url, user) = jdbc_url(postgres.target.connection.as_deref());
+            let mut options = vec![
+                ("connector", "jdbc".to_string()),
+                ("url", url),
+                ("table-name", postgres.target.table.clone()),
+                ("sink.buffer-flush.max-rows", postgres.batch_size.to_string()),
+                ("sink.buffer-flush.interval", interval_option(postgres.flush_interval_nanos)),
+            ];
+            if let Some(user) = user {
+                options.push(("username", user));
+            }
+            options
+        }
     };
     let mut parallelism_note = "";
     if let Some((parallelism, _)) = sink.attributes.parallelism {
@@ -331,11 +416,15 @@ pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec
             options.push(("sink.parallelism", parallelism.to_string()));
         }
     }
-    let columns = fields
+    let mut columns = fields
         .iter()
         .map(|field| format!("{} {}", quote(&field.name), column_type(field.ty).expect("no durations")))
-        .collect::<Vec<_>>()
-        .join(",\n  ");
+        .collect::<Vec<_>>();
+    if let SinkConnector::Postgres(PostgresSink { mode: WriteMode::Upsert { key, .. }, .. }) = &sink.connector {
+        let key = key.iter().map(|&field| quote(&fields[field].name)).collect::<Vec<_>>().join(", ");
+        columns.push(format!("PRIMARY KEY ({key}) NOT ENFORCED"));
+    }
+    let columns = columns.join(",\n  ");
     let options = with_options(&options);
     let note = match &sink.connector {
         SinkConnector::File { .. } => {
@@ -345,6 +434,12 @@ pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec
             "\n-- Flink prints rows as `+I[…]`, updates as `-U[…]`/`+U[…]`, to the task managers' stdout."
         }
         SinkConnector::Discard => "",
+        SinkConnector::Postgres(postgres) if postgres.target.connection.is_none() => {
+            "\n-- Flink's JDBC connector (flink-connector-jdbc and the PostgreSQL driver, which PyFlink does not ship) needs these jars.\n-- The program reaches its server through the PG* environment variables: write its URL above."
+        }
+        SinkConnector::Postgres(_) => {
+            "\n-- Flink's JDBC connector (flink-connector-jdbc and the PostgreSQL driver, which PyFlink does not ship) needs these jars."
+        }
     };
     Some(format!(
         "-- sink{note}{parallelism_note}\nCREATE TABLE {} (\n  {columns}\n) WITH (\n{options}\n);",

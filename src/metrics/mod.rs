@@ -97,6 +97,34 @@ pub struct OperatorCounters {
     pub in_flight_peak: AtomicU64,
     pub in_flight_nanos: AtomicU64,
     pub in_flight_since: AtomicU64,
+    /// A sink or lookup that talks to a database: its calls and their time.
+    pub database: DatabaseCounters,
+}
+
+/// What an operator that talks to a database spent there: a sink's
+/// transactions (the statements that carry rows, then the commit), a
+/// lookup's queries and its cache. Time is wall time around each call,
+/// measured by the subtask that waits for it.
+#[derive(Debug, Default)]
+pub struct DatabaseCounters {
+    pub transactions: AtomicU64,
+    pub rows_written: AtomicU64,
+    /// Opening a transaction (`BEGIN`): one round trip, nothing else.
+    pub begin_nanos: AtomicU64,
+    /// The statements that carry the rows (`COPY`, and an upsert's `INSERT`).
+    pub write_nanos: AtomicU64,
+    pub commit_nanos: AtomicU64,
+    pub lookups: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub queries: AtomicU64,
+    pub keys_queried: AtomicU64,
+    pub query_nanos: AtomicU64,
+}
+
+impl DatabaseCounters {
+    pub fn add_nanos(counter: &AtomicU64, since: std::time::Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Relaxed);
+    }
 }
 
 impl OperatorCounters {

@@ -111,6 +111,40 @@ pub struct Totals {
     /// `@async` operators); empty in recordings older than it.
     #[serde(default)]
     pub operator_in_flight_peak: Vec<u64>,
+    /// Per fused operator, what it did in a database (all zero but for
+    /// Postgres sinks and lookups); empty when no operator of the subtask
+    /// talks to one, and in older recordings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_database: Vec<DatabaseTotals>,
+}
+
+/// A sink's transactions or a lookup's queries over a whole run, and the
+/// wall time they took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseTotals {
+    pub transactions: u64,
+    pub rows_written: u64,
+    /// Opening transactions (`BEGIN`): a round trip each.
+    pub begin_ms: f64,
+    /// The statements that carry the rows (`COPY`, an upsert's `INSERT`).
+    pub write_ms: f64,
+    pub commit_ms: f64,
+    pub lookups: u64,
+    pub cache_hits: u64,
+    pub queries: u64,
+    pub keys_queried: u64,
+    pub query_ms: f64,
+}
+
+impl DatabaseTotals {
+    pub fn is_empty(&self) -> bool {
+        self.transactions == 0 && self.lookups == 0 && self.queries == 0
+    }
+
+    /// Time in the database, in ms.
+    pub fn total_ms(&self) -> f64 {
+        self.begin_ms + self.write_ms + self.commit_ms + self.query_ms
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::machine::MachineSample;
 use super::recording::{
-    merge_pairs, Interval, KeyEdgeRecording, Recording, SubtaskRecording, TaskRecording, Totals, MAX_INTERVALS,
+    merge_pairs, DatabaseTotals, Interval, KeyEdgeRecording, Recording, SubtaskRecording, TaskRecording, Totals,
+    MAX_INTERVALS,
 };
 use super::sketch::KeySketch;
 use super::{epoch_nanos, read, OperatorCounters, SubtaskCounters};
@@ -299,5 +300,34 @@ fn totals_of(subtask: &SampledSubtask, now_nanos: u64) -> Totals {
         operator_state_entries_peak: subtask.operators.iter().map(|op| read(&op.state_entries_peak)).collect(),
         operator_state_bytes_peak: subtask.operators.iter().map(|op| read(&op.state_bytes_peak)).collect(),
         operator_in_flight_peak: subtask.operators.iter().map(|op| read(&op.in_flight_peak)).collect(),
+        operator_database: database_totals(subtask),
     }
+}
+
+/// Each operator's database totals, or nothing when none talked to one.
+fn database_totals(subtask: &SampledSubtask) -> Vec<DatabaseTotals> {
+    let ms = |counter: &std::sync::atomic::AtomicU64| to_microseconds(read(counter) as f64 / 1e6);
+    let totals: Vec<DatabaseTotals> = subtask
+        .operators
+        .iter()
+        .map(|op| {
+            let db = &op.database;
+            DatabaseTotals {
+                transactions: read(&db.transactions),
+                rows_written: read(&db.rows_written),
+                begin_ms: ms(&db.begin_nanos),
+                write_ms: ms(&db.write_nanos),
+                commit_ms: ms(&db.commit_nanos),
+                lookups: read(&db.lookups),
+                cache_hits: read(&db.cache_hits),
+                queries: read(&db.queries),
+                keys_queried: read(&db.keys_queried),
+                query_ms: ms(&db.query_nanos),
+            }
+        })
+        .collect();
+    if totals.iter().all(DatabaseTotals::is_empty) {
+        return Vec::new();
+    }
+    totals
 }

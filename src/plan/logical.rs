@@ -291,6 +291,7 @@ fn sink_name(sink: &Sink) -> String {
         SinkConnector::Print => "print",
         SinkConnector::Discard => "discard",
         SinkConnector::File { .. } => "file",
+        SinkConnector::Postgres(_) => "postgres",
     };
     format!("Sink: {}", sink.attributes.name.as_deref().unwrap_or(connector))
 }

@@ -102,7 +102,8 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
     let line = line_number(text, node.span.start);
     let task = &report.tasks[physical.task];
     let made_async = scaling.async_changes.iter().any(|change| change.operator == bottleneck);
-    if report.verdict.cause == Cause::IoBound && !made_async {
+    let batched = scaling.batch_changes.iter().any(|change| change.operator == bottleneck);
+    if report.verdict.cause == Cause::IoBound && !made_async && !batched {
         let cpu = task.cpu_ratio.map(|cpu| percent(cpu / task.busy_ratio.max(1e-9))).unwrap_or_else(|| "little".into());
         advice.push(match &node.kind {
             NodeKind::Operator { kind: OperatorKind::Throttle { per_second }, .. } => Advice {
@@ -204,6 +205,49 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
             edits: vec![Edit::Async { node: change.node, capacity: change.to }],
         });
     }
+    for change in &scaling.batch_changes {
+        let cost = &change.cost;
+        let writers = scaling.changes.iter().find(|c| c.operator == change.operator);
+        let mut why = format!(
+            "each transaction of `{}` costs {:.2} ms whatever its size (round trips and the commit's flush) and {:.1} µs per row; with {} a transaction a writer takes {}/s, and for {wanted} {} must take {}/s: {} rows a transaction take about {}/s",
+            change.name,
+            cost.fixed_ms,
+            cost.per_row_ms * 1000.0,
+            match cost.rows_per_transaction {
+                rows if (rows - 1.0).abs() < 0.05 => "1 row".to_string(),
+                rows => format!("{rows:.1} rows"),
+            },
+            rate(cost.rate(cost.rows_per_transaction)),
+            match plan.operators[change.operator].parallelism {
+                1 => "its one writer".to_string(),
+                n => format!("each of its {n} writers"),
+            },
+            rate(change.per_subtask_per_second),
+            change.to,
+            rate(change.expected_per_subtask),
+        );
+        why.push_str(&match writers {
+            Some(more) => format!(
+                ". Even so the rows themselves take the time, so more writers share them: `@parallelism({})` below",
+                more.to
+            ),
+            None => ". One transaction per batch keeps the writers as they are; a failed batch is rolled back whole, and a partly filled one waits at most its `flush_interval`".into(),
+        });
+        advice.push(Advice {
+            change: format!("batch_size = {}", change.to),
+            target: match change.from {
+                crate::check::postgres::DEFAULT_BATCH_SIZE => format!("`{}`", change.name),
+                from => format!("`{}`, replacing its `batch_size = {from}`", change.name),
+            },
+            line: Some(change.line),
+            why,
+            edits: vec![Edit::SinkArgument {
+                node: change.node,
+                name: "batch_size".into(),
+                value: change.to.to_string(),
+            }],
+        });
+    }
     for chain in scaling.chains.iter().filter(|chain| chain.new_chain) {
         advice.push(Advice {
             change: "@new_chain".into(),
@@ -228,10 +272,10 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
     let bottleneck_node = plan.operators[bottleneck].node.index();
     advice.sort_by_key(|a| {
         !a.edits.iter().any(|edit| {
-            matches!(edit, Edit::Parallelism { node, .. } | Edit::Async { node, .. } if *node == bottleneck_node)
+            matches!(edit, Edit::Parallelism { node, .. } | Edit::Async { node, .. } | Edit::SinkArgument { node, .. } if *node == bottleneck_node)
         })
     });
-    if !scaling.changes.is_empty() || !scaling.async_changes.is_empty() {
+    if !scaling.changes.is_empty() || !scaling.async_changes.is_empty() || !scaling.batch_changes.is_empty() {
         if let Some(first) = advice.iter_mut().find(|a| !a.edits.is_empty()) {
             first.why.push_str(&format!(
                 ". With every change here the job should take about {}/s (now {}/s)",

@@ -320,6 +320,13 @@ fn task_report(
                     .map(|t| t.totals.operator_in_flight_peak.get(position).copied().unwrap_or(0))
                     .max()
                     .unwrap_or(0),
+                database: super::scaling::talks_to_a_database(plan, operator).then(|| super::DatabaseReport {
+                    totals: super::scaling::database_totals(plan, recording, operator),
+                    busy_ms: totals
+                        .iter()
+                        .map(|t| t.totals.operator_busy_ms.get(position).copied().unwrap_or(0.0))
+                        .sum(),
+                }),
             })
             .collect(),
         timeline: timeline::task_timeline(&recording.tasks[task]),
@@ -524,6 +531,17 @@ fn diagnose(
             None => Cause::Busy,
         }
     };
+    if let Some(database) = report.operators.iter().find(|op| op.id == operator).and_then(|op| op.database.as_ref()) {
+        if !database.totals.is_empty() {
+            evidence.push(Evidence::Database {
+                operator,
+                operator_name: operator_name.clone(),
+                line: operator_line,
+                share: database.share(),
+                totals: database.totals.clone(),
+            });
+        }
+    }
     if let Some(cpu_share) = cpu_share {
         evidence.push(Evidence::CpuShare {
             task,

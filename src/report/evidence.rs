@@ -143,6 +143,15 @@ pub enum Evidence {
     /// time less the run-queue wait, against `threshold`; `run_queue_share`
     /// is the wait over busy time, where it was measured.
     CpuShare { task: usize, cpu_share: f64, run_queue_share: Option<f64>, threshold: f64, signal: CpuSignal },
+    /// The operator at the bottleneck talks to a database: what it did
+    /// there over the run, and `share` of its busy time it waited on it.
+    Database {
+        operator: usize,
+        operator_name: String,
+        line: usize,
+        share: f64,
+        totals: crate::metrics::recording::DatabaseTotals,
+    },
     /// The job's CPU time, in cores, reached `threshold`
     /// (`MACHINE_NEAR_LIMIT`) of the machine's cores.
     MachineNearLimit { cores_used: f64, cores: u32, threshold: f64 },
@@ -164,7 +173,7 @@ pub enum Evidence {
 
 impl Evidence {
     /// The `kind` of every variant, as the JSON spells it.
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "backpressured",
         "slow_buffers",
         "credit_round_trip",
@@ -179,6 +188,7 @@ impl Evidence {
         "no_backpressure",
         "short_run_work",
         "short_run_ratios",
+        "database",
     ];
 
     /// The JSON's `kind` of this fact.
@@ -198,6 +208,7 @@ impl Evidence {
             Evidence::NoBackpressure { .. } => 11,
             Evidence::ShortRunWork { .. } => 12,
             Evidence::ShortRunRatios { .. } => 13,
+            Evidence::Database { .. } => 14,
         };
         Evidence::KINDS[index]
     }

@@ -41,6 +41,7 @@ pub fn render(report: &Report, text: &str) -> String {
     graph(&mut page, report);
     table(&mut page, report);
     async_calls(&mut page, report);
+    databases(&mut page, report);
     let _ = writeln!(page, "<h2>Over time</h2>\n{LEGEND}\n<div id=\"timelines\"></div>");
     let json = serde_json::to_string(report).expect("a report is plain data").replace("</", "<\\/");
     let _ = writeln!(page, "<script id=\"report-data\" type=\"application/json\">{json}</script>");
@@ -278,6 +279,20 @@ fn table(page: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(page, "</tbody></table></div>\n<p class=\"meta\">busy, backpressured, idle and cpu in ms per second, mean of the subtasks; status from the most backpressured subtask, BOTTLENECK for the task that limits the pipeline</p>");
+}
+
+/// Each operator that talks to a database, when there are any.
+fn databases(page: &mut String, report: &Report) {
+    let sentences: Vec<String> =
+        report.tasks.iter().flat_map(|task| &task.operators).filter_map(super::text::database_sentence).collect();
+    if sentences.is_empty() {
+        return;
+    }
+    let _ = writeln!(page, "<h2>Databases</h2>\n<p class=\"meta\">whole run, all subtasks</p>\n<ul>");
+    for sentence in sentences {
+        let _ = writeln!(page, "<li>{}</li>", code_spans(&sentence));
+    }
+    let _ = writeln!(page, "</ul>");
 }
 
 /// Each `@async` operator's calls in flight, when there are any.

@@ -187,6 +187,27 @@ pub struct OperatorReport {
     pub in_flight: f64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub in_flight_peak: u64,
+    /// A Postgres sink's transactions or a lookup's queries, summed over
+    /// its subtasks, with its busy time over the run to compare them with;
+    /// left out of the JSON for other operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseReport>,
+}
+
+/// What an operator did in a database over the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseReport {
+    #[serde(flatten)]
+    pub totals: crate::metrics::recording::DatabaseTotals,
+    /// The operator's busy time over the run, all subtasks, in ms.
+    pub busy_ms: f64,
+}
+
+impl DatabaseReport {
+    /// The share of its busy time spent waiting on the database.
+    pub fn share(&self) -> f64 {
+        (self.totals.total_ms() / self.busy_ms.max(1e-9)).min(1.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,6 +373,8 @@ pub enum Edit {
     Async { node: usize, capacity: u32 },
     /// `key = value` in the `config` block, replacing the value there.
     Setting { key: String, value: String },
+    /// `name = value` among a sink connector's arguments, replacing it there.
+    SinkArgument { node: usize, name: String, value: String },
 }
 
 /// For `skip_serializing_if`: a field that only some operators have.

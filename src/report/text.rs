@@ -44,6 +44,7 @@ pub fn render(report: &Report, text: &str) -> String {
     timelines(&mut out, report);
     keyed_state(&mut out, report);
     async_calls(&mut out, report);
+    databases(&mut out, report);
     verdict(&mut out, report, text);
     out
 }
@@ -175,6 +176,32 @@ fn keyed_state(out: &mut String, report: &Report) {
             super::words::watermark_gap(operator).map(|gap| format!("; {gap}")).unwrap_or_default()
         );
     }
+}
+
+/// Each operator that talks to a database: its transactions or queries.
+fn databases(out: &mut String, report: &Report) {
+    let operators: Vec<&super::OperatorReport> = report.tasks.iter().flat_map(|task| &task.operators).collect();
+    let sentences: Vec<String> = operators.iter().filter_map(|operator| database_sentence(operator)).collect();
+    if sentences.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n  databases, whole run:");
+    for sentence in sentences {
+        let _ = writeln!(out, "    {sentence}");
+    }
+}
+
+/// "`Sink: postgres` (line 20): 88% of its busy time in the database; …":
+/// the text and HTML reports both say it so.
+pub fn database_sentence(operator: &super::OperatorReport) -> Option<String> {
+    let database = operator.database.as_ref().filter(|db| !db.totals.is_empty())?;
+    Some(format!(
+        "`{}` (line {}): {} of its busy time in the database; {}",
+        operator.name,
+        operator.line,
+        super::words::percent(database.share()),
+        super::words::database(&database.totals)
+    ))
 }
 
 /// Each `@async` operator's calls in flight against its capacity.

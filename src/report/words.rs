@@ -144,6 +144,9 @@ impl Evidence {
                     ),
                 }
             }
+            Evidence::Database { operator_name, share, totals, .. } => {
+                format!("`{operator_name}` waited on the database {} of its busy time: {}", percent(*share), database(totals))
+            }
             Evidence::MachineNearLimit { cores_used, cores, .. } => format!(
                 "the run keeps {cores_used:.1} of the machine's {cores} cores busy: the machine itself is near its limit"
             ),
@@ -170,6 +173,45 @@ impl Evidence {
                 "in so short a run start-up, one partly filled buffer and the drain decide every ratio".to_string()
             }
         }
+    }
+}
+
+/// A sink's transactions, or a lookup's cache and queries, in a clause:
+/// "2,856 transactions of 1.0 rows, 0.31 ms each (0.08 ms to begin, 0.12 ms
+/// writing rows, 0.11 ms committing)".
+pub fn database(totals: &crate::metrics::recording::DatabaseTotals) -> String {
+    let mut parts = Vec::new();
+    if totals.transactions > 0 {
+        let n = totals.transactions as f64;
+        parts.push(format!(
+            "{} of {:.1} rows, {} each ({} to begin, {} writing rows, {} committing)",
+            plural(totals.transactions, "transaction"),
+            totals.rows_written as f64 / n,
+            short_ms((totals.begin_ms + totals.write_ms + totals.commit_ms) / n),
+            short_ms(totals.begin_ms / n),
+            short_ms(totals.write_ms / n),
+            short_ms(totals.commit_ms / n),
+        ));
+    }
+    if totals.lookups > 0 {
+        parts.push(format!(
+            "{}, {} from its cache; {} for {}, {} each",
+            plural(totals.lookups, "lookup"),
+            percent(totals.cache_hits as f64 / totals.lookups as f64),
+            plural(totals.queries, "query"),
+            plural(totals.keys_queried, "key"),
+            short_ms(totals.query_ms / (totals.queries.max(1)) as f64),
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `0.31 ms`, `12 ms`: a call's time.
+fn short_ms(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.0} ms")
     }
 }
 

@@ -575,6 +575,11 @@ impl Chain {
 }
 
 fn eval_error(operator: &ChainOperator, error: EvalError) -> RunError {
+    if let Step::Stateful(stateful) = &operator.step {
+        if let Some(help) = stateful.external_failure() {
+            return RunError::new(Code::BadTable, error.message, operator.span, "this lookup").help(help);
+        }
+    }
     RunError::new(Code::EvalFailed, format!("{} in `{}`", error.message, operator.name), error.span, "here")
         .help("guard the expression, for example with `if … then … else …` or a `filter` before it")
 }
@@ -592,11 +597,7 @@ fn sink_failed(ctx: &Ctx, span: Span, sink: &SinkWriter, error: &std::io::Error)
 }
 
 fn sink_error(span: Span, sink: &SinkWriter, error: &std::io::Error) -> RunError {
-    let message = match sink.target() {
-        Some(path) => format!("cannot write `{}`: {error}", path.display()),
-        None => format!("cannot write to standard output: {error}"),
-    };
-    RunError::new(Code::SinkFailed, message, span, "this sink")
+    RunError::new(Code::SinkFailed, sink.failure(error), span, "this sink")
 }
 
 #[cfg(test)]

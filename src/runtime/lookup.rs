@@ -5,15 +5,17 @@
 
 use std::sync::Arc;
 
-use crate::check::program::{Table, Value};
+use crate::check::program::{Table, TableSource, Value};
 use crate::check::types::{RecordType, Type};
 use crate::compile::backend::Scalar;
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 use crate::compile::Backend;
+use crate::diag::Span;
 
 use super::keyed::{KeyMap, KeyValue};
 use super::operator::{Emit, OperatorState, StatefulOperator};
+use super::postgres::lookup::PostgresRows;
 use super::sources::{LineLimits, ProduceError, Produced, SourceReader};
 
 /// Rows found by key.
@@ -44,8 +46,9 @@ impl FileTable {
     /// Reads every row of `table`'s file; a bad line or a key seen twice is
     /// an error, in words for the user.
     pub fn load(table: &Table, backend: &dyn Backend, limits: LineLimits) -> Result<FileTable, LoadError> {
-        let mut reader = SourceReader::open(&table.connector, &table.record, backend, 0, 1, true, limits)
-            .map_err(LoadError::Open)?;
+        let TableSource::File(connector) = &table.connector else { unreachable!("only file tables are loaded") };
+        let mut reader =
+            SourceReader::open(connector, &table.record, backend, 0, 1, true, limits).map_err(LoadError::Open)?;
         let mut rows: KeyMap<(Vec<Value>, usize)> = KeyMap::default();
         let mut number = 0;
         let mut bytes = 0;
@@ -146,8 +149,16 @@ impl Residual {
     }
 }
 
+/// Where a lookup's rows come from.
+pub enum Rows {
+    /// A table in memory, shared by every subtask.
+    Shared(Arc<dyn LookupTable>),
+    /// This subtask's connection to a database and its cache.
+    Postgres(Box<PostgresRows>),
+}
+
 pub struct LookupOperator {
-    table: Arc<dyn LookupTable>,
+    table: Rows,
     /// Whether this one reports the table's memory: a table is read once
     /// for the whole run, however many subtasks and lookups read it.
     counts_table: bool,
@@ -161,12 +172,16 @@ pub struct LookupOperator {
     keys: Vec<Value>,
     /// Inner: records whose key the table lacks, since the last count.
     missed: usize,
+    /// The key expression, where a database's failure is reported.
+    key_span: Span,
+    /// The last error was the database's.
+    database_failed: bool,
 }
 
 impl LookupOperator {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        table: Arc<dyn LookupTable>,
+        table: Rows,
         counts_table: bool,
         table_record: &RecordType,
         key: Box<dyn Scalar>,
@@ -174,20 +189,44 @@ impl LookupOperator {
         residual: Option<Residual>,
         input: Arc<RecordType>,
         output: Arc<RecordType>,
+        key_span: Span,
     ) -> LookupOperator {
         let zeros = table_record.fields().iter().map(|field| zero_value(field.ty)).collect();
-        LookupOperator { table, counts_table, key, outer, residual, input, output, zeros, keys: Vec::new(), missed: 0 }
+        LookupOperator {
+            table,
+            counts_table,
+            key,
+            outer,
+            residual,
+            input,
+            output,
+            zeros,
+            keys: Vec::new(),
+            missed: 0,
+            key_span,
+            database_failed: false,
+        }
     }
 }
 
 impl StatefulOperator for LookupOperator {
     fn push(&mut self, _port: usize, input: &Batch, output: &mut Emit<'_>) -> Result<usize, EvalError> {
         self.key.evaluate_all(input, &mut self.keys)?;
+        if let Rows::Postgres(rows) = &mut self.table {
+            if let Err(message) = rows.fetch(&self.keys[..input.len()]) {
+                self.database_failed = true;
+                return Err(EvalError { message, span: self.key_span });
+            }
+        }
         let mut values = Vec::with_capacity(self.output.fields().len());
         for row in 0..input.len() {
             let record = input.row(row, &self.input).values();
             let key = KeyValue(std::mem::replace(&mut self.keys[row], Value::Bool(false)));
-            let found = match self.table.get(&key) {
+            let found = match &self.table {
+                Rows::Shared(table) => table.get(&key),
+                Rows::Postgres(rows) => rows.get(&key.0),
+            };
+            let found = match found {
                 Some(found) => match &mut self.residual {
                     Some(residual) => residual.accepts(&record, found)?.then_some(found),
                     None => Some(found),
@@ -206,6 +245,9 @@ impl StatefulOperator for LookupOperator {
             }
             output.rows.push_values(&self.output, &values);
         }
+        if let Rows::Postgres(rows) = &mut self.table {
+            rows.end_batch();
+        }
         Ok(0)
     }
 
@@ -217,10 +259,20 @@ impl StatefulOperator for LookupOperator {
         std::mem::take(&mut self.missed)
     }
 
+    fn external_failure(&self) -> Option<&'static str> {
+        self.database_failed.then_some(
+            "a lookup needs its database for as long as records arrive: restart the server, or read a copy of the table from a file with `file(…)`",
+        )
+    }
+
     fn state(&self) -> OperatorState {
-        match self.counts_table {
-            true => OperatorState { entries: self.table.len() as u64, bytes: self.table.bytes() },
-            false => OperatorState::default(),
+        match (&self.table, self.counts_table) {
+            (Rows::Shared(table), true) => OperatorState { entries: table.len() as u64, bytes: table.bytes() },
+            (Rows::Shared(_), false) => OperatorState::default(),
+            (Rows::Postgres(rows), _) => {
+                let (entries, bytes) = rows.cached();
+                OperatorState { entries, bytes }
+            }
         }
     }
 }

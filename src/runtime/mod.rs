@@ -24,6 +24,7 @@ mod keyed_tests;
 mod lines;
 mod lookup;
 mod operator;
+mod postgres;
 pub mod read;
 mod session;
 mod sinks;
@@ -56,7 +57,7 @@ pub fn writes_standard_output(connector: &crate::check::program::SinkConnector) 
         crate::check::program::SinkConnector::File { path, .. } => {
             sinks::standard_stream(std::path::Path::new(path)) == Some(1)
         }
-        crate::check::program::SinkConnector::Discard => false,
+        crate::check::program::SinkConnector::Discard | crate::check::program::SinkConnector::Postgres(_) => false,
     }
 }
 

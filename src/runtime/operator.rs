@@ -88,4 +88,10 @@ pub trait StatefulOperator: Send {
     fn unfinished(&self) -> u64 {
         0
     }
+
+    /// Whether its last error was another system's (a database's), not an
+    /// expression's: the help that goes with it, if so.
+    fn external_failure(&self) -> Option<&'static str> {
+        None
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::check::program::{Aggregate, Key, OperatorKind, SinkConnector, SourceConnector, WindowKind};
+use crate::check::program::{Aggregate, Key, OperatorKind, SinkConnector, SourceConnector, TableSource, WindowKind};
 use crate::check::types::RecordType;
 use crate::compile::fusion::fusable_runs;
 use crate::compile::row::Batch;
@@ -29,9 +29,10 @@ use super::credit::GateCredits;
 use super::input::{InputChannel, InputGate};
 use super::join::JoinOperator;
 use super::keyed::KeyedInputs;
-use super::lookup::{FileTable, LoadError, LookupOperator, LookupTable, Residual};
+use super::lookup::{FileTable, LoadError, LookupOperator, LookupTable, Residual, Rows};
+use super::postgres::lookup::{self as postgres_lookup, PostgresRows, PreparedTable};
 use super::session::SessionOperator;
-use super::sinks::SinkWriter;
+use super::sinks::{postgres as postgres_sink, SharedSink, SinkContext, SinkWriter};
 use super::sources::{LineLimits, SourceReader};
 use super::top::TopOperator;
 use super::window::{AggregateOperator, WindowOperator};
@@ -62,6 +63,7 @@ pub fn build(
         distinct_sink_files(plan)?;
     }
     let tables = load_tables(plan, backend, tables_read)?;
+    let database_sinks = if options.discard_sinks { HashMap::new() } else { prepare_database_sinks(plan)? };
     let config = &plan.config;
     let exclusive = config.buffers_per_channel;
     let mut wiring: Vec<Vec<Wiring>> = plan
@@ -159,7 +161,7 @@ pub fn build(
                 buffer_timeout,
                 latency,
             );
-            let chain = build_chain(plan, task, subtask, backend, options, metrics, &tables)?;
+            let chain = build_chain(plan, task, subtask, backend, options, metrics, &tables, &database_sinks)?;
             let head = plan.node(task.head);
             let feed = match &head.kind {
                 NodeKind::Source(source) => {
@@ -264,7 +266,37 @@ const RELATIVE_PATHS: &str =
 
 /// The tables of the run, each read once and shared by every lookup that
 /// reads it; `None` for a table no lookup of the plan reads.
-type Tables = Vec<Option<Arc<dyn LookupTable>>>;
+type Tables = Vec<Option<LoadedTable>>;
+
+/// A table ready for its lookups: rows in memory, or a database checked.
+#[derive(Clone)]
+enum LoadedTable {
+    File(Arc<dyn LookupTable>),
+    Postgres(Arc<PreparedTable>),
+}
+
+/// Each Postgres sink's server and shared count, by operator.
+type DatabaseSinks = HashMap<usize, Arc<SharedSink>>;
+
+/// Reaches each Postgres sink's server once and checks (or creates) its
+/// table, so a run whose table does not fit fails before any record flows.
+fn prepare_database_sinks(plan: &PhysicalPlan) -> Result<DatabaseSinks, RunError> {
+    let mut prepared = HashMap::new();
+    for operator in &plan.operators {
+        let node = plan.node(operator.id);
+        let NodeKind::Sink(sink) = &node.kind else { continue };
+        let SinkConnector::Postgres(settings) = &sink.connector else { continue };
+        let shared = postgres_sink::prepare(settings, &sink.input).map_err(|error| {
+            let (code, span, label) = match error.table_misfit {
+                true => (Code::TableMismatch, settings.target.table_span, "this table"),
+                false => (Code::SinkFailed, node.span, "this sink"),
+            };
+            RunError::new(code, error.message, span, label).help(error.help)
+        })?;
+        prepared.insert(operator.id, shared);
+    }
+    Ok(prepared)
+}
 
 /// A table read before the run: which, its rows, and how long it took.
 #[derive(Debug, Clone)]
@@ -284,10 +316,21 @@ fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend, read: &mut Vec<TableR
             continue;
         }
         let definition = &plan.logical.tables[*table];
+        if let TableSource::Postgres { target, .. } = &definition.connector {
+            let prepared = postgres_lookup::prepare(definition).map_err(|error| {
+                let (code, span, label) = match error.table_misfit {
+                    true => (Code::TableMismatch, target.table_span, "this table"),
+                    false => (Code::BadTable, definition.name_span, "this table's server"),
+                };
+                RunError::new(code, error.message, span, label).help(error.help)
+            })?;
+            tables[*table] = Some(LoadedTable::Postgres(prepared));
+            continue;
+        }
         let limits =
             LineLimits { max_line_length: plan.config.max_line_length as usize, batch_bytes: LINE_SOURCE_BATCH_BYTES };
         let path_span = match &definition.connector {
-            SourceConnector::File { path_span, .. } => *path_span,
+            TableSource::File(SourceConnector::File { path_span, .. }) => *path_span,
             _ => definition.name_span,
         };
         let started = std::time::Instant::now();
@@ -299,7 +342,7 @@ fn load_tables(plan: &PhysicalPlan, backend: &dyn Backend, read: &mut Vec<TableR
                 .help("fix the file: a table needs one row per key, each a record of its schema"),
         })?;
         read.push(TableRead { table: *table, rows: loaded.len(), time: started.elapsed() });
-        tables[*table] = Some(Arc::new(loaded));
+        tables[*table] = Some(LoadedTable::File(Arc::new(loaded)));
     }
     Ok(tables)
 }
@@ -313,6 +356,7 @@ fn build_chain(
     options: &RunOptions,
     metrics: &RunMetrics,
     tables: &Tables,
+    database_sinks: &DatabaseSinks,
 ) -> Result<Chain, RunError> {
     let local: HashMap<usize, usize> = task.operators.iter().enumerate().map(|(index, &op)| (op, index)).collect();
     let mut operators = Vec::new();
@@ -325,15 +369,18 @@ fn build_chain(
             NodeKind::Source(_) => Step::Source,
             NodeKind::Sink(sink) => {
                 let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
-                let writer =
-                    SinkWriter::open(connector, &sink.input, subtask, operator.parallelism).map_err(|message| {
-                        match connector {
-                            SinkConnector::File { path_span, .. } => {
-                                RunError::new(Code::SinkFailed, message, *path_span, "this file").help(RELATIVE_PATHS)
-                            }
-                            _ => RunError::new(Code::SinkFailed, message, node.span, "this sink"),
+                let context = SinkContext {
+                    counters: metrics.operators[operator_id][subtask as usize].clone(),
+                    postgres: database_sinks.get(&operator_id).cloned(),
+                };
+                let writer = SinkWriter::open(connector, &sink.input, subtask, operator.parallelism, context).map_err(
+                    |message| match connector {
+                        SinkConnector::File { path_span, .. } => {
+                            RunError::new(Code::SinkFailed, message, *path_span, "this file").help(RELATIVE_PATHS)
                         }
-                    })?;
+                        _ => RunError::new(Code::SinkFailed, message, node.span, "this sink"),
+                    },
+                )?;
                 Step::Sink(writer)
             }
             NodeKind::Operator { kind, .. } => {
@@ -394,8 +441,20 @@ fn build_chain(
                                 NodeKind::Operator { kind: OperatorKind::Lookup { table: read, .. }, .. } if read == table)
                         });
                         let counts_table = subtask == 0 && first_lookup.is_some_and(|first| first.id == operator_id);
+                        let rows = match tables[*table].clone().expect("tables a lookup reads are loaded") {
+                            LoadedTable::File(rows) => Rows::Shared(rows),
+                            LoadedTable::Postgres(prepared) => {
+                                let counters = metrics.operators[operator_id][subtask as usize].clone();
+                                let rows = PostgresRows::open(prepared, counters).map_err(|message| {
+                                    RunError::new(Code::BadTable, message, node.span, "this lookup").help(
+                                        "start the server, or say where it is: `url = …` in the table, or PGHOST, PGPORT, PGUSER and PGDATABASE",
+                                    )
+                                })?;
+                                Rows::Postgres(Box::new(rows))
+                            }
+                        };
                         Step::Stateful(Box::new(LookupOperator::new(
-                            tables[*table].clone().expect("tables a lookup reads are loaded"),
+                            rows,
                             counts_table,
                             &definition.record,
                             backend.scalar(key, &input),
@@ -403,6 +462,7 @@ fn build_chain(
                             residual,
                             input.clone(),
                             output,
+                            key.span,
                         )))
                     }
                     OperatorKind::Throttle { per_second } => {

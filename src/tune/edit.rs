@@ -44,6 +44,7 @@ pub fn describe_all(plan: &PhysicalPlan, edits: &[Edit]) -> Vec<String> {
             Edit::NewChain { node } => ("@new_chain".to_string(), Some(name(*node))),
             Edit::Async { node, capacity } => (format!("@async(capacity = {capacity})"), Some(name(*node))),
             Edit::Setting { key, value } => (format!("{key} = {value}"), None),
+            Edit::SinkArgument { node, name: argument, value } => (format!("{argument} = {value}"), Some(name(*node))),
         };
         match (said.iter_mut().find(|(w, _)| *w == what), on) {
             (Some((_, names)), Some(on)) => names.push(on),
@@ -95,6 +96,28 @@ fn splice(text: &str, plan: &PhysicalPlan, edit: &Edit) -> Result<Option<(Span, 
             }))
         }
         Edit::Setting { key, value } => setting(text, plan, key, value).map(Some),
+        Edit::SinkArgument { node, name, value } => {
+            let node = node_of(*node)?;
+            let crate::plan::NodeKind::Sink(sink) = &node.kind else {
+                return Err(format!("`{}` is no sink", node.name));
+            };
+            let crate::check::program::SinkConnector::Postgres(settings) = &sink.connector else {
+                return Err(format!("`{}` takes no `{name}`", node.name));
+            };
+            if name != "batch_size" {
+                return Err(format!("flowc does not edit `{name}`"));
+            }
+            Ok(Some(match settings.batch_size_span {
+                Some(span) => (span, value.clone()),
+                None => {
+                    let call = &text[settings.call_span.start..settings.call_span.end];
+                    let close = call.rfind(')').ok_or("the sink's call has no closing parenthesis")?;
+                    let at = settings.call_span.start + close;
+                    let empty = call[..close].trim_end().ends_with('(');
+                    (Span::new(at, at), format!("{}{name} = {value}", if empty { "" } else { ", " }))
+                }
+            }))
+        }
     }
 }
 

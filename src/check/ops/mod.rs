@@ -245,7 +245,7 @@ impl Checker<'_> {
         input: &Arc<RecordType>,
     ) -> Option<Sink> {
         let (attributes, _) = check_attributes(&op_use.attributes, Carrier::Operator("sink"), &mut self.diagnostics);
-        let connector = super::connectors::check_sink(call, &mut self.diagnostics)?;
+        let connector = super::connectors::check_sink(call, input, &mut self.diagnostics)?;
         Some(Sink { connector, input: input.clone(), attributes, keyword: op_use.keyword, span: op_use.span })
     }
 

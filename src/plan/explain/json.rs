@@ -2,6 +2,7 @@
 //! in docs/plan-json.md) and parses back with serde into the same value.
 //! Ids are indices into their arrays, from 0.
 
+use crate::check::program::TableSource;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -40,8 +41,12 @@ pub struct PlanDocument {
 pub struct TableDoc {
     pub name: String,
     pub span: SpanDoc,
-    /// The file it is read from, as the program names it.
+    /// The file it is read from, as the program names it (empty for a
+    /// PostgreSQL table).
     pub path: String,
+    /// A PostgreSQL table: its name, as the program names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_table: Option<String>,
     /// The field each row is found by.
     pub key: String,
     /// Index in `records`: its rows.
@@ -350,8 +355,12 @@ fn document(words: &Words) -> PlanDocument {
                 name: table.name.clone(),
                 span: span(words, table.name_span),
                 path: match &table.connector {
-                    crate::check::program::SourceConnector::File { path, .. } => path.clone(),
+                    TableSource::File(crate::check::program::SourceConnector::File { path, .. }) => path.clone(),
                     _ => String::new(),
+                },
+                postgres_table: match &table.connector {
+                    TableSource::Postgres { target, .. } => Some(target.table.clone()),
+                    TableSource::File(_) => None,
                 },
                 key: table.record.fields()[table.key_field].name.clone(),
                 record: records.index_of(&table.record),

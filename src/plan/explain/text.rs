@@ -3,6 +3,7 @@
 //! parallelism, operators, inputs and outputs, why each output did not
 //! chain, and the record layout its channels carry.
 
+use crate::check::program::TableSource;
 use std::fmt::Write;
 
 use crate::check::format_size;
@@ -28,11 +29,13 @@ pub(super) fn render(words: &Words) -> String {
     out.push_str("\nLogical plan\n");
     logical_tree(words, &mut out);
     if !plan.logical.tables.is_empty() {
-        out.push_str("\nTables (read whole before the first record, shared by every lookup)\n");
+        out.push_str("\nTables (a file is read whole before the first record, shared by every lookup)\n");
         for table in &plan.logical.tables {
             let path = match &table.connector {
-                crate::check::program::SourceConnector::File { path, .. } => format!("file {path:?}"),
-                _ => String::new(),
+                TableSource::File(crate::check::program::SourceConnector::File { path, .. }) => {
+                    format!("file {path:?}")
+                }
+                other => other.describe(),
             };
             let key = &table.record.fields()[table.key_field].name;
             let _ = writeln!(out, "  {} ({}): {path}, one row per {key}", table.name, words.at(table.name_span));

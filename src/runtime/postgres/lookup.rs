@@ -1,0 +1,267 @@
+//! A `table … = postgres(…)`: rows found by key in a PostgreSQL table as
+//! records arrive. Each subtask of a lookup has its own connection and
+//! cache. A batch of records costs at most one query for the keys it
+//! misses (`WHERE key = ANY($1)`), not one per record, and the rows found
+//! — and the keys not found — stay in a bounded cache of `cache` rows.
+//!
+//! The cache has two generations: a key found goes into the young one; a
+//! hit in the old one moves it back to the young one; when the young one
+//! holds half the rows, the old one is dropped and the young one becomes
+//! it. Least recently used keys leave first, within a factor of two, with
+//! no list to keep per hit. Rows stay cached for the run: a lookup does not
+//! see a change to a row it has cached (`cache = 0` asks every time).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use postgres::Client;
+
+use crate::check::program::{Table, TableSource, Value};
+use crate::check::types::{RecordType, Type};
+use crate::compile::builtins::format_timestamp;
+use crate::metrics::{DatabaseCounters, OperatorCounters};
+
+use super::columns::{self, Access};
+use super::{connect, describe_error, quote_ident, Server};
+
+/// Keys asked for in one query, at most.
+const KEYS_PER_QUERY: usize = 10_000;
+
+/// A Postgres table checked once before the run, for every subtask.
+#[derive(Debug)]
+pub struct PreparedTable {
+    server: Server,
+    /// `SELECT <fields, each cast to its field's type> FROM t WHERE key = ANY($1::text[]::<key type>[])`.
+    select: String,
+    record: Arc<RecordType>,
+    key_field: usize,
+    cache_rows: usize,
+    table: String,
+}
+
+/// Why a Postgres table cannot be read: what to say, how to fix it, and
+/// whether the table (else the server) is at fault.
+pub struct PrepareError {
+    pub message: String,
+    pub help: String,
+    pub table_misfit: bool,
+}
+
+/// Reaches the server and checks the table's columns give the schema's fields.
+pub fn prepare(table: &Table) -> Result<Arc<PreparedTable>, PrepareError> {
+    let TableSource::Postgres { target, cache_rows } = &table.connector else {
+        unreachable!("only Postgres tables are prepared")
+    };
+    let server_error = |message: String| {
+        PrepareError {
+        message,
+        help: "start the server, or say where it is: `url = \"postgres://user@host:5432/db\"`, or PGHOST, PGPORT, PGUSER and PGDATABASE".into(),
+        table_misfit: false,
+    }
+    };
+    let server = Server::resolve(target).map_err(server_error)?;
+    let mut client = connect(&server).map_err(server_error)?;
+    let name = &target.table;
+    let Some(shape) = columns::describe(&mut client, name).map_err(server_error)? else {
+        return Err(PrepareError {
+            message: format!("there is no table `{name}` at {}", server.description),
+            help: "create it, or name the table the rows are in (`table = \"schema.name\"`)".into(),
+            table_misfit: true,
+        });
+    };
+    columns::check_fit(name, &shape, &table.record, Access::Read, None).map_err(|misfit| PrepareError {
+        message: misfit.message,
+        help: misfit.help,
+        table_misfit: true,
+    })?;
+    let key = &table.record.fields()[table.key_field].name;
+    let key_type = &shape.columns.iter().find(|column| &column.name == key).expect("checked above").ty;
+    let fields = table.record.fields().iter().map(|field| read_as(&quote_ident(&field.name), field.ty));
+    let select = format!(
+        "SELECT {} FROM {name} WHERE {} = ANY($1::text[]::{key_type}[])",
+        fields.collect::<Vec<_>>().join(", "),
+        quote_ident(key)
+    );
+    Ok(Arc::new(PreparedTable {
+        server,
+        select,
+        record: table.record.clone(),
+        key_field: table.key_field,
+        cache_rows: *cache_rows as usize,
+        table: name.clone(),
+    }))
+}
+
+/// A column cast to what its field reads: timestamps and durations as
+/// microseconds, PostgreSQL's own precision.
+fn read_as(column: &str, ty: Type) -> String {
+    match ty {
+        Type::Int => format!("{column}::int8"),
+        Type::Float => format!("{column}::float8"),
+        Type::Bool => format!("{column}::bool"),
+        Type::String => format!("{column}::text"),
+        Type::Timestamp | Type::Duration => format!("(extract(epoch from {column}) * 1000000)::int8"),
+    }
+}
+
+/// A key as the text PostgreSQL's input of the key column reads.
+fn key_text(value: &Value) -> String {
+    match value {
+        Value::Int(v) => v.to_string(),
+        Value::Str(text) => text.to_string(),
+        Value::Bool(v) => v.to_string(),
+        Value::Timestamp(nanos) => format_timestamp(*nanos),
+        Value::Duration(nanos) => format!("{}.{:09} seconds", nanos / 1_000_000_000, (nanos % 1_000_000_000).abs()),
+        Value::Float(v) => v.to_string(),
+    }
+}
+
+/// A row found, or the knowledge that the key has none.
+type Found = Option<Arc<[Value]>>;
+
+/// One subtask's connection and cache.
+pub struct PostgresRows {
+    client: Client,
+    prepared: Arc<PreparedTable>,
+    young: HashMap<KeyText, Found>,
+    old: HashMap<KeyText, Found>,
+    /// The rows the current batch needs that the cache may not hold.
+    batch: HashMap<KeyText, Found>,
+    /// The estimated bytes of `young` and of `old`.
+    young_bytes: u64,
+    old_bytes: u64,
+    counters: Arc<OperatorCounters>,
+}
+
+/// A key by its text: what the query sends, and one-to-one with the key.
+type KeyText = String;
+
+impl PostgresRows {
+    pub fn open(prepared: Arc<PreparedTable>, counters: Arc<OperatorCounters>) -> Result<PostgresRows, String> {
+        let client = connect(&prepared.server)?;
+        Ok(PostgresRows {
+            client,
+            prepared,
+            young: HashMap::new(),
+            old: HashMap::new(),
+            batch: HashMap::new(),
+            young_bytes: 0,
+            old_bytes: 0,
+            counters,
+        })
+    }
+
+    /// Makes the rows of `keys` available to `get` until `end_batch`:
+    /// from the cache where it has them, the rest in one query per
+    /// `KEYS_PER_QUERY` distinct keys.
+    pub fn fetch(&mut self, keys: &[Value]) -> Result<(), String> {
+        let database = &self.counters.database;
+        database.lookups.fetch_add(keys.len() as u64, Relaxed);
+        let mut missing: Vec<String> = Vec::new();
+        let mut hits = 0;
+        for key in keys {
+            let text = key_text(key);
+            if self.batch.contains_key(&text) || self.young.contains_key(&text) {
+                hits += 1;
+                continue;
+            }
+            if let Some(found) = self.old.remove(&text) {
+                hits += 1;
+                self.batch.insert(text, found);
+                continue;
+            }
+            self.batch.insert(text.clone(), None);
+            missing.push(text);
+        }
+        database.cache_hits.fetch_add(hits, Relaxed);
+        for chunk in missing.chunks(KEYS_PER_QUERY) {
+            let started = Instant::now();
+            let rows = self.client.query(self.prepared.select.as_str(), &[&chunk]).map_err(|error| {
+                format!(
+                    "PostgreSQL failed a lookup in `{}`: {} (at {})",
+                    self.prepared.table,
+                    describe_error(&error),
+                    self.prepared.server.description
+                )
+            })?;
+            DatabaseCounters::add_nanos(&database.query_nanos, started);
+            database.queries.fetch_add(1, Relaxed);
+            database.keys_queried.fetch_add(chunk.len() as u64, Relaxed);
+            for row in rows {
+                let values = self.values(&row)?;
+                let text = key_text(&values[self.prepared.key_field]);
+                self.batch.insert(text, Some(values.into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn values(&self, row: &postgres::Row) -> Result<Vec<Value>, String> {
+        let record = &self.prepared.record;
+        let mut values = Vec::with_capacity(record.fields().len());
+        for (index, field) in record.fields().iter().enumerate() {
+            let value = match field.ty {
+                Type::Int => row.get::<_, Option<i64>>(index).map(Value::Int),
+                Type::Float => row.get::<_, Option<f64>>(index).map(Value::Float),
+                Type::Bool => row.get::<_, Option<bool>>(index).map(Value::Bool),
+                Type::String => row.get::<_, Option<String>>(index).map(|text| Value::Str(Arc::from(text))),
+                Type::Timestamp => {
+                    row.get::<_, Option<i64>>(index).map(|micros| Value::Timestamp(micros.saturating_mul(1000)))
+                }
+                Type::Duration => {
+                    row.get::<_, Option<i64>>(index).map(|micros| Value::Duration(micros.saturating_mul(1000)))
+                }
+            };
+            match value {
+                Some(value) => values.push(value),
+                None => {
+                    let key_column = &record.fields()[self.prepared.key_field].name;
+                    let key = match self.prepared.key_field < index {
+                        true => {
+                            format!(" (the row whose `{key_column}` is {})", key_text(&values[self.prepared.key_field]))
+                        }
+                        false => String::new(),
+                    };
+                    return Err(format!(
+                        "the column `{}` of `{}` is NULL{key}, and flowc's records have no NULL; read the table through a view that says what NULL means: `COALESCE({}, …)`",
+                        field.name,
+                        self.prepared.table,
+                        quote_ident(&field.name)
+                    ));
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// The row of `key`, which `fetch` was given in this batch.
+    pub fn get(&self, key: &Value) -> Option<&[Value]> {
+        let text = key_text(key);
+        let found = self.batch.get(&text).or_else(|| self.young.get(&text))?;
+        found.as_deref()
+    }
+
+    /// Moves the batch's rows into the cache, making room as it goes.
+    pub fn end_batch(&mut self) {
+        let capacity = self.prepared.cache_rows;
+        let half = capacity.div_ceil(2);
+        for (key, found) in self.batch.drain() {
+            if capacity == 0 {
+                continue;
+            }
+            if self.young.len() >= half {
+                self.old = std::mem::take(&mut self.young);
+                self.old_bytes = std::mem::take(&mut self.young_bytes);
+            }
+            self.young_bytes += key.len() as u64 + 32 + found.as_deref().map_or(16, super::super::lookup::row_bytes);
+            self.young.insert(key, found);
+        }
+    }
+
+    /// The rows cached, and an estimate of their memory.
+    pub fn cached(&self) -> (u64, u64) {
+        ((self.young.len() + self.old.len()) as u64, self.young_bytes + self.old_bytes)
+    }
+}
