@@ -435,7 +435,7 @@ pub fn sink_table(name: &str, sink: &Sink, updating: bool, diagnostics: &mut Vec
         }
         SinkConnector::Discard => "",
         SinkConnector::Postgres(postgres) if postgres.target.connection.is_none() => {
-            "\n-- Flink's JDBC connector (flink-connector-jdbc and the PostgreSQL driver, which PyFlink does not ship) needs these jars.\n-- The program reaches its server through the PG* environment variables: write its URL above."
+            "\n-- Flink's JDBC connector (flink-connector-jdbc and the PostgreSQL driver, which PyFlink does not ship) needs these jars.\n-- The program reaches its server through the PG* environment variables: write its URL in `url` below."
         }
         SinkConnector::Postgres(_) => {
             "\n-- Flink's JDBC connector (flink-connector-jdbc and the PostgreSQL driver, which PyFlink does not ship) needs these jars."
