@@ -87,6 +87,7 @@ pub fn run_text(file_name: &str, text: &str, plan_args: &PlanArgs, args: &RunArg
         if live_table { Box::new(move |progress| live.show(progress)) } else { Box::new(print_progress) };
     let run_options = RunOptions {
         discard_sinks: args.discard_sinks,
+        keep_upsert_sinks: false,
         unthrottled: args.unthrottled,
         interrupts: Some(&super::signals::PRESSES),
         progress: show_progress.then_some(progress),

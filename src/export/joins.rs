@@ -213,6 +213,11 @@ impl Exporter<'_> {
         }
         let program = self.program;
         let table_def = &program.tables[table];
+        if matches!(table_def.connector, crate::check::program::TableSource::Postgres { .. }) {
+            // `table_views` refuses it, once per table, pointing at the table.
+            self.table_views(table);
+            return relation;
+        }
         let views = self.table_views(table);
         let table_columns: Vec<String> = table_def.record.fields().iter().map(|f| f.name.clone()).collect();
         let table_key = &table_columns[table_def.key_field];

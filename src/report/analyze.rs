@@ -320,8 +320,8 @@ fn task_report(
                     .map(|t| t.totals.operator_in_flight_peak.get(position).copied().unwrap_or(0))
                     .max()
                     .unwrap_or(0),
-                database: super::scaling::talks_to_a_database(plan, operator).then(|| super::DatabaseReport {
-                    totals: super::scaling::database_totals(plan, recording, operator),
+                database: super::waiting::talks_to_a_database(plan, operator).then(|| super::DatabaseReport {
+                    totals: super::waiting::database_totals(plan, recording, operator),
                     busy_ms: totals
                         .iter()
                         .map(|t| t.totals.operator_busy_ms.get(position).copied().unwrap_or(0.0))

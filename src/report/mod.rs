@@ -21,6 +21,7 @@ mod stats;
 pub mod text;
 pub mod thresholds;
 mod timeline;
+mod waiting;
 pub mod words;
 
 use serde::{Deserialize, Serialize};

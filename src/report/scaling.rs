@@ -27,13 +27,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::ops::Pace;
-use crate::check::program::{OperatorKind, SinkConnector, TableSource};
-use crate::check::{MAX_ASYNC_CAPACITY, MAX_PARALLELISM};
+use crate::check::MAX_PARALLELISM;
 use crate::diag::line_number;
-use crate::metrics::recording::{DatabaseTotals, Recording};
+use crate::metrics::recording::Recording;
 use crate::plan::physical::ParallelismOrigin;
 use crate::plan::{replan, NodeKind, Override, Partitioning, PhysicalPlan};
 
+use super::waiting::{make_batches_bigger, make_calls_async, talks_to_a_database, BatchChange};
 use super::{EdgeKeys, Report};
 
 /// The share of a subtask's time a sized operator may be busy: headroom for
@@ -48,7 +48,7 @@ const COMPUTES: f64 = 0.5;
 const DEFAULT_SPEEDUP: f64 = 4.0;
 /// What a subtask adds to each asynchronous call's latency, waking up for
 /// its completion: measured at 50–150 µs on a loaded two-core machine.
-const ASYNC_WAKE_UP: f64 = 200e-6;
+pub(super) const ASYNC_WAKE_UP: f64 = 200e-6;
 /// Rounds of planning a proposal for real and growing what does not keep up.
 const PLANNING_ROUNDS: usize = 4;
 
@@ -182,7 +182,7 @@ pub enum Limit {
 
 /// What each operator's input is made of, per subtask at parallelism `p`.
 #[derive(Debug, Clone, Copy, Default)]
-struct Load {
+pub(super) struct Load {
     /// Records every subtask sees (broadcast inputs).
     everyone: f64,
     /// Records split over the subtasks.
@@ -192,7 +192,7 @@ struct Load {
 }
 
 impl Load {
-    fn per_subtask(&self, p: u32) -> f64 {
+    pub(super) fn per_subtask(&self, p: u32) -> f64 {
         self.everyone + self.split * self.hot_share.max(1.0 / f64::from(p.max(1)))
     }
 }
@@ -475,54 +475,6 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
     })
 }
 
-/// Blocking calls that parallelism would grow, given calls in flight
-/// instead: by Little's law a call needs rate × latency of them, and its
-/// chain stays as it is. `proposed` keeps their parallelism, unless even
-/// `MAX_ASYNC_CAPACITY` calls per subtask are too few.
-fn make_calls_async(
-    plan: &PhysicalPlan,
-    loads: &[Flow],
-    proposed: &mut [u32],
-    limits: &mut Vec<Limit>,
-    line: &dyn Fn(usize) -> usize,
-) -> Vec<AsyncChange> {
-    let mut changes = Vec::new();
-    for o in 0..plan.operators.len() {
-        let current = plan.operators[o].parallelism;
-        let NodeKind::Operator { kind: OperatorKind::Sleep { nanos }, attributes } = &plan.node(o).kind else {
-            continue;
-        };
-        if proposed[o] <= current {
-            continue;
-        }
-        // A thread wakes for each completion a little late (timer slack,
-        // the scheduler): short calls need the wake-up counted in.
-        let latency = *nanos as f64 / 1e9 + ASYNC_WAKE_UP;
-        let per_subtask = loads[o].load.per_subtask(current);
-        let needed = ((per_subtask * latency / TARGET_UTILISATION).ceil() as u32).max(4);
-        let from = attributes.async_calls.map(|calls| calls.capacity);
-        let max = MAX_ASYNC_CAPACITY as u32;
-        let to = needed.min(max).max(from.map_or(0, |from| from + 1));
-        proposed[o] = if needed > max {
-            let more = (f64::from(current) * f64::from(needed) / f64::from(max)).ceil() as u32;
-            bounded(plan, o, current, more, limits, line)
-        } else {
-            current
-        };
-        changes.push(AsyncChange {
-            operator: o,
-            node: plan.operators[o].node.index(),
-            name: plan.operators[o].name.clone(),
-            line: line(o),
-            from,
-            to,
-            latency_ms: latency * 1000.0,
-            per_subtask_per_second: per_subtask,
-        });
-    }
-    changes
-}
-
 /// What one operator did over the run.
 #[derive(Debug, Clone, Default)]
 struct Measured {
@@ -608,173 +560,6 @@ fn waits(plan: &PhysicalPlan, operator: usize) -> bool {
     plan.node(operator).spec().is_some_and(|spec| spec.pace == Pace::Waits)
 }
 
-/// A Postgres sink, or a lookup of a Postgres table: it waits on the server.
-pub fn talks_to_a_database(plan: &PhysicalPlan, operator: usize) -> bool {
-    match &plan.node(operator).kind {
-        NodeKind::Sink(sink) => matches!(sink.connector, SinkConnector::Postgres(_)),
-        NodeKind::Operator { kind: OperatorKind::Lookup { table, .. }, .. } => {
-            matches!(plan.logical.tables[*table].connector, TableSource::Postgres { .. })
-        }
-        _ => false,
-    }
-}
-
-/// An operator's database totals, summed over its subtasks.
-pub fn database_totals(plan: &PhysicalPlan, recording: &Recording, operator: usize) -> DatabaseTotals {
-    let task = plan.operators[operator].task;
-    let position = plan.tasks[task].operators.iter().position(|&o| o == operator).unwrap_or(0);
-    let mut sum = DatabaseTotals::default();
-    for subtask in recording.tasks.get(task).map_or(&[][..], |t| &t.subtasks[..]) {
-        let Some(db) = subtask.totals.operator_database.get(position) else { continue };
-        sum.transactions += db.transactions;
-        sum.rows_written += db.rows_written;
-        sum.begin_ms += db.begin_ms;
-        sum.write_ms += db.write_ms;
-        sum.commit_ms += db.commit_ms;
-        sum.lookups += db.lookups;
-        sum.cache_hits += db.cache_hits;
-        sum.queries += db.queries;
-        sum.keys_queried += db.keys_queried;
-        sum.query_ms += db.query_ms;
-    }
-    sum
-}
-
-/// What one transaction of a Postgres sink costs, from a run's totals: a
-/// part that does not grow with the batch (the round trips of `BEGIN`,
-/// `COPY`, an upsert's `INSERT` and `COMMIT`, and the commit's flush to
-/// disk) and a part per row. `BEGIN` is a round trip and nothing else, so
-/// the rows' share of the writing statements is their time less as many
-/// round trips as they make (two for a `COPY`, three with an upsert's `INSERT`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TransactionCost {
-    pub rows_per_transaction: f64,
-    pub fixed_ms: f64,
-    pub per_row_ms: f64,
-}
-
-impl TransactionCost {
-    pub fn of(db: &DatabaseTotals, upsert: bool) -> Option<TransactionCost> {
-        if db.transactions == 0 {
-            return None;
-        }
-        let n = db.transactions as f64;
-        let rows = db.rows_written as f64 / n;
-        let (begin, write, commit) = (db.begin_ms / n, db.write_ms / n, db.commit_ms / n);
-        // Batches of a few rows cannot tell a row's cost from a statement's:
-        // a row is then taken to cost what COPY takes per row.
-        let per_row_ms = match rows >= ROWS_TO_MEASURE_A_ROW {
-            true => {
-                let round_trips = if upsert { 3.0 } else { 2.0 };
-                ((write - round_trips * begin).max(0.0) / rows).max(COPY_ROW_MS)
-            }
-            false => COPY_ROW_MS,
-        };
-        let fixed_ms = (begin + write + commit - rows * per_row_ms).max(begin);
-        Some(TransactionCost { rows_per_transaction: rows, fixed_ms, per_row_ms })
-    }
-
-    /// Rows a writer takes per second with batches of `rows`.
-    pub fn rate(&self, rows: f64) -> f64 {
-        rows * 1000.0 / (self.fixed_ms + rows * self.per_row_ms).max(1e-9)
-    }
-}
-
-/// Rows a transaction must carry on average before its time tells what a row costs.
-const ROWS_TO_MEASURE_A_ROW: f64 = 50.0;
-/// What PostgreSQL's COPY takes per row of a few columns, measured with
-/// `scripts/bench-postgres.sh` (text format, local server): about 2 µs.
-const COPY_ROW_MS: f64 = 0.002;
-
-/// `batch_size = to` on a Postgres sink: fewer, larger transactions
-/// instead of more writers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchChange {
-    pub operator: usize,
-    pub node: usize,
-    pub name: String,
-    pub line: usize,
-    pub from: u32,
-    pub to: u32,
-    pub cost: TransactionCost,
-    /// What each writer must take for the target, and would with `to`.
-    pub per_subtask_per_second: f64,
-    pub expected_per_subtask: f64,
-}
-
-/// The most rows `batch_size` advice proposes: beyond it a transaction
-/// holds its locks and its memory long, and a failure rolls back much.
-const MAX_BATCH_ADVICE: u32 = 100_000;
-
-/// Postgres sinks that parallelism would grow: sized for the target with
-/// larger batches, each writer's rate `rows / (fixed + rows × per_row)`;
-/// more writers only where the rows themselves, not the transactions,
-/// take the time (`proposed` keeps its growth then).
-fn make_batches_bigger(
-    plan: &PhysicalPlan,
-    recording: &Recording,
-    loads: &[Flow],
-    proposed: &mut [u32],
-    line: &dyn Fn(usize) -> usize,
-) -> Vec<BatchChange> {
-    let mut changes = Vec::new();
-    for o in 0..plan.operators.len() {
-        let current = plan.operators[o].parallelism;
-        let NodeKind::Sink(sink) = &plan.node(o).kind else { continue };
-        let SinkConnector::Postgres(settings) = &sink.connector else { continue };
-        if proposed[o] <= current {
-            continue;
-        }
-        let upsert = matches!(settings.mode, crate::check::program::WriteMode::Upsert { .. });
-        let Some(cost) = TransactionCost::of(&database_totals(plan, recording, o), upsert) else { continue };
-        let per_subtask = loads[o].load.per_subtask(current);
-        let wanted = per_subtask / TARGET_UTILISATION;
-        // rows / (fixed + rows × per_row) ≥ wanted, solved for rows.
-        let headroom = 1.0 - wanted * cost.per_row_ms / 1000.0;
-        let needed = match headroom > 0.2 {
-            true => wanted * cost.fixed_ms / 1000.0 / headroom,
-            false => f64::from(MAX_BATCH_ADVICE),
-        };
-        let to = nice_at_least(needed.ceil().max(f64::from(settings.batch_size) * 2.0)).min(MAX_BATCH_ADVICE);
-        if to <= settings.batch_size {
-            continue;
-        }
-        let expected = cost.rate(f64::from(to));
-        if expected * TARGET_UTILISATION >= per_subtask {
-            proposed[o] = current;
-        } else {
-            // The rows alone take the time: writers share them.
-            let writers = (loads[o].total / (expected * TARGET_UTILISATION)).ceil() as u32;
-            proposed[o] = proposed[o].min(writers.max(current + 1));
-        }
-        changes.push(BatchChange {
-            operator: o,
-            node: plan.operators[o].node.index(),
-            name: plan.operators[o].name.clone(),
-            line: line(o),
-            from: settings.batch_size,
-            to,
-            cost,
-            per_subtask_per_second: per_subtask,
-            expected_per_subtask: expected,
-        });
-    }
-    changes
-}
-
-/// The smallest of 1, 2, 5, 10, 20, 50, … at least `n`.
-fn nice_at_least(n: f64) -> u32 {
-    let mut step = 1.0_f64;
-    loop {
-        for factor in [1.0, 2.0, 5.0] {
-            if step * factor >= n {
-                return (step * factor).min(f64::from(u32::MAX)) as u32;
-            }
-        }
-        step *= 10.0;
-    }
-}
-
 fn is_source(plan: &PhysicalPlan, operator: usize) -> bool {
     matches!(plan.node(operator).kind, NodeKind::Source(_))
 }
@@ -793,9 +578,9 @@ fn wanted_rate(plan: &PhysicalPlan, operator: usize) -> Option<f64> {
 
 /// An operator's input at the target: all subtasks together, and per subtask.
 #[derive(Debug, Clone, Copy, Default)]
-struct Flow {
-    total: f64,
-    load: Load,
+pub(super) struct Flow {
+    pub(super) total: f64,
+    pub(super) load: Load,
 }
 
 /// The sources' `targets` carried through every operator's selectivity, in
@@ -893,7 +678,7 @@ fn hot_key_limit(
 }
 
 /// `needed` within what the operator can run at; never below `current`.
-fn bounded(
+pub(super) fn bounded(
     plan: &PhysicalPlan,
     operator: usize,
     current: u32,

@@ -194,11 +194,19 @@ pub fn database(totals: &crate::metrics::recording::DatabaseTotals) -> String {
         ));
     }
     if totals.lookups > 0 {
+        let repeats = totals.lookups.saturating_sub(totals.cache_hits + totals.keys_queried);
         parts.push(format!(
-            "{}, {} from its cache; {} for {}, {} each",
+            "{}, {} from its cache{}; {} for {}, {} each",
             plural(totals.lookups, "lookup"),
             percent(totals.cache_hits as f64 / totals.lookups as f64),
-            plural(totals.queries, "query"),
+            match repeats {
+                0 => String::new(),
+                n => format!(" and {} a key asked for once in its batch", percent(n as f64 / totals.lookups as f64)),
+            },
+            match totals.queries {
+                1 => "1 query".to_string(),
+                n => format!("{} queries", group(n)),
+            },
             plural(totals.keys_queried, "key"),
             short_ms(totals.query_ms / (totals.queries.max(1)) as f64),
         ));

@@ -174,8 +174,8 @@ pub struct LookupOperator {
     missed: usize,
     /// The key expression, where a database's failure is reported.
     key_span: Span,
-    /// The last error was the database's.
-    database_failed: bool,
+    /// The last error was the database's: the help that goes with it.
+    database_failed: Option<&'static str>,
 }
 
 impl LookupOperator {
@@ -204,7 +204,7 @@ impl LookupOperator {
             keys: Vec::new(),
             missed: 0,
             key_span,
-            database_failed: false,
+            database_failed: None,
         }
     }
 }
@@ -213,9 +213,9 @@ impl StatefulOperator for LookupOperator {
     fn push(&mut self, _port: usize, input: &Batch, output: &mut Emit<'_>) -> Result<usize, EvalError> {
         self.key.evaluate_all(input, &mut self.keys)?;
         if let Rows::Postgres(rows) = &mut self.table {
-            if let Err(message) = rows.fetch(&self.keys[..input.len()]) {
-                self.database_failed = true;
-                return Err(EvalError { message, span: self.key_span });
+            if let Err(failure) = rows.fetch(&self.keys[..input.len()]) {
+                self.database_failed = Some(failure.help);
+                return Err(EvalError { message: failure.message, span: self.key_span });
             }
         }
         let mut values = Vec::with_capacity(self.output.fields().len());
@@ -260,9 +260,7 @@ impl StatefulOperator for LookupOperator {
     }
 
     fn external_failure(&self) -> Option<&'static str> {
-        self.database_failed.then_some(
-            "a lookup needs its database for as long as records arrive: restart the server, or read a copy of the table from a file with `file(…)`",
-        )
+        self.database_failed
     }
 
     fn state(&self) -> OperatorState {

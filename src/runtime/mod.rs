@@ -66,6 +66,10 @@ pub fn writes_standard_output(connector: &crate::check::program::SinkConnector) 
 pub struct RunOptions {
     /// Every sink becomes `discard`: the run measures the pipeline, not its sinks.
     pub discard_sinks: bool,
+    /// With `discard_sinks`, PostgreSQL sinks in `upsert` mode still write:
+    /// running again leaves their tables as one run would, so `flowc tune`
+    /// can measure a job whose limit is its database.
+    pub keep_upsert_sinks: bool,
     /// Generators ignore their `rate`.
     pub unthrottled: bool,
     /// Ctrl-C presses so far: the first stops the sources, the second everything.

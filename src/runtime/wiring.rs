@@ -63,7 +63,7 @@ pub fn build(
         distinct_sink_files(plan)?;
     }
     let tables = load_tables(plan, backend, tables_read)?;
-    let database_sinks = if options.discard_sinks { HashMap::new() } else { prepare_database_sinks(plan)? };
+    let database_sinks = prepare_database_sinks(plan, options)?;
     let config = &plan.config;
     let exclusive = config.buffers_per_channel;
     let mut wiring: Vec<Vec<Wiring>> = plan
@@ -278,14 +278,23 @@ enum LoadedTable {
 /// Each Postgres sink's server and shared count, by operator.
 type DatabaseSinks = HashMap<usize, Arc<SharedSink>>;
 
+/// Whether a run's options turn this sink into `discard`.
+fn discards(options: &RunOptions, connector: &SinkConnector) -> bool {
+    let upsert = matches!(connector, SinkConnector::Postgres(sink) if matches!(sink.mode, crate::check::program::WriteMode::Upsert { .. }));
+    options.discard_sinks && !(options.keep_upsert_sinks && upsert)
+}
+
 /// Reaches each Postgres sink's server once and checks (or creates) its
 /// table, so a run whose table does not fit fails before any record flows.
-fn prepare_database_sinks(plan: &PhysicalPlan) -> Result<DatabaseSinks, RunError> {
+fn prepare_database_sinks(plan: &PhysicalPlan, options: &RunOptions) -> Result<DatabaseSinks, RunError> {
     let mut prepared = HashMap::new();
     for operator in &plan.operators {
         let node = plan.node(operator.id);
         let NodeKind::Sink(sink) = &node.kind else { continue };
         let SinkConnector::Postgres(settings) = &sink.connector else { continue };
+        if discards(options, &sink.connector) {
+            continue;
+        }
         let shared = postgres_sink::prepare(settings, &sink.input).map_err(|error| {
             let (code, span, label) = match error.table_misfit {
                 true => (Code::TableMismatch, settings.target.table_span, "this table"),
@@ -368,7 +377,8 @@ fn build_chain(
         let step = match &node.kind {
             NodeKind::Source(_) => Step::Source,
             NodeKind::Sink(sink) => {
-                let connector = if options.discard_sinks { &SinkConnector::Discard } else { &sink.connector };
+                let connector =
+                    if discards(options, &sink.connector) { &SinkConnector::Discard } else { &sink.connector };
                 let context = SinkContext {
                     counters: metrics.operators[operator_id][subtask as usize].clone(),
                     postgres: database_sinks.get(&operator_id).cloned(),

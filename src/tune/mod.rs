@@ -90,7 +90,7 @@ pub fn render(file: &str, wanted: Option<f64>, steps: &[Step], stop: &Stop) -> S
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\ntuning {file}: each step runs it with its sources as written and every sink discarding; \
+        "\ntuning {file}: each step runs it with its sources as written and every sink discarding but PostgreSQL upserts; \
          records/s is what the sources made over the wall time, drain included{}",
         match wanted {
             Some(wanted) => format!(". The sources want {}/s.", format_count(wanted.round() as u64)),

@@ -118,6 +118,12 @@ fn key_text(value: &Value) -> String {
     }
 }
 
+/// Why a lookup could not find its rows, and what to do about it.
+pub struct LookupFailure {
+    pub message: String,
+    pub help: &'static str,
+}
+
 /// A row found, or the knowledge that the key has none.
 type Found = Option<Arc<[Value]>>;
 
@@ -156,14 +162,18 @@ impl PostgresRows {
     /// Makes the rows of `keys` available to `get` until `end_batch`:
     /// from the cache where it has them, the rest in one query per
     /// `KEYS_PER_QUERY` distinct keys.
-    pub fn fetch(&mut self, keys: &[Value]) -> Result<(), String> {
+    pub fn fetch(&mut self, keys: &[Value]) -> Result<(), LookupFailure> {
         let database = &self.counters.database;
         database.lookups.fetch_add(keys.len() as u64, Relaxed);
         let mut missing: Vec<String> = Vec::new();
         let mut hits = 0;
         for key in keys {
             let text = key_text(key);
-            if self.batch.contains_key(&text) || self.young.contains_key(&text) {
+            // A key the batch already asked for is found with it: no hit.
+            if self.batch.contains_key(&text) {
+                continue;
+            }
+            if self.young.contains_key(&text) {
                 hits += 1;
                 continue;
             }
@@ -178,19 +188,23 @@ impl PostgresRows {
         database.cache_hits.fetch_add(hits, Relaxed);
         for chunk in missing.chunks(KEYS_PER_QUERY) {
             let started = Instant::now();
-            let rows = self.client.query(self.prepared.select.as_str(), &[&chunk]).map_err(|error| {
-                format!(
+            let rows = self.client.query(self.prepared.select.as_str(), &[&chunk]).map_err(|error| LookupFailure {
+                message: format!(
                     "PostgreSQL failed a lookup in `{}`: {} (at {})",
                     self.prepared.table,
                     describe_error(&error),
                     self.prepared.server.description
-                )
+                ),
+                help: "a lookup needs its database for as long as records arrive: restart the server, or read a copy of the table from a file with `file(…)`",
             })?;
             DatabaseCounters::add_nanos(&database.query_nanos, started);
             database.queries.fetch_add(1, Relaxed);
             database.keys_queried.fetch_add(chunk.len() as u64, Relaxed);
             for row in rows {
-                let values = self.values(&row)?;
+                let values = self.values(&row).map_err(|message| LookupFailure {
+                    message,
+                    help: "read the table through a view that says what NULL means (`COALESCE(column, …)`), or keep NULLs out of the columns the schema reads",
+                })?;
                 let text = key_text(&values[self.prepared.key_field]);
                 self.batch.insert(text, Some(values.into()));
             }
@@ -225,10 +239,8 @@ impl PostgresRows {
                         false => String::new(),
                     };
                     return Err(format!(
-                        "the column `{}` of `{}` is NULL{key}, and flowc's records have no NULL; read the table through a view that says what NULL means: `COALESCE({}, …)`",
-                        field.name,
-                        self.prepared.table,
-                        quote_ident(&field.name)
+                        "the column `{}` of `{}` is NULL{key}, and flowc's records have no NULL",
+                        field.name, self.prepared.table,
                     ));
                 }
             }

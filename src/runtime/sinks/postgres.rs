@@ -238,10 +238,16 @@ impl PostgresSink {
         DatabaseCounters::add_nanos(&database.begin_nanos, started);
         let writing = Instant::now();
         let mut writer = transaction.copy_in(self.copy.as_str()).map_err(|error| (Stage::Write, error))?;
-        for (start, end) in self.rows.iter().flatten() {
-            // A write error is the connection's; `finish` reports it.
-            if writer.write_all(&self.lines[*start..*end]).is_err() {
-                break;
+        // A write error is the connection's, and `finish` reports it. Every
+        // row live (always, for an insert), the lines go as one write: the
+        // writer sends a message per write it is given.
+        if self.live == self.rows.len() {
+            let _ = writer.write_all(&self.lines);
+        } else {
+            for (start, end) in self.rows.iter().flatten() {
+                if writer.write_all(&self.lines[*start..*end]).is_err() {
+                    break;
+                }
             }
         }
         writer.finish().map_err(|error| (Stage::Write, error))?;
