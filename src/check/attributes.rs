@@ -30,6 +30,12 @@ pub const MAX_WATERMARK_EVERY: i64 = 65_536;
 /// The most calls `@async(capacity = n)` keeps in flight per subtask: each
 /// waits in memory with its record.
 pub const MAX_ASYNC_CAPACITY: i64 = 10_000;
+/// Connections an `@async` lookup of a PostgreSQL table opens per subtask,
+/// at most: a query in flight needs a connection of its own, and a server
+/// has a limit on them (`max_connections`, 100 by default).
+pub const MAX_LOOKUP_CONNECTIONS: u32 = 32;
+/// How often a subtask whose lookup waits for answers looks for them.
+pub const LOOKUP_POLL: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// `@async` without `capacity`: Flink's default queue size is 100; 16 keeps
 /// a stand-in call's memory small and is what the docs show.
@@ -250,6 +256,9 @@ fn async_not_allowed(carrier: Carrier<'_>) -> Option<(String, String)> {
     let instead = "put it on the `sleep` that stands for the call: `| sleep 5ms @async(capacity = 16)`";
     match carrier {
         Carrier::Operator(op) if super::ops::by_keyword(op).is_some_and(|spec| spec.blocking) => None,
+        // A lookup of a PostgreSQL table waits on its server; `check_lookup`
+        // refuses it on a file table.
+        Carrier::Operator("lookup") => None,
         Carrier::Operator("work") => Some((
             "`work` computes: it keeps a core busy, it waits for nothing".into(),
             "`@async` frees the thread while a call waits on another system; work that computes needs a core for each record, so only more subtasks help it: `@parallelism(n)`".into(),

@@ -30,7 +30,7 @@ use crate::diag::{did_you_mean, one_of, Code, Diagnostic, Span};
 use crate::syntax::ast;
 use crate::syntax::Parsed;
 
-pub use attributes::{ATTRIBUTE_NAMES, MAX_ASYNC_CAPACITY, MAX_PARALLELISM};
+pub use attributes::{ATTRIBUTE_NAMES, LOOKUP_POLL, MAX_ASYNC_CAPACITY, MAX_LOOKUP_CONNECTIONS, MAX_PARALLELISM};
 pub use config::Config;
 pub use connectors::{SINK_CONNECTORS, SOURCE_CONNECTORS};
 pub use describe::describe;

@@ -177,23 +177,35 @@ fn whole_job(plan: &PhysicalPlan, report: &Report, bottleneck: usize, text: &str
         });
     }
     for change in &scaling.async_changes {
-        let in_flight = change.per_subtask_per_second * change.latency_ms / 1000.0;
-        let why = format!(
-            "each call of `{}` takes {} (with the wake-up for its completion), and for {wanted} one subtask takes {}/s: that is {:.1} calls in flight (rate × latency), so {} with room to spare{}. The subtask no longer blocks on each call, and its chain stays as it is",
-            change.name,
-            if change.latency_ms >= 1.0 {
-                format!("{:.1} ms", change.latency_ms)
-            } else {
-                format!("{:.0} µs", change.latency_ms * 1000.0)
-            },
-            rate(change.per_subtask_per_second),
-            in_flight,
-            change.to,
-            match change.from {
-                Some(from) => format!("; today its {from} slots are full"),
-                None => " (Flink's Async I/O)".into(),
-            }
-        );
+        let latency = if change.latency_ms >= 1.0 {
+            format!("{:.1} ms", change.latency_ms)
+        } else {
+            format!("{:.0} µs", change.latency_ms * 1000.0)
+        };
+        let today = match change.from {
+            Some(from) => format!("; today its {from} slots are full"),
+            None => " (Flink's Async I/O)".into(),
+        };
+        let why = if change.records_per_call > 1.0 {
+            let queries = change.per_subtask_per_second / change.records_per_call;
+            format!(
+                "each query of `{}` takes {latency} (with the wait for its answer) and serves a batch of {:.1} records on average, and for {wanted} one subtask takes {}/s: that is {:.1} queries in flight ({}/s × latency), so {} connections with room to spare{today}. The subtask takes the next batch while the database answers, and its chain stays as it is",
+                change.name,
+                change.records_per_call,
+                rate(change.per_subtask_per_second),
+                queries * change.latency_ms / 1000.0,
+                rate(queries),
+                change.to,
+            )
+        } else {
+            format!(
+                "each call of `{}` takes {latency} (with the wake-up for its completion), and for {wanted} one subtask takes {}/s: that is {:.1} calls in flight (rate × latency), so {} with room to spare{today}. The subtask no longer blocks on each call, and its chain stays as it is",
+                change.name,
+                rate(change.per_subtask_per_second),
+                change.per_subtask_per_second * change.latency_ms / 1000.0,
+                change.to,
+            )
+        };
         advice.push(Advice {
             change: format!("@async(capacity = {})", change.to),
             target: match change.from {

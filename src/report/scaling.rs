@@ -146,6 +146,13 @@ pub struct AsyncChange {
     /// Each call's latency, and the records per second one subtask must take.
     pub latency_ms: f64,
     pub per_subtask_per_second: f64,
+    /// Records one call serves: 1 for a `sleep`, a batch for a lookup's query.
+    #[serde(default = "one")]
+    pub records_per_call: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -335,7 +342,7 @@ pub fn scale(plan: &PhysicalPlan, recording: &Recording, report: &Report, text: 
         hot_keys_behind_the_cores(plan, &measured, &sources, &uncapped_targets, report, &mut limits, &line);
     }
 
-    let async_changes = make_calls_async(plan, &loads, &mut proposed, &mut limits, &line);
+    let async_changes = make_calls_async(plan, recording, &loads, &mut proposed, &mut limits, &line);
     let batch_changes = make_batches_bigger(plan, recording, &loads, &mut proposed, &line);
     let in_flight_fixed: Vec<bool> =
         (0..plan.operators.len()).map(|o| async_changes.iter().any(|change| change.operator == o)).collect();

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::program::{OperatorKind, SinkConnector, TableSource, WriteMode};
-use crate::check::MAX_ASYNC_CAPACITY;
+use crate::check::{LOOKUP_POLL, MAX_ASYNC_CAPACITY, MAX_LOOKUP_CONNECTIONS};
 use crate::metrics::recording::{DatabaseTotals, Recording};
 use crate::plan::{NodeKind, PhysicalPlan};
 
@@ -187,6 +187,7 @@ fn nice_at_least(n: f64) -> u32 {
 /// `MAX_ASYNC_CAPACITY` calls per subtask are too few.
 pub(super) fn make_calls_async(
     plan: &PhysicalPlan,
+    recording: &Recording,
     loads: &[Flow],
     proposed: &mut [u32],
     limits: &mut Vec<Limit>,
@@ -195,20 +196,33 @@ pub(super) fn make_calls_async(
     let mut changes = Vec::new();
     for o in 0..plan.operators.len() {
         let current = plan.operators[o].parallelism;
-        let NodeKind::Operator { kind: OperatorKind::Sleep { nanos }, attributes } = &plan.node(o).kind else {
-            continue;
-        };
+        let NodeKind::Operator { kind, attributes } = &plan.node(o).kind else { continue };
         if proposed[o] <= current {
             continue;
         }
         // A thread wakes for each completion a little late (timer slack,
-        // the scheduler): short calls need the wake-up counted in.
-        let latency = *nanos as f64 / 1e9 + ASYNC_WAKE_UP;
+        // the scheduler): short calls need the wake-up counted in. A
+        // lookup's query serves a batch of records, on a connection of its own.
+        let (latency, records_per_call, max) = match kind {
+            OperatorKind::Sleep { nanos } => (*nanos as f64 / 1e9 + ASYNC_WAKE_UP, 1.0, MAX_ASYNC_CAPACITY as u32),
+            OperatorKind::Lookup { .. } if talks_to_a_database(plan, o) => {
+                let db = database_totals(plan, recording, o);
+                if db.queries == 0 {
+                    continue;
+                }
+                let latency = db.query_ms / db.queries as f64 / 1000.0 + LOOKUP_POLL.as_secs_f64();
+                (latency, db.lookups as f64 / db.queries as f64, MAX_LOOKUP_CONNECTIONS)
+            }
+            _ => continue,
+        };
         let per_subtask = loads[o].load.per_subtask(current);
-        let needed = ((per_subtask * latency / TARGET_UTILISATION).ceil() as u32).max(4);
+        let calls_per_second = per_subtask / records_per_call.max(1.0);
+        let needed = ((calls_per_second * latency / TARGET_UTILISATION).ceil() as u32).max(4);
         let from = attributes.async_calls.map(|calls| calls.capacity);
-        let max = MAX_ASYNC_CAPACITY as u32;
-        let to = needed.min(max).max(from.map_or(0, |from| from + 1));
+        let to = needed.min(max).max(from.map_or(0, |from| from + 1)).min(max.max(from.unwrap_or(0)));
+        if from.is_some_and(|from| from >= max) {
+            continue;
+        }
         proposed[o] = if needed > max {
             let more = (f64::from(current) * f64::from(needed) / f64::from(max)).ceil() as u32;
             bounded(plan, o, current, more, limits, line)
@@ -224,6 +238,7 @@ pub(super) fn make_calls_async(
             to,
             latency_ms: latency * 1000.0,
             per_subtask_per_second: per_subtask,
+            records_per_call,
         });
     }
     changes

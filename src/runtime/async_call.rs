@@ -204,15 +204,58 @@ impl Chain {
             .fold(held, i64::min)
     }
 
-    /// When the next call of any `@async` operator completes.
+    /// When the next call of any `@async` operator completes, or an
+    /// operator waiting on another system should look for its answers.
     pub fn next_async_due(&self) -> Option<Instant> {
-        self.async_operators
-            .iter()
-            .filter_map(|&index| match &self.operators[index].step {
-                Step::Async(call) => call.queue.next_due(),
-                _ => None,
-            })
-            .min()
+        let calls = self.async_operators.iter().filter_map(|&index| match &self.operators[index].step {
+            Step::Async(call) => call.queue.next_due(),
+            _ => None,
+        });
+        let polls = self.operators.iter().filter_map(|operator| match &operator.step {
+            Step::Stateful(stateful) => stateful.next_poll(),
+            _ => None,
+        });
+        calls.chain(polls).min()
+    }
+
+    /// Stateful operator `index` emits what another system completed (or,
+    /// `drain`, all it waits for), and lets through the watermark it held.
+    fn poll_stateful(
+        &mut self,
+        index: usize,
+        drain: bool,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        let mut emitted = std::mem::take(&mut self.operators[index].output);
+        emitted.clear();
+        let caller = ctx.enter_operator(index);
+        let result = self.run_stateful(index, &mut emitted, outputs, ctx, |stateful, emit| match drain {
+            true => stateful.drain(emit),
+            false => stateful.poll(emit),
+        });
+        let delivered = result.and_then(|risen| {
+            OperatorCounters::add(&self.operators[index].counters.records_out, emitted.len());
+            self.deliver(index, &emitted, outputs, ctx).map(|()| risen)
+        });
+        self.operators[index].output = emitted;
+        ctx.enter_operator(caller);
+        if let Some(risen) = delivered? {
+            for child in 0..self.operators[index].children.len() {
+                if let Child::Chained(next) = self.operators[index].children[child] {
+                    self.advance_watermark(next, risen, outputs, ctx)?;
+                }
+            }
+            outputs.raise_watermark(self.output_watermark());
+        }
+        Ok(())
+    }
+
+    /// The stateful operators with answers to wait for, in chain order.
+    fn polling_operators(&self) -> Vec<usize> {
+        (0..self.operators.len())
+            .filter(|&index| matches!(&self.operators[index].step, Step::Stateful(stateful) if stateful.next_poll().is_some()))
+            .collect()
     }
 
     /// Emits every completed call, in chain order (an operator's output
@@ -225,6 +268,9 @@ impl Chain {
             ctx.enter_operator(caller);
             emitted?;
         }
+        for index in self.polling_operators() {
+            self.poll_stateful(index, false, outputs, ctx)?;
+        }
         Ok(())
     }
 
@@ -232,12 +278,19 @@ impl Chain {
     /// in chain order, so what an operator emits reaches the later ones
     /// before they drain.
     pub fn drain_async_calls(&mut self, outputs: &mut OutputGate, ctx: &mut Ctx) -> Result<(), Stopped> {
-        for position in 0..self.async_operators.len() {
-            let index = self.async_operators[position];
-            let caller = ctx.enter_operator(index);
-            let drained = self.drain_one(index, outputs, ctx);
-            ctx.enter_operator(caller);
-            drained?;
+        for index in 0..self.operators.len() {
+            match &self.operators[index].step {
+                Step::Async(_) => {
+                    let caller = ctx.enter_operator(index);
+                    let drained = self.drain_one(index, outputs, ctx);
+                    ctx.enter_operator(caller);
+                    drained?;
+                }
+                Step::Stateful(stateful) if stateful.next_poll().is_some() => {
+                    self.poll_stateful(index, true, outputs, ctx)?;
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

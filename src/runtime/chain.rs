@@ -488,7 +488,7 @@ impl Chain {
     /// Runs `work` on the stateful operator at `index`, whose output goes on
     /// down the chain a chunk at a time while it works (`Emit`); the rest
     /// stays in `output` for the caller. Keeps its counters up to date.
-    fn run_stateful<T>(
+    pub(super) fn run_stateful<T>(
         &mut self,
         index: usize,
         output: &mut Batch,

@@ -15,7 +15,8 @@ use crate::diag::Span;
 
 use super::keyed::{KeyMap, KeyValue};
 use super::operator::{Emit, OperatorState, StatefulOperator};
-use super::postgres::lookup::PostgresRows;
+use super::postgres::async_lookup::{AsyncRows, POLL as ASYNC_POLL};
+use super::postgres::lookup::{key_text, LookupFailure, PostgresRows};
 use super::sources::{LineLimits, ProduceError, Produced, SourceReader};
 
 /// Rows found by key.
@@ -155,6 +156,8 @@ pub enum Rows {
     Shared(Arc<dyn LookupTable>),
     /// This subtask's connection to a database and its cache.
     Postgres(Box<PostgresRows>),
+    /// This subtask's connections, queries in flight, and cache (`@async`).
+    PostgresAsync(Box<AsyncRows>),
 }
 
 pub struct LookupOperator {
@@ -163,19 +166,65 @@ pub struct LookupOperator {
     /// for the whole run, however many subtasks and lookups read it.
     counts_table: bool,
     key: Box<dyn Scalar>,
+    joiner: Joiner,
+    keys: Vec<Value>,
+    /// The key expression, where a database's failure is reported.
+    key_span: Span,
+    /// The last error was the database's: the help that goes with it.
+    database_failed: Option<&'static str>,
+    /// The input watermark, and the last output watermark let through:
+    /// batches waiting for their rows (`@async`) hold it back.
+    watermark: i64,
+    released: i64,
+}
+
+/// What makes a looked-up record: each input record beside its row.
+struct Joiner {
     outer: bool,
     residual: Option<Residual>,
     input: Arc<RecordType>,
     output: Arc<RecordType>,
     /// The table's fields at their zero values: an unmatched record's.
     zeros: Vec<Value>,
-    keys: Vec<Value>,
     /// Inner: records whose key the table lacks, since the last count.
     missed: usize,
-    /// The key expression, where a database's failure is reported.
-    key_span: Span,
-    /// The last error was the database's: the help that goes with it.
-    database_failed: Option<&'static str>,
+    values: Vec<Value>,
+}
+
+impl Joiner {
+    /// Emits each record of `input` beside the row `find` gives for its key.
+    fn join<'t>(
+        &mut self,
+        input: &Batch,
+        keys: &mut [Value],
+        find: impl Fn(&KeyValue) -> Option<&'t [Value]>,
+        output: &mut Emit<'_>,
+    ) -> Result<(), EvalError> {
+        for (row, key) in keys.iter_mut().enumerate().take(input.len()) {
+            let record = input.row(row, &self.input).values();
+            let key = KeyValue(std::mem::replace(key, Value::Bool(false)));
+            let found = match find(&key) {
+                Some(found) => match &mut self.residual {
+                    Some(residual) => residual.accepts(&record, found)?.then_some(found),
+                    None => Some(found),
+                },
+                None => None,
+            };
+            if found.is_none() && !self.outer {
+                self.missed += 1;
+                continue;
+            }
+            self.values.clear();
+            self.values.extend(record);
+            self.values.extend_from_slice(found.unwrap_or(&self.zeros));
+            if self.outer {
+                self.values.push(Value::Bool(found.is_some()));
+            }
+            output.rows.push_values(&self.output, &self.values);
+            output.flush_if_full();
+        }
+        Ok(())
+    }
 }
 
 impl LookupOperator {
@@ -196,67 +245,129 @@ impl LookupOperator {
             table,
             counts_table,
             key,
-            outer,
-            residual,
-            input,
-            output,
-            zeros,
+            joiner: Joiner { outer, residual, input, output, zeros, missed: 0, values: Vec::new() },
             keys: Vec::new(),
-            missed: 0,
             key_span,
             database_failed: None,
+            watermark: i64::MIN,
+            released: i64::MIN,
         }
+    }
+
+    fn failed(&mut self, failure: LookupFailure) -> EvalError {
+        self.database_failed = Some(failure.help);
+        EvalError { message: failure.message, span: self.key_span }
+    }
+
+    /// `@async`: emits the batches at the front whose rows have come.
+    fn emit_answered(&mut self, output: &mut Emit<'_>) -> Result<(), EvalError> {
+        let Rows::PostgresAsync(rows) = &mut self.table else { return Ok(()) };
+        while let Some((records, mut keys, found)) = rows.pop_ready() {
+            self.joiner.join(&records, &mut keys, |key| found.get(&key_text(&key.0))?.as_deref(), output)?;
+        }
+        Ok(())
+    }
+
+    /// `@async`: hands the batch to the queries in flight, after waiting for
+    /// a free slot (waiting on the database: busy time), and emits what has
+    /// come back.
+    fn push_async(&mut self, input: &Batch, output: &mut Emit<'_>) -> Result<(), EvalError> {
+        while self.async_rows().is_full() {
+            if let Err(failure) = self.async_rows().receive(true) {
+                return Err(self.failed(failure));
+            }
+            self.emit_answered(output)?;
+        }
+        let records = input.slice(0..input.len(), &self.joiner.input);
+        let keys = self.keys[..input.len()].to_vec();
+        let watermark = self.watermark;
+        let rows = self.async_rows();
+        if let Err(failure) = rows.submit(records, keys, watermark).and_then(|()| rows.receive(false)) {
+            return Err(self.failed(failure));
+        }
+        self.emit_answered(output)
+    }
+
+    fn async_rows(&mut self) -> &mut AsyncRows {
+        match &mut self.table {
+            Rows::PostgresAsync(rows) => rows,
+            Rows::Shared(_) | Rows::Postgres(_) => unreachable!("an @async lookup"),
+        }
+    }
+
+    /// The output watermark, if it rose since it was last let through.
+    fn release(&mut self) -> Option<i64> {
+        let passed = self.output_watermark(self.watermark);
+        (passed > self.released).then(|| {
+            self.released = passed;
+            passed
+        })
     }
 }
 
 impl StatefulOperator for LookupOperator {
     fn push(&mut self, _port: usize, input: &Batch, output: &mut Emit<'_>) -> Result<usize, EvalError> {
         self.key.evaluate_all(input, &mut self.keys)?;
-        if let Rows::Postgres(rows) = &mut self.table {
-            if let Err(failure) = rows.fetch(&self.keys[..input.len()]) {
-                self.database_failed = Some(failure.help);
-                return Err(EvalError { message: failure.message, span: self.key_span });
+        let keys = &mut self.keys[..input.len()];
+        match &mut self.table {
+            Rows::Shared(table) => self.joiner.join(input, keys, |key| table.get(key), output)?,
+            Rows::Postgres(rows) => {
+                if let Err(failure) = rows.fetch(keys) {
+                    return Err(self.failed(failure));
+                }
+                self.joiner.join(input, keys, |key| rows.get(&key.0), output)?;
+                rows.end_batch();
             }
-        }
-        let mut values = Vec::with_capacity(self.output.fields().len());
-        for row in 0..input.len() {
-            let record = input.row(row, &self.input).values();
-            let key = KeyValue(std::mem::replace(&mut self.keys[row], Value::Bool(false)));
-            let found = match &self.table {
-                Rows::Shared(table) => table.get(&key),
-                Rows::Postgres(rows) => rows.get(&key.0),
-            };
-            let found = match found {
-                Some(found) => match &mut self.residual {
-                    Some(residual) => residual.accepts(&record, found)?.then_some(found),
-                    None => Some(found),
-                },
-                None => None,
-            };
-            if found.is_none() && !self.outer {
-                self.missed += 1;
-                continue;
-            }
-            values.clear();
-            values.extend(record);
-            values.extend_from_slice(found.unwrap_or(&self.zeros));
-            if self.outer {
-                values.push(Value::Bool(found.is_some()));
-            }
-            output.rows.push_values(&self.output, &values);
-        }
-        if let Rows::Postgres(rows) = &mut self.table {
-            rows.end_batch();
+            Rows::PostgresAsync(_) => self.push_async(input, output)?,
         }
         Ok(0)
     }
 
-    fn advance_watermark(&mut self, _watermark: i64, _output: &mut Emit<'_>) -> Result<(), EvalError> {
+    fn advance_watermark(&mut self, watermark: i64, _output: &mut Emit<'_>) -> Result<(), EvalError> {
+        self.watermark = watermark;
+        // The chain lets `output_watermark(watermark)` through now.
+        self.released = self.released.max(self.output_watermark(watermark));
         Ok(())
     }
 
+    fn output_watermark(&self, watermark: i64) -> i64 {
+        match &self.table {
+            Rows::PostgresAsync(rows) => rows.held_watermark().map_or(watermark, |held| held.min(watermark)),
+            Rows::Shared(_) | Rows::Postgres(_) => watermark,
+        }
+    }
+
+    fn next_poll(&self) -> Option<std::time::Instant> {
+        match &self.table {
+            Rows::PostgresAsync(rows) if !rows.is_empty() => Some(std::time::Instant::now() + ASYNC_POLL),
+            _ => None,
+        }
+    }
+
+    fn poll(&mut self, output: &mut Emit<'_>) -> Result<Option<i64>, EvalError> {
+        let Rows::PostgresAsync(rows) = &mut self.table else { return Ok(None) };
+        if let Err(failure) = rows.receive(false) {
+            return Err(self.failed(failure));
+        }
+        self.emit_answered(output)?;
+        Ok(self.release())
+    }
+
+    fn drain(&mut self, output: &mut Emit<'_>) -> Result<Option<i64>, EvalError> {
+        loop {
+            let Rows::PostgresAsync(rows) = &mut self.table else { return Ok(None) };
+            if rows.is_empty() {
+                return Ok(self.release());
+            }
+            if let Err(failure) = rows.receive(true) {
+                return Err(self.failed(failure));
+            }
+            self.emit_answered(output)?;
+        }
+    }
+
     fn take_dropped(&mut self) -> usize {
-        std::mem::take(&mut self.missed)
+        std::mem::take(&mut self.joiner.missed)
     }
 
     fn external_failure(&self) -> Option<&'static str> {
@@ -268,6 +379,10 @@ impl StatefulOperator for LookupOperator {
             (Rows::Shared(table), true) => OperatorState { entries: table.len() as u64, bytes: table.bytes() },
             (Rows::Shared(_), false) => OperatorState::default(),
             (Rows::Postgres(rows), _) => {
+                let (entries, bytes) = rows.cached();
+                OperatorState { entries, bytes }
+            }
+            (Rows::PostgresAsync(rows), _) => {
                 let (entries, bytes) = rows.cached();
                 OperatorState { entries, bytes }
             }

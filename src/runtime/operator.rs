@@ -89,6 +89,23 @@ pub trait StatefulOperator: Send {
         0
     }
 
+    /// When it should next look for work another system completed (an
+    /// `@async` lookup's answers); `None` when nothing is pending.
+    fn next_poll(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// Emits what completed since; returns its output watermark if that
+    /// rose (records that held it back left).
+    fn poll(&mut self, _output: &mut Emit<'_>) -> Result<Option<i64>, EvalError> {
+        Ok(None)
+    }
+
+    /// At the end of input: waits for everything pending and emits it.
+    fn drain(&mut self, _output: &mut Emit<'_>) -> Result<Option<i64>, EvalError> {
+        Ok(None)
+    }
+
     /// Whether its last error was another system's (a database's), not an
     /// expression's: the help that goes with it, if so.
     fn external_failure(&self) -> Option<&'static str> {

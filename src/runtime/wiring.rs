@@ -30,6 +30,7 @@ use super::input::{InputChannel, InputGate};
 use super::join::JoinOperator;
 use super::keyed::KeyedInputs;
 use super::lookup::{FileTable, LoadError, LookupOperator, LookupTable, Residual, Rows};
+use super::postgres::async_lookup::AsyncRows;
 use super::postgres::lookup::{self as postgres_lookup, PostgresRows, PreparedTable};
 use super::session::SessionOperator;
 use super::sinks::{postgres as postgres_sink, SharedSink, SinkContext, SinkWriter};
@@ -455,12 +456,19 @@ fn build_chain(
                             LoadedTable::File(rows) => Rows::Shared(rows),
                             LoadedTable::Postgres(prepared) => {
                                 let counters = metrics.operators[operator_id][subtask as usize].clone();
-                                let rows = PostgresRows::open(prepared, counters).map_err(|message| {
+                                let cannot_connect = |message: String| {
                                     RunError::new(Code::BadTable, message, node.span, "this lookup").help(
                                         "start the server, or say where it is: `url = …` in the table, or PGHOST, PGPORT, PGUSER and PGDATABASE",
                                     )
-                                })?;
-                                Rows::Postgres(Box::new(rows))
+                                };
+                                match node.attributes().async_calls {
+                                    Some(calls) => Rows::PostgresAsync(Box::new(
+                                        AsyncRows::open(prepared, calls.capacity, counters).map_err(cannot_connect)?,
+                                    )),
+                                    None => Rows::Postgres(Box::new(
+                                        PostgresRows::open(prepared, counters).map_err(cannot_connect)?,
+                                    )),
+                                }
                             }
                         };
                         Step::Stateful(Box::new(LookupOperator::new(

@@ -9,7 +9,7 @@ use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::syntax::ast;
 
 use super::super::expr::{check_expr, Scope};
-use super::super::program::OperatorKind;
+use super::super::program::{OperatorKind, TableSource};
 use super::super::types::{Field, RecordType, Type};
 use super::super::{Checker, StreamName};
 use super::join::MATCHED;
@@ -30,6 +30,26 @@ pub const SPEC: OperatorSpec = OperatorSpec {
 };
 
 impl Checker<'_> {
+    /// `@async` on a lookup: it overlaps the queries of a PostgreSQL table;
+    /// a file table is in memory, with nothing to wait for.
+    pub(super) fn check_async_lookup(&mut self, table: usize, calls: crate::check::program::AsyncCalls) {
+        let definition = &self.tables[table];
+        if matches!(definition.connector, TableSource::File(_)) {
+            self.diagnostics.push(
+                Diagnostic::error(Code::AttributeNotAllowed, format!("the table `{}` is in memory: a lookup of it waits for nothing", definition.name))
+                    .label(calls.span, "nothing to overlap")
+                    .label(definition.name_span, "read whole from a file before the first record")
+                    .help("`@async` overlaps the queries of a lookup of a `postgres` table; a file table is as fast as memory: remove it"),
+            );
+        } else if !calls.ordered {
+            self.diagnostics.push(
+                Diagnostic::error(Code::AttributeValue, "a lookup's batches leave in the order they came")
+                    .label(calls.span, "`ordered = false`")
+                    .help("its queries overlap all the same: remove `ordered = false`"),
+            );
+        }
+    }
+
     pub(super) fn check_lookup(
         &mut self,
         outer: bool,

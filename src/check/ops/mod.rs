@@ -229,6 +229,9 @@ impl Checker<'_> {
             ast::Operator::Sleep(duration) => self.check_sleep(duration, input),
             ast::Operator::Sink(_) => unreachable!("sinks are placed by check_stream"),
         }?;
+        if let (OperatorKind::Lookup { table, .. }, Some(calls)) = (&kind, attributes.async_calls) {
+            self.check_async_lookup(*table, calls);
+        }
         if self.error_count() > errors_before {
             return None;
         }

@@ -130,7 +130,16 @@ impl Words<'_> {
     /// `async: up to 8 calls in flight per subtask, in input order`, for an
     /// operator with `@async`.
     fn async_calls(&self, operator: crate::plan::OperatorId) -> Option<String> {
-        let calls = self.plan.node(operator).attributes().async_calls?;
+        let node = self.plan.node(operator);
+        let calls = node.attributes().async_calls?;
+        if let crate::plan::NodeKind::Operator { kind: crate::check::program::OperatorKind::Lookup { .. }, .. } =
+            &node.kind
+        {
+            return Some(format!(
+                "async: up to {} queries in flight per subtask, one per batch of records, each on its own connection, in input order",
+                calls.capacity
+            ));
+        }
         let order = if calls.ordered { "in input order" } else { "as they complete, watermarks kept in place" };
         Some(format!("async: up to {} calls in flight per subtask, {order}", calls.capacity))
     }

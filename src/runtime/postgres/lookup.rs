@@ -32,12 +32,12 @@ const KEYS_PER_QUERY: usize = 10_000;
 /// A Postgres table checked once before the run, for every subtask.
 #[derive(Debug)]
 pub struct PreparedTable {
-    server: Server,
+    pub(super) server: Server,
     /// `SELECT <fields, each cast to its field's type> FROM t WHERE key = ANY($1::text[]::<key type>[])`.
     select: String,
     record: Arc<RecordType>,
     key_field: usize,
-    cache_rows: usize,
+    pub(super) cache_rows: usize,
     table: String,
 }
 
@@ -107,7 +107,7 @@ fn read_as(column: &str, ty: Type) -> String {
 }
 
 /// A key as the text PostgreSQL's input of the key column reads.
-fn key_text(value: &Value) -> String {
+pub fn key_text(value: &Value) -> String {
     match value {
         Value::Int(v) => v.to_string(),
         Value::Str(text) => text.to_string(),
@@ -125,47 +125,154 @@ pub struct LookupFailure {
 }
 
 /// A row found, or the knowledge that the key has none.
-type Found = Option<Arc<[Value]>>;
+pub type Found = Option<Arc<[Value]>>;
 
-/// One subtask's connection and cache.
-pub struct PostgresRows {
-    client: Client,
-    prepared: Arc<PreparedTable>,
+/// A key by its text: what the query sends, and one-to-one with the key.
+pub type KeyText = String;
+
+/// The rows of `keys` (and `None` for those the table lacks), in one query
+/// per `KEYS_PER_QUERY` keys, counted in `counters`.
+pub fn query(
+    client: &mut Client,
+    prepared: &PreparedTable,
+    keys: &[KeyText],
+    counters: &OperatorCounters,
+) -> Result<Vec<(KeyText, Found)>, LookupFailure> {
+    let database = &counters.database;
+    let mut found: Vec<(KeyText, Found)> = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        let started = Instant::now();
+        let rows = client.query(prepared.select.as_str(), &[&chunk]).map_err(|error| LookupFailure {
+            message: format!(
+                "PostgreSQL failed a lookup in `{}`: {} (at {})",
+                prepared.table,
+                describe_error(&error),
+                prepared.server.description
+            ),
+            help: "a lookup needs its database for as long as records arrive: restart the server, or read a copy of the table from a file with `file(…)`",
+        })?;
+        DatabaseCounters::add_nanos(&database.query_nanos, started);
+        database.queries.fetch_add(1, Relaxed);
+        database.keys_queried.fetch_add(chunk.len() as u64, Relaxed);
+        let mut rows_of_chunk: HashMap<KeyText, Arc<[Value]>> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let values = values(prepared, &row).map_err(|message| LookupFailure {
+                message,
+                help: "read the table through a view that says what NULL means (`COALESCE(column, …)`), or keep NULLs out of the columns the schema reads",
+            })?;
+            rows_of_chunk.insert(key_text(&values[prepared.key_field]), values.into());
+        }
+        found.extend(chunk.iter().map(|key| (key.clone(), rows_of_chunk.get(key).cloned())));
+    }
+    Ok(found)
+}
+
+fn values(prepared: &PreparedTable, row: &postgres::Row) -> Result<Vec<Value>, String> {
+    let record = &prepared.record;
+    let mut values = Vec::with_capacity(record.fields().len());
+    for (index, field) in record.fields().iter().enumerate() {
+        let value = match field.ty {
+            Type::Int => row.get::<_, Option<i64>>(index).map(Value::Int),
+            Type::Float => row.get::<_, Option<f64>>(index).map(Value::Float),
+            Type::Bool => row.get::<_, Option<bool>>(index).map(Value::Bool),
+            Type::String => row.get::<_, Option<String>>(index).map(|text| Value::Str(Arc::from(text))),
+            Type::Timestamp => {
+                row.get::<_, Option<i64>>(index).map(|micros| Value::Timestamp(micros.saturating_mul(1000)))
+            }
+            Type::Duration => {
+                row.get::<_, Option<i64>>(index).map(|micros| Value::Duration(micros.saturating_mul(1000)))
+            }
+        };
+        match value {
+            Some(value) => values.push(value),
+            None => {
+                let key_column = &record.fields()[prepared.key_field].name;
+                let key = match prepared.key_field < index {
+                    true => format!(" (the row whose `{key_column}` is {})", key_text(&values[prepared.key_field])),
+                    false => String::new(),
+                };
+                return Err(format!(
+                    "the column `{}` of `{}` is NULL{key}, and flowc's records have no NULL",
+                    field.name, prepared.table,
+                ));
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// Rows found before, at most `capacity`, in two generations (see the
+/// module's comment).
+pub struct RowCache {
+    capacity: usize,
     young: HashMap<KeyText, Found>,
     old: HashMap<KeyText, Found>,
-    /// The rows the current batch needs that the cache may not hold.
-    batch: HashMap<KeyText, Found>,
     /// The estimated bytes of `young` and of `old`.
     young_bytes: u64,
     old_bytes: u64,
-    counters: Arc<OperatorCounters>,
 }
 
-/// A key by its text: what the query sends, and one-to-one with the key.
-type KeyText = String;
+impl RowCache {
+    pub fn new(capacity: usize) -> RowCache {
+        RowCache { capacity, young: HashMap::new(), old: HashMap::new(), young_bytes: 0, old_bytes: 0 }
+    }
+
+    /// The row of `key` if the cache has it; a hit in the old generation
+    /// moves it to the young one.
+    pub fn take_hit(&mut self, key: &str) -> Option<Found> {
+        if let Some(found) = self.young.get(key) {
+            return Some(found.clone());
+        }
+        let found = self.old.remove(key)?;
+        self.insert(key.to_string(), found.clone());
+        Some(found)
+    }
+
+    pub fn insert(&mut self, key: KeyText, found: Found) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.young.len() >= self.capacity.div_ceil(2) {
+            self.old = std::mem::take(&mut self.young);
+            self.old_bytes = std::mem::take(&mut self.young_bytes);
+        }
+        self.young_bytes += key.len() as u64 + 32 + found.as_deref().map_or(16, super::super::lookup::row_bytes);
+        self.young.insert(key, found);
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
+    /// The rows cached, and an estimate of their memory.
+    pub fn size(&self) -> (u64, u64) {
+        ((self.young.len() + self.old.len()) as u64, self.young_bytes + self.old_bytes)
+    }
+}
+
+/// One subtask's connection and cache, a query per batch that misses.
+pub struct PostgresRows {
+    client: Client,
+    prepared: Arc<PreparedTable>,
+    cache: RowCache,
+    /// The rows the current batch needs.
+    batch: HashMap<KeyText, Found>,
+    counters: Arc<OperatorCounters>,
+}
 
 impl PostgresRows {
     pub fn open(prepared: Arc<PreparedTable>, counters: Arc<OperatorCounters>) -> Result<PostgresRows, String> {
         let client = connect(&prepared.server)?;
-        Ok(PostgresRows {
-            client,
-            prepared,
-            young: HashMap::new(),
-            old: HashMap::new(),
-            batch: HashMap::new(),
-            young_bytes: 0,
-            old_bytes: 0,
-            counters,
-        })
+        let cache = RowCache::new(prepared.cache_rows);
+        Ok(PostgresRows { client, prepared, cache, batch: HashMap::new(), counters })
     }
 
-    /// Makes the rows of `keys` available to `get` until `end_batch`:
-    /// from the cache where it has them, the rest in one query per
-    /// `KEYS_PER_QUERY` distinct keys.
+    /// Makes the rows of `keys` available to `get` until `end_batch`: from
+    /// the cache where it has them, the rest in one query.
     pub fn fetch(&mut self, keys: &[Value]) -> Result<(), LookupFailure> {
         let database = &self.counters.database;
         database.lookups.fetch_add(keys.len() as u64, Relaxed);
-        let mut missing: Vec<String> = Vec::new();
+        let mut missing: Vec<KeyText> = Vec::new();
         let mut hits = 0;
         for key in keys {
             let text = key_text(key);
@@ -173,107 +280,40 @@ impl PostgresRows {
             if self.batch.contains_key(&text) {
                 continue;
             }
-            if self.young.contains_key(&text) {
-                hits += 1;
-                continue;
+            match self.cache.take_hit(&text) {
+                Some(found) => {
+                    hits += 1;
+                    self.batch.insert(text, found);
+                }
+                None => {
+                    self.batch.insert(text.clone(), None);
+                    missing.push(text);
+                }
             }
-            if let Some(found) = self.old.remove(&text) {
-                hits += 1;
-                self.batch.insert(text, found);
-                continue;
-            }
-            self.batch.insert(text.clone(), None);
-            missing.push(text);
         }
         database.cache_hits.fetch_add(hits, Relaxed);
-        for chunk in missing.chunks(KEYS_PER_QUERY) {
-            let started = Instant::now();
-            let rows = self.client.query(self.prepared.select.as_str(), &[&chunk]).map_err(|error| LookupFailure {
-                message: format!(
-                    "PostgreSQL failed a lookup in `{}`: {} (at {})",
-                    self.prepared.table,
-                    describe_error(&error),
-                    self.prepared.server.description
-                ),
-                help: "a lookup needs its database for as long as records arrive: restart the server, or read a copy of the table from a file with `file(…)`",
-            })?;
-            DatabaseCounters::add_nanos(&database.query_nanos, started);
-            database.queries.fetch_add(1, Relaxed);
-            database.keys_queried.fetch_add(chunk.len() as u64, Relaxed);
-            for row in rows {
-                let values = self.values(&row).map_err(|message| LookupFailure {
-                    message,
-                    help: "read the table through a view that says what NULL means (`COALESCE(column, …)`), or keep NULLs out of the columns the schema reads",
-                })?;
-                let text = key_text(&values[self.prepared.key_field]);
-                self.batch.insert(text, Some(values.into()));
+        if !missing.is_empty() {
+            for (key, found) in query(&mut self.client, &self.prepared, &missing, &self.counters)? {
+                self.batch.insert(key, found);
             }
         }
         Ok(())
     }
 
-    fn values(&self, row: &postgres::Row) -> Result<Vec<Value>, String> {
-        let record = &self.prepared.record;
-        let mut values = Vec::with_capacity(record.fields().len());
-        for (index, field) in record.fields().iter().enumerate() {
-            let value = match field.ty {
-                Type::Int => row.get::<_, Option<i64>>(index).map(Value::Int),
-                Type::Float => row.get::<_, Option<f64>>(index).map(Value::Float),
-                Type::Bool => row.get::<_, Option<bool>>(index).map(Value::Bool),
-                Type::String => row.get::<_, Option<String>>(index).map(|text| Value::Str(Arc::from(text))),
-                Type::Timestamp => {
-                    row.get::<_, Option<i64>>(index).map(|micros| Value::Timestamp(micros.saturating_mul(1000)))
-                }
-                Type::Duration => {
-                    row.get::<_, Option<i64>>(index).map(|micros| Value::Duration(micros.saturating_mul(1000)))
-                }
-            };
-            match value {
-                Some(value) => values.push(value),
-                None => {
-                    let key_column = &record.fields()[self.prepared.key_field].name;
-                    let key = match self.prepared.key_field < index {
-                        true => {
-                            format!(" (the row whose `{key_column}` is {})", key_text(&values[self.prepared.key_field]))
-                        }
-                        false => String::new(),
-                    };
-                    return Err(format!(
-                        "the column `{}` of `{}` is NULL{key}, and flowc's records have no NULL",
-                        field.name, self.prepared.table,
-                    ));
-                }
-            }
-        }
-        Ok(values)
-    }
-
     /// The row of `key`, which `fetch` was given in this batch.
     pub fn get(&self, key: &Value) -> Option<&[Value]> {
-        let text = key_text(key);
-        let found = self.batch.get(&text).or_else(|| self.young.get(&text))?;
-        found.as_deref()
+        self.batch.get(&key_text(key))?.as_deref()
     }
 
-    /// Moves the batch's rows into the cache, making room as it goes.
+    /// Moves the batch's rows into the cache.
     pub fn end_batch(&mut self) {
-        let capacity = self.prepared.cache_rows;
-        let half = capacity.div_ceil(2);
         for (key, found) in self.batch.drain() {
-            if capacity == 0 {
-                continue;
-            }
-            if self.young.len() >= half {
-                self.old = std::mem::take(&mut self.young);
-                self.old_bytes = std::mem::take(&mut self.young_bytes);
-            }
-            self.young_bytes += key.len() as u64 + 32 + found.as_deref().map_or(16, super::super::lookup::row_bytes);
-            self.young.insert(key, found);
+            self.cache.insert(key, found);
         }
     }
 
     /// The rows cached, and an estimate of their memory.
     pub fn cached(&self) -> (u64, u64) {
-        ((self.young.len() + self.old.len()) as u64, self.young_bytes + self.old_bytes)
+        self.cache.size()
     }
 }

@@ -11,6 +11,7 @@
 //! runs a small tokio runtime per connection under the hood, which costs
 //! a thread per connection and nothing per call that matters here.
 
+pub mod async_lookup;
 pub mod columns;
 pub mod connect;
 pub mod copy;
