@@ -146,11 +146,12 @@ impl AsyncRows {
         let mut hits: HashMap<KeyText, Found> = HashMap::new();
         let mut needs: Vec<u64> = Vec::new();
         let mut missing: Vec<KeyText> = Vec::new();
+        let mut seen: std::collections::HashSet<KeyText> = std::collections::HashSet::new();
         let id = self.next_id;
         let mut hit_count = 0;
         for key in &keys {
             let text = key_text(key);
-            if hits.contains_key(&text) || missing.contains(&text) {
+            if !seen.insert(text.clone()) {
                 continue;
             }
             if let Some(&other) = self.asked.get(&text) {

@@ -24,7 +24,7 @@ use crate::compile::builtins::format_timestamp;
 use crate::metrics::{DatabaseCounters, OperatorCounters};
 
 use super::columns::{self, Access};
-use super::{connect, describe_error, quote_ident, Server};
+use super::{connect, describe_error, quote_ident, Server, SERVER_HELP};
 
 /// Keys asked for in one query, at most.
 const KEYS_PER_QUERY: usize = 10_000;
@@ -54,13 +54,7 @@ pub fn prepare(table: &Table) -> Result<Arc<PreparedTable>, PrepareError> {
     let TableSource::Postgres { target, cache_rows } = &table.connector else {
         unreachable!("only Postgres tables are prepared")
     };
-    let server_error = |message: String| {
-        PrepareError {
-        message,
-        help: "start the server, or say where it is: `url = \"postgres://user@host:5432/db\"`, or PGHOST, PGPORT, PGUSER and PGDATABASE".into(),
-        table_misfit: false,
-    }
-    };
+    let server_error = |message: String| PrepareError { message, help: SERVER_HELP.into(), table_misfit: false };
     let server = Server::resolve(target).map_err(server_error)?;
     let mut client = connect(&server).map_err(server_error)?;
     let name = &target.table;

@@ -19,6 +19,9 @@ pub mod lookup;
 
 pub use connect::{connect, Server};
 
+/// What to do when the server cannot be reached or fails.
+pub const SERVER_HELP: &str = "start the server, or say where it is: `url = \"postgres://user@host:5432/db\"`, or PGHOST, PGPORT, PGUSER and PGDATABASE";
+
 /// A server's error as one line: its message and SQLSTATE, with its detail
 /// and hint when it gives them; a connection's error with its cause.
 pub fn describe_error(error: &postgres::Error) -> String {

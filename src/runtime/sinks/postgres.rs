@@ -25,7 +25,7 @@ use crate::check::program::{PostgresSink as Settings, WriteMode};
 use crate::check::types::RecordType;
 use crate::compile::row::Batch;
 use crate::metrics::{DatabaseCounters, OperatorCounters};
-use crate::runtime::postgres::{columns, connect, copy, describe_error, quote_ident, Server};
+use crate::runtime::postgres::{columns, connect, copy, describe_error, quote_ident, Server, SERVER_HELP};
 
 use super::RecordWriter;
 
@@ -49,13 +49,7 @@ pub struct PrepareError {
 /// Before any subtask starts: reaches the server, creates the table when
 /// asked to and it is missing, and checks that the records fit its columns.
 pub fn prepare(settings: &Settings, record: &RecordType) -> Result<Arc<SharedSink>, PrepareError> {
-    let server_error = |message: String| {
-        PrepareError {
-        message,
-        help: "start the server, or say where it is: `url = \"postgres://user@host:5432/db\"`, or PGHOST, PGPORT, PGUSER and PGDATABASE".into(),
-        table_misfit: false,
-    }
-    };
+    let server_error = |message: String| PrepareError { message, help: SERVER_HELP.into(), table_misfit: false };
     let server = Server::resolve(&settings.target).map_err(server_error)?;
     let mut client = connect(&server).map_err(server_error)?;
     let table = &settings.target.table;
