@@ -31,7 +31,7 @@ use flink::{
     compare, final_rows, flink_rows, flow_files, print_identifiers, read_jsonl, run_on_flink, with_sinks, Row,
 };
 use flowc::check::check_source;
-use flowc::check::program::{OperatorKind, Program, Stream, StreamHead, TypedExprKind};
+use flowc::check::program::{OperatorKind, Program, SinkConnector, Stream, StreamHead, TypedExprKind};
 use flowc::check::types::Type;
 use flowc::export::{flink_sql, Options};
 
@@ -166,6 +166,13 @@ fn exported_programs_give_flinks_records_what_flowc_gives() {
     for example in examples {
         let text = fs::read_to_string(&example).unwrap();
         let program = check_source(&text).program.expect("examples check");
+        // Flink writes PostgreSQL through its JDBC connector, whose jar
+        // PyFlink does not ship; the export is golden-pinned instead
+        // (tests/golden/export/postgres_sinks).
+        let postgres = program.pipelines.iter().any(|p| matches!(p.sink.connector, SinkConnector::Postgres(_)));
+        if postgres {
+            continue;
+        }
         if flink_sql(&program, "example", &text, Options { drop_simulation: true }).is_ok() {
             exported_examples.push(example.file_stem().unwrap().to_string_lossy().to_string());
             inputs.push(example);

@@ -230,6 +230,20 @@ fn every_kind_of_evidence() -> Vec<Evidence> {
         },
         Evidence::ShortRunWork { source_records: 40, busy_ms: 3.0 },
         Evidence::ShortRunRatios { samples: 1, needed_samples: MIN_SAMPLES },
+        Evidence::Database {
+            operator: 3,
+            operator_name: "Sink: postgres".into(),
+            line: 30,
+            share: 0.99,
+            totals: flowc::metrics::recording::DatabaseTotals {
+                transactions: 2_856,
+                rows_written: 2_856,
+                begin_ms: 230.0,
+                write_ms: 2_080.0,
+                commit_ms: 1_230.0,
+                ..Default::default()
+            },
+        },
     ]
 }
 

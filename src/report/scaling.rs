@@ -147,12 +147,16 @@ pub struct AsyncChange {
     pub latency_ms: f64,
     pub per_subtask_per_second: f64,
     /// Records one call serves: 1 for a `sleep`, a batch for a lookup's query.
-    #[serde(default = "one")]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
     pub records_per_call: f64,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn is_one(value: &f64) -> bool {
+    *value == 1.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
