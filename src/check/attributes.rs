@@ -273,7 +273,7 @@ fn async_not_allowed(carrier: Carrier<'_>) -> Option<(String, String)> {
         )),
         Carrier::Operator(op) => Some((
             format!("`{op}` computes; it makes no call to wait for"),
-            format!("`@async` is for operators that wait on an external system (`sleep` today); for `{op}`, more subtasks help: `@parallelism(n)`"),
+            format!("`@async` is for operators that wait on an external system (`sleep`, a `lookup` of a `postgres` table); for `{op}`, more subtasks help: `@parallelism(n)`"),
         )),
         Carrier::Source => Some((
             "a source reads its input; it makes no call".into(),

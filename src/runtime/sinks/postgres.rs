@@ -4,7 +4,8 @@
 //! in the table whole or not at all. An upsert copies the batch into a
 //! temporary table and moves it with `INSERT … ON CONFLICT (key) DO
 //! UPDATE`, after keeping only each key's last record of the batch (one
-//! statement may not update a row twice). COPY rather than a multi-row
+//! statement may not update a row twice), in the order of the keys (two
+//! writers then lock shared rows in one order: no deadlock). COPY rather than a multi-row
 //! `INSERT`: it sends rows without parsing SQL or binding parameters, and
 //! measured faster at every batch size (docs/postgres.md).
 //!
@@ -232,17 +233,23 @@ impl PostgresSink {
         DatabaseCounters::add_nanos(&database.begin_nanos, started);
         let writing = Instant::now();
         let mut writer = transaction.copy_in(self.copy.as_str()).map_err(|error| (Stage::Write, error))?;
-        // A write error is the connection's, and `finish` reports it. Every
-        // row live (always, for an insert), the lines go as one write: the
-        // writer sends a message per write it is given.
-        if self.live == self.rows.len() {
+        // A write error is the connection's, and `finish` reports it. An
+        // insert's lines go as one write (the writer sends a message per
+        // write it is given). An upsert's go in the order of their keys, so
+        // that two writers' batches lock the rows they share in the same
+        // order and cannot deadlock each other.
+        if self.key.is_empty() {
             let _ = writer.write_all(&self.lines);
         } else {
-            for (start, end) in self.rows.iter().flatten() {
-                if writer.write_all(&self.lines[*start..*end]).is_err() {
-                    break;
+            let mut latest: Vec<(&Vec<u8>, usize)> = self.latest.iter().map(|(key, &slot)| (key, slot)).collect();
+            latest.sort_unstable();
+            let mut ordered = Vec::with_capacity(self.lines.len());
+            for (_, slot) in latest {
+                if let Some((start, end)) = self.rows[slot] {
+                    ordered.extend_from_slice(&self.lines[start..end]);
                 }
             }
+            let _ = writer.write_all(&ordered);
         }
         writer.finish().map_err(|error| (Stage::Write, error))?;
         if let Some(upsert) = &self.upsert {
