@@ -243,3 +243,53 @@ pub(super) fn make_calls_async(
     }
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(transactions: u64, rows: u64, begin: f64, write: f64, commit: f64) -> DatabaseTotals {
+        DatabaseTotals {
+            transactions,
+            rows_written: rows,
+            begin_ms: begin,
+            write_ms: write,
+            commit_ms: commit,
+            ..DatabaseTotals::default()
+        }
+    }
+
+    #[test]
+    fn a_row_by_row_sink_is_all_fixed_cost_and_large_batches_show_the_rows() {
+        // One row a transaction: 0.1 ms to begin, 0.3 writing, 0.4 committing.
+        let cost = TransactionCost::of(&totals(1000, 1000, 100.0, 300.0, 400.0), false).unwrap();
+        assert!((cost.per_row_ms - COPY_ROW_MS).abs() < 1e-12, "{cost:?}");
+        assert!((cost.fixed_ms - (0.8 - COPY_ROW_MS)).abs() < 1e-9, "{cost:?}");
+        // 1,000 rows a transaction: COPY's two round trips (0.2 ms) and 5 µs a row.
+        let cost = TransactionCost::of(&totals(10, 10_000, 1.0, 52.0, 4.0), false).unwrap();
+        assert!((cost.per_row_ms - 0.005).abs() < 1e-9, "{cost:?}");
+        assert!((cost.fixed_ms - 0.7).abs() < 1e-9, "{cost:?}");
+        // An upsert's INSERT is a third round trip.
+        let upsert = TransactionCost::of(&totals(10, 10_000, 1.0, 53.0, 4.0), true).unwrap();
+        assert!((upsert.per_row_ms - 0.005).abs() < 1e-9, "{upsert:?}");
+        assert!(TransactionCost::of(&DatabaseTotals::default(), false).is_none());
+    }
+
+    #[test]
+    fn a_writers_rate_grows_with_its_batches_towards_the_rows_own_cost() {
+        let cost = TransactionCost { rows_per_transaction: 1.0, fixed_ms: 1.0, per_row_ms: 0.01 };
+        assert!((cost.rate(1.0) - 1000.0 / 1.01).abs() < 1e-6);
+        assert!((cost.rate(100.0) - 100_000.0 / 2.0).abs() < 1e-6);
+        assert!(cost.rate(1e9) < 100_000.0 && cost.rate(1e9) > 99_999.0);
+    }
+
+    #[test]
+    fn batch_sizes_are_round_numbers_at_least_the_need() {
+        assert_eq!(nice_at_least(1.0), 1);
+        assert_eq!(nice_at_least(17.0), 20);
+        assert_eq!(nice_at_least(20.0), 20);
+        assert_eq!(nice_at_least(21.0), 50);
+        assert_eq!(nice_at_least(51.0), 100);
+        assert_eq!(nice_at_least(40_001.0), 50_000);
+    }
+}
