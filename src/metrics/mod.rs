@@ -101,6 +101,35 @@ pub struct OperatorCounters {
     pub database: DatabaseCounters,
 }
 
+/// Keeps an operator's in-flight gauge (`OperatorCounters::in_flight` and
+/// its peak) and the gauge's integral, which the owner alone updates: the
+/// count published last held from `since` until each new count.
+#[derive(Debug)]
+pub struct InFlightGauge {
+    nanos: u64,
+    since: std::time::Instant,
+}
+
+impl Default for InFlightGauge {
+    fn default() -> InFlightGauge {
+        InFlightGauge { nanos: 0, since: std::time::Instant::now() }
+    }
+}
+
+impl InFlightGauge {
+    /// Publishes `in_flight` as of `now`.
+    pub fn publish(&mut self, counters: &OperatorCounters, in_flight: u64, now: std::time::Instant) {
+        let elapsed = now.saturating_duration_since(self.since).as_nanos() as u64;
+        let previous = counters.in_flight.load(Relaxed);
+        self.nanos = self.nanos.saturating_add(previous.saturating_mul(elapsed));
+        self.since = now;
+        counters.in_flight_nanos.store(self.nanos, Relaxed);
+        counters.in_flight_since.store(epoch_nanos(now), Relaxed);
+        counters.in_flight.store(in_flight, Relaxed);
+        counters.in_flight_peak.fetch_max(in_flight, Relaxed);
+    }
+}
+
 /// What an operator that talks to a database spent there: a sink's
 /// transactions (the statements that carry rows, then the commit), a
 /// lookup's queries and its cache. Time is wall time around each call,

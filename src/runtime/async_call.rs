@@ -27,11 +27,10 @@
 //! out (`Chain::output_watermark`), so no record still in flight is
 //! overtaken on the wire by a watermark that came after it.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::compile::row::Batch;
-use crate::metrics::{epoch_nanos, OperatorCounters};
+use crate::metrics::{InFlightGauge, OperatorCounters};
 
 use super::async_queue::{AsyncQueue, Ready};
 use super::chain::{Chain, Child, Step};
@@ -47,9 +46,7 @@ pub struct AsyncCall {
     spare: Vec<Batch>,
     /// The last watermark that left the queue.
     emitted_watermark: i64,
-    /// The in-flight gauge's integral (record-nanoseconds) up to `since`.
-    in_flight_nanos: u64,
-    since: Instant,
+    gauge: InFlightGauge,
 }
 
 impl AsyncCall {
@@ -59,23 +56,13 @@ impl AsyncCall {
             queue: AsyncQueue::new(capacity as usize, ordered),
             spare: Vec::new(),
             emitted_watermark: i64::MIN,
-            in_flight_nanos: 0,
-            since: Instant::now(),
+            gauge: InFlightGauge::default(),
         }
     }
 
-    /// Publishes the in-flight gauge, its peak, and its integral: the
-    /// count published last held from `since` until `now`.
+    /// Publishes the records in flight (`InFlightGauge`).
     fn publish(&mut self, counters: &OperatorCounters, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.since).as_nanos() as u64;
-        let previous = counters.in_flight.load(Relaxed);
-        self.in_flight_nanos = self.in_flight_nanos.saturating_add(previous.saturating_mul(elapsed));
-        self.since = now;
-        let in_flight = self.queue.in_flight() as u64;
-        counters.in_flight_nanos.store(self.in_flight_nanos, Relaxed);
-        counters.in_flight_since.store(epoch_nanos(now), Relaxed);
-        counters.in_flight.store(in_flight, Relaxed);
-        counters.in_flight_peak.fetch_max(in_flight, Relaxed);
+        self.gauge.publish(counters, self.queue.in_flight() as u64, now);
     }
 }
 

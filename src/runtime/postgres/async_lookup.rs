@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::check::program::Value;
 use crate::compile::row::Batch;
-use crate::metrics::{epoch_nanos, OperatorCounters};
+use crate::metrics::{InFlightGauge, OperatorCounters};
 
 use super::connect;
 use super::lookup::{key_text, query, Found, KeyText, LookupFailure, PreparedTable, RowCache};
@@ -75,9 +75,7 @@ pub struct AsyncRows {
     answered: HashMap<u64, Answered>,
     next_id: u64,
     counters: Arc<OperatorCounters>,
-    /// The in-flight gauge's integral, as `async_call.rs` keeps it.
-    in_flight_nanos: u64,
-    since: Instant,
+    gauge: InFlightGauge,
 }
 
 impl AsyncRows {
@@ -120,8 +118,7 @@ impl AsyncRows {
             answered: HashMap::new(),
             next_id: 0,
             counters,
-            in_flight_nanos: 0,
-            since: Instant::now(),
+            gauge: InFlightGauge::default(),
         })
     }
 
@@ -253,17 +250,7 @@ impl AsyncRows {
     /// Publishes the batches waiting as the operator's calls in flight: what
     /// its capacity counts.
     fn publish(&mut self) {
-        let now = Instant::now();
-        let counters = &self.counters;
-        let elapsed = now.saturating_duration_since(self.since).as_nanos() as u64;
-        let previous = counters.in_flight.load(Relaxed);
-        self.in_flight_nanos = self.in_flight_nanos.saturating_add(previous.saturating_mul(elapsed));
-        self.since = now;
-        let batches = self.waiting.len() as u64;
-        counters.in_flight_nanos.store(self.in_flight_nanos, Relaxed);
-        counters.in_flight_since.store(epoch_nanos(now), Relaxed);
-        counters.in_flight.store(batches, Relaxed);
-        counters.in_flight_peak.fetch_max(batches, Relaxed);
+        self.gauge.publish(&self.counters, self.waiting.len() as u64, Instant::now());
     }
 }
 
