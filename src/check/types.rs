@@ -97,6 +97,12 @@ pub struct Layout {
 }
 
 impl RecordType {
+    /// A record of `(name, type)` fields, for tests.
+    #[cfg(test)]
+    pub fn of(fields: &[(&str, Type)]) -> Arc<RecordType> {
+        RecordType::new(fields.iter().map(|&(name, ty)| Field { name: name.into(), ty }).collect())
+    }
+
     pub fn new(fields: Vec<Field>) -> Arc<RecordType> {
         let layout = Layout::of(&fields);
         Arc::new(RecordType { fields, layout })

@@ -214,20 +214,13 @@ impl Chain {
         outputs: &mut OutputGate,
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
-        let mut emitted = std::mem::take(&mut self.operators[index].output);
-        emitted.clear();
         let caller = ctx.enter_operator(index);
-        let result = self.run_stateful(index, &mut emitted, outputs, ctx, |stateful, emit| match drain {
+        let risen = self.run_and_deliver(index, outputs, ctx, |stateful, emit| match drain {
             true => stateful.drain(emit),
             false => stateful.poll(emit),
         });
-        let delivered = result.and_then(|risen| {
-            OperatorCounters::add(&self.operators[index].counters.records_out, emitted.len());
-            self.deliver(index, &emitted, outputs, ctx).map(|()| risen)
-        });
-        self.operators[index].output = emitted;
         ctx.enter_operator(caller);
-        if let Some(risen) = delivered? {
+        if let Some(risen) = risen? {
             for child in 0..self.operators[index].children.len() {
                 if let Child::Chained(next) = self.operators[index].children[child] {
                     self.advance_watermark(next, risen, outputs, ctx)?;

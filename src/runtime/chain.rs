@@ -472,23 +472,33 @@ impl Chain {
         outputs: &mut OutputGate,
         ctx: &mut Ctx,
     ) -> Result<(), Stopped> {
-        let mut fired = std::mem::take(&mut self.operators[index].output);
-        fired.clear();
-        let result = self.run_stateful(index, &mut fired, outputs, ctx, |stateful, emit| {
-            stateful.advance_watermark(watermark, emit)
+        self.run_and_deliver(index, outputs, ctx, |stateful, emit| stateful.advance_watermark(watermark, emit))
+    }
+
+    /// `run_stateful` into the operator's own output batch, then hands what
+    /// is left there down the chain, counted as its records out.
+    pub(super) fn run_and_deliver<T>(
+        &mut self,
+        index: usize,
+        outputs: &mut OutputGate,
+        ctx: &mut Ctx,
+        work: impl FnOnce(&mut dyn StatefulOperator, &mut Emit<'_>) -> Result<T, EvalError>,
+    ) -> Result<T, Stopped> {
+        let mut emitted = std::mem::take(&mut self.operators[index].output);
+        emitted.clear();
+        let result = self.run_stateful(index, &mut emitted, outputs, ctx, work);
+        let delivered = result.and_then(|value| {
+            OperatorCounters::add(&self.operators[index].counters.records_out, emitted.len());
+            self.deliver(index, &emitted, outputs, ctx).map(|()| value)
         });
-        let delivered = result.and_then(|()| {
-            OperatorCounters::add(&self.operators[index].counters.records_out, fired.len());
-            self.deliver(index, &fired, outputs, ctx)
-        });
-        self.operators[index].output = fired;
+        self.operators[index].output = emitted;
         delivered
     }
 
     /// Runs `work` on the stateful operator at `index`, whose output goes on
     /// down the chain a chunk at a time while it works (`Emit`); the rest
     /// stays in `output` for the caller. Keeps its counters up to date.
-    pub(super) fn run_stateful<T>(
+    fn run_stateful<T>(
         &mut self,
         index: usize,
         output: &mut Batch,

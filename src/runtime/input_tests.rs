@@ -9,7 +9,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::check::program::{Format, OnError, TimestampFormat, Value};
-use crate::check::types::{Field, RecordType, Type};
+use crate::check::types::{RecordType, Type};
 use crate::compile::row::Batch;
 
 use super::read::{parse_json, parse_value, read_timestamp, CsvColumns};
@@ -19,7 +19,7 @@ use super::sources::{LineLimits, LineSettings, LineSource, ProduceError, Produce
 const R: TimestampFormat = TimestampFormat::Rfc3339;
 
 fn record(fields: &[(&str, Type)]) -> Arc<RecordType> {
-    RecordType::new(fields.iter().map(|(name, ty)| Field { name: name.to_string(), ty: *ty }).collect())
+    RecordType::of(fields)
 }
 
 fn every_type() -> Arc<RecordType> {

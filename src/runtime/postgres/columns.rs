@@ -236,7 +236,6 @@ pub fn create_statement(table: &str, record: &RecordType, key: Option<&[usize]>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::types::Field;
 
     fn shape(columns: &[(&str, &str, bool, bool)], unique: &[&[&str]]) -> TableShape {
         TableShape {
@@ -253,10 +252,6 @@ mod tests {
         }
     }
 
-    fn record(fields: &[(&str, Type)]) -> std::sync::Arc<RecordType> {
-        RecordType::new(fields.iter().map(|&(name, ty)| Field { name: name.into(), ty }).collect())
-    }
-
     #[test]
     fn a_record_fits_columns_of_its_names_and_types() {
         let table = shape(
@@ -267,23 +262,24 @@ mod tests {
             ],
             &[&["id"]],
         );
-        let ok = record(&[("id", Type::Int), ("note", Type::String)]);
+        let ok = RecordType::of(&[("id", Type::Int), ("note", Type::String)]);
         assert!(check_fit("t", &table, &ok, Access::Write, Some(&[0])).is_ok());
         // Reading an int from an `integer` is fine; a float from it is not.
-        assert!(check_fit("t", &table, &record(&[("id", Type::Int)]), Access::Read, None).is_ok());
-        let misfit = check_fit("t", &table, &record(&[("id", Type::Float)]), Access::Read, None).unwrap_err();
+        assert!(check_fit("t", &table, &RecordType::of(&[("id", Type::Int)]), Access::Read, None).is_ok());
+        let misfit = check_fit("t", &table, &RecordType::of(&[("id", Type::Float)]), Access::Read, None).unwrap_err();
         assert!(misfit.message.contains("`id` of `t` is integer"), "{}", misfit.message);
     }
 
     #[test]
     fn a_missing_column_a_required_column_and_a_missing_key_are_named() {
         let table = shape(&[("id", "bigint", true, false), ("total", "numeric", true, false)], &[]);
-        let misfit = check_fit("t", &table, &record(&[("id", Type::Int), ("totl", Type::Float)]), Access::Write, None)
-            .unwrap_err();
+        let misfit =
+            check_fit("t", &table, &RecordType::of(&[("id", Type::Int), ("totl", Type::Float)]), Access::Write, None)
+                .unwrap_err();
         assert!(misfit.message.contains("no column `totl`") && misfit.help.contains("`total`"), "{misfit:?}");
-        let misfit = check_fit("t", &table, &record(&[("id", Type::Int)]), Access::Write, None).unwrap_err();
+        let misfit = check_fit("t", &table, &RecordType::of(&[("id", Type::Int)]), Access::Write, None).unwrap_err();
         assert!(misfit.message.contains("`total` of `t` is NOT NULL"), "{misfit:?}");
-        let both = record(&[("id", Type::Int), ("total", Type::Float)]);
+        let both = RecordType::of(&[("id", Type::Int), ("total", Type::Float)]);
         let misfit = check_fit("t", &table, &both, Access::Write, Some(&[0])).unwrap_err();
         assert!(misfit.help.contains("ADD PRIMARY KEY (\"id\")"), "{misfit:?}");
     }

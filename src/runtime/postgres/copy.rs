@@ -66,25 +66,19 @@ fn push_escaped(out: &mut Vec<u8>, text: &str) {
 mod tests {
     use super::*;
     use crate::check::program::Value;
-    use crate::check::types::Field;
     use crate::compile::row::Batch;
     use std::sync::Arc;
 
     #[test]
     fn every_type_has_its_text_form() {
-        let record = RecordType::new(
-            [
-                ("i", Type::Int),
-                ("f", Type::Float),
-                ("b", Type::Bool),
-                ("s", Type::String),
-                ("t", Type::Timestamp),
-                ("d", Type::Duration),
-            ]
-            .iter()
-            .map(|&(name, ty)| Field { name: name.into(), ty })
-            .collect(),
-        );
+        let record = RecordType::of(&[
+            ("i", Type::Int),
+            ("f", Type::Float),
+            ("b", Type::Bool),
+            ("s", Type::String),
+            ("t", Type::Timestamp),
+            ("d", Type::Duration),
+        ]);
         let mut batch = Batch::new(&record);
         batch.push_values(
             &record,
