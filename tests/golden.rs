@@ -503,15 +503,16 @@ fn records(stdout: &str) -> Vec<String> {
     records
 }
 
-/// The summary's wall time, rate, peak memory and the time a table took to
-/// read vary from run to run, and
+/// The summary's wall time, rate, peak memory, the JIT's compile time and
+/// the time a table took to read vary from run to run, and
 /// so does the largest keyed state above parallelism 1 (how far windows
 /// run ahead depends on when each channel's buffers arrive; at parallelism
 /// 1 tests/delivery.rs pins it).
 fn blank_timings(stderr: &str) -> String {
     let mut out = String::new();
     for line in stderr.lines() {
-        if line.trim_start().starts_with("peak memory:") {
+        // The JIT's compile time, and a line `--no-jit` does not print.
+        if line.trim_start().starts_with("peak memory:") || line.trim_start().starts_with("jit: ") {
             continue;
         }
         let state = line.find(" held up to ").zip(line.find(" of state"));

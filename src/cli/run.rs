@@ -381,10 +381,30 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
             crate::metrics::format_bytes(state_bytes)
         ));
     }
+    if let Some(stats) = outcome.compile.filter(|stats| stats.compiled + stats.interpreted > 0) {
+        text.push_str(&compile_line(&stats));
+    }
     if let Some(peak) = peak_memory_bytes() {
         text.push_str(&format!("  peak memory: {:.1} MiB\n", peak as f64 / (1 << 20) as f64));
     }
     text
+}
+
+/// `jit: 5 functions compiled in 3.1 ms, once for the job (4 more subtasks share them)`.
+fn compile_line(stats: &crate::compile::backend::CompileStats) -> String {
+    let mut line = format!(
+        "  jit: {} compiled in {:.1} ms, once for the job",
+        plural(stats.compiled, "function"),
+        stats.time.as_secs_f64() * 1000.0
+    );
+    if stats.reused > 0 {
+        line.push_str(&format!(" ({} by further subtasks)", plural(stats.reused, "reuse")));
+    }
+    if stats.interpreted > 0 {
+        line.push_str(&format!("; {} left to the interpreter (`flowc explain --jit` says why)", stats.interpreted));
+    }
+    line.push('\n');
+    line
 }
 
 /// Keyed state past this is worth a warning (documented in docs/language.md).

@@ -38,6 +38,37 @@ pub trait Backend: Sync {
     fn fused(&self, _stages: &[FusedStage], _input: &Arc<RecordType>) -> Option<Box<dyn Fused>> {
         None
     }
+    /// What compiling took so far, for a backend that compiles.
+    fn compile_stats(&self) -> Option<CompileStats> {
+        None
+    }
+}
+
+/// A compiling backend's work for one job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompileStats {
+    /// Functions compiled to native code, each once.
+    pub compiled: usize,
+    /// Functions left to the interpreter (the compiler failed on them).
+    pub interpreted: usize,
+    /// Requests met by a function compiled before: further subtasks.
+    pub reused: usize,
+    /// The compiler's time, over every function.
+    pub time: std::time::Duration,
+}
+
+impl CompileStats {
+    /// The work done after `before` was taken (one run of a backend that
+    /// ran others before).
+    pub fn since(self, before: Option<CompileStats>) -> CompileStats {
+        let Some(before) = before else { return self };
+        CompileStats {
+            compiled: self.compiled - before.compiled,
+            interpreted: self.interpreted - before.interpreted,
+            reused: self.reused - before.reused,
+            time: self.time.saturating_sub(before.time),
+        }
+    }
 }
 
 /// One operator of a fused run.
@@ -75,6 +106,18 @@ pub trait Scalar: Send {
         values.clear();
         for row in 0..input.len() {
             values.push(self.evaluate(input, row)?);
+        }
+        Ok(())
+    }
+
+    /// The bits of every row's value (`bits::value_bits`), for a
+    /// value of a fixed-width type: what keyed operators hash and compare
+    /// without a `Value` per record. Not for strings, whose bits would be
+    /// an address.
+    fn evaluate_bits(&self, input: &Batch, bits: &mut Vec<u64>) -> Result<(), EvalError> {
+        bits.clear();
+        for row in 0..input.len() {
+            bits.push(super::bits::value_bits(&self.evaluate(input, row)?));
         }
         Ok(())
     }

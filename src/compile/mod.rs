@@ -7,6 +7,7 @@
 //! `text` the string functions that take strings apart; `fusion` says which operators of a chain compile into one function.
 
 pub mod backend;
+pub mod bits;
 pub mod builtins;
 pub mod fusion;
 pub mod interp;

@@ -3,9 +3,10 @@
 //! that carries more than `1 / CAPACITY` of the records is always among
 //! them, and its count is over by at most the `error` beside it. Each
 //! sending subtask keeps one sketch per hash edge and samples one record in
-//! `SAMPLE_EVERY` at random (a fixed stride would alias with periodic keys
-//! such as `seq % 4`), so the cost on the hot path is a compare loop over
-//! `CAPACITY` hashes now and then; the sketches of a run are merged.
+//! `SAMPLE_EVERY` on average, at random gaps (a fixed stride would alias
+//! with periodic keys such as `seq % 4`): the records between cost a count,
+//! a sampled one a compare loop over `CAPACITY` hashes; the sketches of a
+//! run are merged.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +21,6 @@ pub const SAMPLE_EVERY: u64 = 16;
 #[derive(Debug, Clone)]
 struct Counter {
     hash: u64,
-    /// Kept as a value, written out only for the report: a sketch with
-    /// many keys replaces counters often.
-    key: Value,
     count: u64,
     error: u64,
 }
@@ -30,12 +28,18 @@ struct Counter {
 /// One sender's view of one hash edge.
 #[derive(Debug, Clone, Default)]
 pub struct KeySketch {
+    /// Small, so that finding a hash among them is a quick scan.
     counters: Vec<Counter>,
+    /// Each counter's key, beside it (`keys[i]` is `counters[i]`'s): kept
+    /// as a value, written out only for the report.
+    keys: Vec<Value>,
     /// Records counted (sampled).
     counted: u64,
     seen: u64,
     /// A linear congruential generator's state, for sampling.
     dice: u64,
+    /// Records to pass over before the next one counted.
+    skip: u64,
 }
 
 /// A key and how many of the sampled records carried it.
@@ -66,23 +70,55 @@ impl KeySketch {
     /// Offers one record's key; `hash` is its partitioning hash.
     #[inline]
     pub fn offer(&mut self, hash: u64, key: &Value) {
-        self.seen += 1;
+        self.offer_with(hash, || key.clone())
+    }
+
+    /// As `offer`, making the key's value only for a record it counts.
+    #[inline]
+    pub fn offer_with(&mut self, hash: u64, key: impl FnOnce() -> Value) {
+        let mut key = Some(key);
+        self.offer_rows(1, |_| (hash, key.take().expect("one row")()));
+    }
+
+    /// Offers `n` records at once; `key(row)` gives the hash and the value
+    /// of a record it counts, so the others cost nothing but the count.
+    #[inline]
+    pub fn offer_rows(&mut self, n: usize, mut key: impl FnMut(usize) -> (u64, Value)) {
+        self.seen += n as u64;
+        let mut row = self.skip;
+        while row < n as u64 {
+            let (hash, value) = key(row as usize);
+            self.count(hash, value);
+            row += 1 + self.next_gap();
+        }
+        self.skip = row - n as u64;
+    }
+
+    /// The records to pass over before the next one counted: uniform in
+    /// `0..2 × SAMPLE_EVERY - 1`, so one record in `SAMPLE_EVERY` counts
+    /// on average, at random places.
+    fn next_gap(&mut self) -> u64 {
         // Knuth's MMIX constants; an LCG's high bits are its random ones.
         self.dice = self.dice.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        if (self.dice >> 32) % SAMPLE_EVERY != 0 {
-            return;
-        }
+        (self.dice >> 32) % (2 * SAMPLE_EVERY - 1)
+    }
+
+    fn count(&mut self, hash: u64, key: Value) {
         self.counted += 1;
         if let Some(counter) = self.counters.iter_mut().find(|counter| counter.hash == hash) {
             counter.count += 1;
             return;
         }
         if self.counters.len() < CAPACITY {
-            self.counters.push(Counter { hash, key: key.clone(), count: 1, error: 0 });
+            self.counters.push(Counter { hash, count: 1, error: 0 });
+            self.keys.push(key);
             return;
         }
-        let smallest = self.counters.iter_mut().min_by_key(|counter| counter.count).expect("the sketch is full");
-        *smallest = Counter { hash, key: key.clone(), count: smallest.count + 1, error: smallest.count };
+        let (smallest, _) =
+            self.counters.iter().enumerate().min_by_key(|(_, counter)| counter.count).expect("the sketch is full");
+        let count = self.counters[smallest].count;
+        self.counters[smallest] = Counter { hash, count: count + 1, error: count };
+        self.keys[smallest] = key;
     }
 
     /// Adds `other`'s counts into `self` (another sender of the same edge).
@@ -104,21 +140,24 @@ impl KeySketch {
                 mine.error += their_floor;
             }
         }
-        for counter in &other.counters {
+        for (counter, key) in other.counters.iter().zip(&other.keys) {
             match self.counters.iter_mut().find(|mine| mine.hash == counter.hash) {
                 Some(mine) => {
                     mine.count += counter.count;
                     mine.error += counter.error;
                 }
-                None => self.counters.push(Counter { error: counter.error + my_floor, ..counter.clone() }),
+                None => {
+                    self.counters.push(Counter { error: counter.error + my_floor, ..counter.clone() });
+                    self.keys.push(key.clone());
+                }
             }
         }
     }
 
     /// The heaviest keys, at most `limit`, scaled to all records seen.
     pub fn heavy_keys(&self, limit: usize) -> HeavyKeys {
-        let mut counters: Vec<&Counter> = self.counters.iter().collect();
-        counters.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.hash.cmp(&b.hash)));
+        let mut counters: Vec<(&Counter, &Value)> = self.counters.iter().zip(&self.keys).collect();
+        counters.sort_by(|(a, _), (b, _)| b.count.cmp(&a.count).then_with(|| a.hash.cmp(&b.hash)));
         let scale = |count: u64| {
             (u128::from(count) * u128::from(self.seen)).checked_div(u128::from(self.counted)).unwrap_or(0) as u64
         };
@@ -128,8 +167,8 @@ impl KeySketch {
             keys: counters
                 .into_iter()
                 .take(limit)
-                .map(|counter| KeyCount {
-                    key: key_text(&counter.key),
+                .map(|(counter, key)| KeyCount {
+                    key: key_text(key),
                     records: scale(counter.count),
                     error: scale(counter.error),
                 })

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::check::program::Value;
-use crate::check::types::RecordType;
+use crate::check::types::{RecordType, Type};
 use crate::compile::backend::Scalar;
+use crate::compile::bits::{hash_bits, is_fixed_width, value_of_bits};
 use crate::compile::builtins::hash_value;
 use crate::compile::row::{has_strings, Batch};
 use crate::diag::Code;
@@ -76,8 +77,13 @@ pub enum Partitioner {
     Forward,
     Hash {
         key: Box<dyn Scalar>,
-        /// The key of every row of the batch at hand, evaluated at once.
+        key_type: Type,
+        /// The key of every row of the batch at hand, evaluated at once:
+        /// as values for string keys, as words (`bits`) for the others.
         keys: Vec<Value>,
+        bits: Vec<u64>,
+        /// The channel of every row of the batch at hand.
+        targets: Vec<u32>,
         /// The heaviest keys this sender has sent, published now and then
         /// for the report.
         sketch: Option<KeySketch>,
@@ -87,6 +93,32 @@ pub enum Partitioner {
         next: usize,
     },
     Broadcast,
+}
+
+/// `x % d` for a `d` fixed at the start, by multiplication (Lemire, Kaser
+/// and Kurz, "Faster Remainder by Direct Computation", 2019): the same
+/// remainders, so the same channels, without a division per record.
+#[derive(Debug, Clone, Copy)]
+pub struct FastRemainder {
+    divisor: u64,
+    /// `⌈2¹²⁸ / divisor⌉`, wrapped to 128 bits (0 for a divisor of 1).
+    inverse: u128,
+}
+
+impl FastRemainder {
+    pub fn new(divisor: u64) -> FastRemainder {
+        assert!(divisor > 0, "a remainder needs a divisor");
+        FastRemainder { divisor, inverse: (u128::MAX / u128::from(divisor)).wrapping_add(1) }
+    }
+
+    #[inline]
+    pub fn of(self, x: u64) -> u64 {
+        let low = self.inverse.wrapping_mul(u128::from(x));
+        // The top 64 bits of the 192-bit `low × divisor`.
+        let d = u128::from(self.divisor);
+        let top = (low >> 64) * d + (((low as u64) as u128 * d) >> 64);
+        (top >> 64) as u64
+    }
 }
 
 /// One output edge of a subtask: its channels and its buffer pool.
@@ -229,6 +261,11 @@ impl OutputGate {
         if one_target && !has_strings && !self.flush_every_record && width > 0 {
             return self.write_all_rows(self.edges[edge].channels[0], batch, width, ctx);
         }
+        if let Partitioner::Hash { key_type, .. } = &self.edges[edge].partitioner {
+            if is_fixed_width(*key_type) {
+                return self.write_hashed(edge, batch, &record, has_strings, ctx);
+            }
+        }
         // Keys a batch at a time; on an error, the rows before the failing
         // one still go out, as they would record by record.
         let mut evaluated = Ok(());
@@ -250,7 +287,7 @@ impl OutputGate {
                     let value = &keys[row];
                     let hash = hash_value(value) as u64;
                     if let Some(sketch) = sketch {
-                        sketch.offer(hash, value);
+                        sketch.offer_with(hash, || value.clone());
                     }
                     Some((hash % n_channels as u64) as usize)
                 }
@@ -269,6 +306,89 @@ impl OutputGate {
         evaluated.map_err(|error| {
             ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
         })
+    }
+
+    /// Every row of `batch` to the channel its key's hash picks, for a key of
+    /// a fixed-width type: the keys as words, one compiled call per batch,
+    /// and the channels chosen before any row moves.
+    fn write_hashed(
+        &mut self,
+        edge: usize,
+        batch: &Batch,
+        record: &RecordType,
+        has_strings: bool,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        let n_channels = self.edges[edge].channels.len() as u64;
+        let Partitioner::Hash { key, key_type, bits, targets, sketch, .. } = &mut self.edges[edge].partitioner else {
+            unreachable!("write_hashed is for hash edges")
+        };
+        // On an error, the rows before the failing one still go out, as
+        // they would record by record.
+        let evaluated = key.evaluate_bits(batch, bits);
+        let ty = *key_type;
+        if let Some(sketch) = sketch {
+            sketch.offer_rows(bits.len(), |row| (hash_bits(ty, bits[row]), value_of_bits(ty, bits[row])));
+        }
+        if n_channels == 1 && !has_strings && !self.flush_every_record && record.layout().width > 0 {
+            let rows = bits.len();
+            let channel = self.edges[edge].channels[0];
+            let width = record.layout().width as usize;
+            let written = if rows == batch.len() {
+                self.write_all_rows(channel, batch, width, ctx)
+            } else {
+                self.write_all_rows(channel, &batch.slice(0..rows, record), width, ctx)
+            };
+            written?;
+            return evaluated.map_err(|error| {
+                ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
+            });
+        }
+        let divisor = FastRemainder::new(n_channels);
+        targets.clear();
+        targets.extend(bits.iter().map(|&word| divisor.of(hash_bits(ty, word)) as u32));
+        let targets = std::mem::take(targets);
+        let width = record.layout().width as usize;
+        let mut written = Ok(());
+        for (row, &target) in targets.iter().enumerate() {
+            let channel = self.edges[edge].channels[target as usize];
+            written = if has_strings || self.flush_every_record || width == 0 {
+                self.write_row(channel, batch, row, record, has_strings, ctx)
+            } else {
+                self.append_fixed_row(channel, batch, row, width, record, ctx)
+            };
+            if written.is_err() {
+                break;
+            }
+        }
+        if let Partitioner::Hash { targets: kept, .. } = &mut self.edges[edge].partitioner {
+            *kept = targets;
+        }
+        written?;
+        evaluated.map_err(|error| {
+            ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
+        })
+    }
+
+    /// Row `row` of `batch` (fixed width, no strings) onto `channel`'s
+    /// partial buffer: a copy of its bytes while the buffer has room.
+    #[inline]
+    fn append_fixed_row(
+        &mut self,
+        channel: usize,
+        batch: &Batch,
+        row: usize,
+        width: usize,
+        record: &RecordType,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stopped> {
+        if let Some(partial) = &mut self.channels[channel].partial {
+            if partial.bytes() + width < self.buffer_size {
+                partial.push_row_without_strings(batch, row);
+                return Ok(());
+            }
+        }
+        self.write_row(channel, batch, row, record, false, ctx)
     }
 
     /// Every row of `batch` (fixed width, no strings) to one channel,
@@ -550,5 +670,25 @@ impl OutputGate {
     pub fn has_unflushed(&self) -> bool {
         self.channels.iter().any(|channel| channel.partial.as_ref().is_some_and(|partial| !partial.is_empty()))
             || self.channels.iter().any(|channel| channel.owed_watermark.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FastRemainder;
+
+    #[test]
+    fn fast_remainders_are_the_remainders() {
+        let mut x: u64 = 0x0123_4567_89ab_cdef;
+        for divisor in (1..=70).chain([127, 1 << 20, (1 << 32) + 7, u64::MAX / 3, u64::MAX]) {
+            let fast = FastRemainder::new(divisor);
+            for edge in [0, 1, divisor - 1, divisor, divisor.wrapping_add(1), u64::MAX, u64::MAX - 1] {
+                assert_eq!(fast.of(edge), edge % divisor, "{edge} % {divisor}");
+            }
+            for _ in 0..2_000 {
+                x = crate::compile::builtins::mix64(x.wrapping_add(0x9e37_79b9_7f4a_7c15));
+                assert_eq!(fast.of(x), x % divisor, "{x} % {divisor}");
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@ use crate::compile::backend::Scalar;
 use crate::compile::interp::{call, EvalError};
 use crate::compile::row::Batch;
 
+use super::key_table::SlotLayout;
+
 /// A key's value, with equality and order for maps: floats by their bits
 /// in IEEE total order, so every NaN with the same bits is one key.
 #[derive(Debug, Clone)]
@@ -258,11 +260,16 @@ pub struct Accumulators {
     pub extra_bytes: u64,
 }
 
+/// One word column per aggregate (`None` for an absent argument or filter).
+pub type Columns<'a> = Vec<Option<&'a [u64]>>;
+
 /// A keyed operator's compiled key and aggregate arguments and filters,
 /// evaluated a batch at a time: one call per batch and expression, not per
 /// record.
 pub struct KeyedInputs {
     key: Box<dyn Scalar>,
+    /// Where the key and aggregates fit a `KeyTable`, their slot.
+    pub layout: Option<SlotLayout>,
     pub aggregates: Vec<Aggregate>,
     args: Vec<Option<Box<dyn Scalar>>>,
     filters: Vec<Option<Box<dyn Scalar>>>,
@@ -272,18 +279,77 @@ pub struct KeyedInputs {
     columns: Vec<Vec<Value>>,
     /// Each filter's value for every row of the batch at hand.
     filter_columns: Vec<Vec<Value>>,
+    /// With a layout: the key, each argument and each filter of every row
+    /// of the batch at hand, as words.
+    pub key_words: Vec<u64>,
+    arg_words: Vec<Vec<u64>>,
+    filter_words: Vec<Vec<u64>>,
 }
 
 impl KeyedInputs {
     pub fn new(
         key: Box<dyn Scalar>,
+        key_type: Type,
         aggregates: Vec<Aggregate>,
         args: Vec<Option<Box<dyn Scalar>>>,
         filters: Vec<Option<Box<dyn Scalar>>>,
     ) -> KeyedInputs {
         let columns = args.iter().map(|_| Vec::new()).collect();
         let filter_columns = filters.iter().map(|_| Vec::new()).collect();
-        KeyedInputs { key, aggregates, args, filters, keys: Vec::new(), columns, filter_columns }
+        KeyedInputs {
+            key,
+            layout: SlotLayout::of(key_type, &aggregates),
+            arg_words: args.iter().map(|_| Vec::new()).collect(),
+            filter_words: filters.iter().map(|_| Vec::new()).collect(),
+            aggregates,
+            args,
+            filters,
+            keys: Vec::new(),
+            columns,
+            filter_columns,
+            key_words: Vec::new(),
+        }
+    }
+
+    /// These inputs on the `Value` maps, whatever their types: for the
+    /// tests that hold the typed state to them.
+    #[cfg(test)]
+    pub fn without_layout(mut self) -> KeyedInputs {
+        self.layout = None;
+        self
+    }
+
+    /// As `evaluate`, into words (`key_words`, `words`), for a layout's
+    /// table: one compiled call per expression and batch, no `Value`s.
+    pub fn evaluate_words(&mut self, batch: &Batch) -> Result<(), EvalError> {
+        let mut evaluated = self.key.evaluate_bits(batch, &mut self.key_words);
+        for (arg, column) in self.args.iter().zip(&mut self.arg_words) {
+            if let (Ok(()), Some(arg)) = (&evaluated, arg) {
+                evaluated = arg.evaluate_bits(batch, column);
+            }
+        }
+        for (filter, column) in self.filters.iter().zip(&mut self.filter_words) {
+            if let (Ok(()), Some(filter)) = (&evaluated, filter) {
+                evaluated = filter.evaluate_bits(batch, column);
+            }
+        }
+        match evaluated {
+            Ok(()) => Ok(()),
+            // The error a record-by-record evaluation meets first.
+            Err(error) => self.evaluate(batch).and(Err(error)),
+        }
+    }
+
+    /// Each aggregate's argument and filter words, as `SlotLayout::add` takes them.
+    pub fn words(&self) -> (Columns<'_>, Columns<'_>) {
+        let args = self.args.iter().zip(&self.arg_words).map(|(arg, words)| arg.as_ref().map(|_| &words[..])).collect();
+        let filters = self
+            .filters
+            .iter()
+            .zip(&self.filter_words)
+            .map(|(filter, words)| filter.as_ref().map(|_| &words[..]))
+            .collect();
+        (args, filters)
     }
 
     pub fn new_accumulators(&self) -> Accumulators {

@@ -1,7 +1,9 @@
 //! Property tests of the keyed operators whose output depends on how
 //! records meet: session windows, which merge as records arrive, against
-//! sessions cut from each key's sorted times; and `top`, whose last record
-//! per key and rank must be the key's first records in its order.
+//! sessions cut from each key's sorted times; `top`, whose last record
+//! per key and rank must be the key's first records in its order; and the
+//! typed state of windows and `aggregate` (`key_table.rs`), which must
+//! emit what the `Value` maps emit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::check::functions::AggregateFunction;
-use crate::check::program::{Aggregate, TypedExpr, TypedExprKind, Value};
+use crate::check::program::{Aggregate, TypedExpr, TypedExprKind, Value, WindowKind};
 use crate::check::types::{Field, RecordType, Type};
 use crate::compile::backend::{Backend, Interpreter};
 use crate::compile::row::Batch;
@@ -19,6 +21,7 @@ use super::keyed::KeyedInputs;
 use super::operator::{Emit, StatefulOperator};
 use super::session::SessionOperator;
 use super::top::TopOperator;
+use super::window::{AggregateOperator, WindowOperator};
 
 /// `(k, v, ts)`.
 type Row = (i64, i64, i64);
@@ -122,7 +125,7 @@ fn session_operator(gap: i64) -> (SessionOperator, Arc<RecordType>) {
     ];
     let args = aggregates.iter().map(|a| a.arg.as_ref().map(|arg| backend.scalar(arg, &input))).collect();
     let filters = aggregates.iter().map(|_| None).collect();
-    let inputs = KeyedInputs::new(backend.scalar(&field(0, Type::Int), &input), aggregates, args, filters);
+    let inputs = KeyedInputs::new(backend.scalar(&field(0, Type::Int), &input), Type::Int, aggregates, args, filters);
     let output = RecordType::new(vec![
         Field { name: "k".into(), ty: Type::Int },
         Field { name: "window_start".into(), ty: Type::Timestamp },
@@ -221,5 +224,162 @@ proptest! {
             }
         }
         prop_assert_eq!(last, expected);
+    }
+}
+
+/// `(k, v, f, b, ts)`: the typed-state test's records.
+type WideRow = (i64, i64, f64, bool, i64);
+
+fn wide_record() -> Arc<RecordType> {
+    RecordType::new(vec![
+        Field { name: "k".into(), ty: Type::Int },
+        Field { name: "v".into(), ty: Type::Int },
+        Field { name: "f".into(), ty: Type::Float },
+        Field { name: "b".into(), ty: Type::Bool },
+        Field { name: "ts".into(), ty: Type::Timestamp },
+    ])
+}
+
+/// Every aggregate a `KeyTable` slot holds, over the wide record, with a
+/// filter on some; keyed by `k` (an int) or `f` (a float).
+fn typed_aggregates() -> Vec<Aggregate> {
+    use AggregateFunction::{Avg, Count, Max, Min, Sum};
+    let int = || Some(field(1, Type::Int));
+    let float = || Some(field(2, Type::Float));
+    let typed = |function, arg: Option<TypedExpr>, ty, filtered: bool| Aggregate {
+        function,
+        arg,
+        filter: filtered.then(|| field(3, Type::Bool)),
+        ty,
+        span: Span::new(0, 0),
+    };
+    vec![
+        typed(Count, None, Type::Int, false),
+        typed(Count, None, Type::Int, true),
+        typed(Sum, int(), Type::Int, false),
+        typed(Sum, float(), Type::Float, true),
+        typed(Min, int(), Type::Int, true),
+        typed(Max, int(), Type::Int, false),
+        typed(Min, float(), Type::Float, false),
+        typed(Max, float(), Type::Float, true),
+        typed(Avg, int(), Type::Float, true),
+        typed(Avg, float(), Type::Float, false),
+    ]
+}
+
+/// A window or aggregate over the wide record, on the typed tables or
+/// (`generic`) on the `Value` maps.
+fn wide_operator(
+    kind: Option<WindowKind>,
+    key_index: usize,
+    generic: bool,
+) -> (Box<dyn StatefulOperator>, Arc<RecordType>) {
+    let input = wide_record();
+    let backend = Interpreter;
+    let aggregates = typed_aggregates();
+    let key_type = input.fields()[key_index].ty;
+    let args = aggregates.iter().map(|a| a.arg.as_ref().map(|arg| backend.scalar(arg, &input))).collect();
+    let filters = aggregates.iter().map(|a| a.filter.as_ref().map(|f| backend.scalar(f, &input))).collect();
+    let inputs = KeyedInputs::new(
+        backend.scalar(&field(key_index, key_type), &input),
+        key_type,
+        aggregates.clone(),
+        args,
+        filters,
+    );
+    assert!(inputs.layout.is_some(), "every aggregate here fits a slot");
+    let inputs = if generic { inputs.without_layout() } else { inputs };
+    let mut fields = vec![Field { name: "key".into(), ty: key_type }];
+    if kind.is_some() {
+        fields.push(Field { name: "window_start".into(), ty: Type::Timestamp });
+        fields.push(Field { name: "window_end".into(), ty: Type::Timestamp });
+    }
+    fields.extend(aggregates.iter().enumerate().map(|(i, a)| Field { name: format!("a{i}"), ty: a.ty }));
+    let output = RecordType::new(fields);
+    let operator: Box<dyn StatefulOperator> = match kind {
+        Some(kind) => Box::new(WindowOperator::new(kind, 4, inputs, input, output.clone())),
+        None => Box::new(AggregateOperator::new(inputs, output.clone())),
+    };
+    (operator, output)
+}
+
+/// Feeds `chunks` of wide rows, each followed by its watermark; every row
+/// emitted, as text (so NaNs compare).
+fn run_wide(
+    operator: &mut dyn StatefulOperator,
+    output: &Arc<RecordType>,
+    chunks: &[(Vec<WideRow>, i64)],
+) -> Vec<String> {
+    let input = wide_record();
+    let mut rows = Batch::new(output);
+    let mut emitted = Vec::new();
+    let end = (Vec::new(), i64::MAX);
+    for (chunk, watermark) in chunks.iter().chain(std::iter::once(&end)) {
+        let mut batch = Batch::new(&input);
+        for &(k, v, f, b, ts) in chunk {
+            batch.push_values(
+                &input,
+                &[Value::Int(k), Value::Int(v), Value::Float(f), Value::Bool(b), Value::Timestamp(ts)],
+            );
+        }
+        {
+            let mut collect = |batch: &Batch| {
+                emitted.extend((0..batch.len()).map(|row| format!("{:?}", batch.row(row, output).values())));
+                Ok(())
+            };
+            let mut emit = Emit::new(&mut rows, &mut collect);
+            operator.push(0, &batch, &mut emit).expect("no evaluation error");
+            operator.advance_watermark(*watermark, &mut emit).expect("no evaluation error");
+        }
+        emitted.extend((0..rows.len()).map(|row| format!("{:?}", rows.row(row, output).values())));
+        rows.clear();
+    }
+    emitted
+}
+
+fn wide_rows_strategy() -> impl Strategy<Value = Vec<WideRow>> {
+    let float = prop_oneof![
+        8 => (-4i64..4).prop_map(|v| v as f64 * 0.5),
+        1 => Just(-0.0),
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+    ];
+    prop::collection::vec((-3i64..4, i64::MIN..i64::MAX, float, any::<bool>(), 0i64..200), 0..80)
+}
+
+proptest! {
+    #[test]
+    fn typed_state_emits_what_the_value_maps_emit(
+        rows in wide_rows_strategy(),
+        small_values in any::<bool>(),
+        kind in 0usize..3,
+        float_key in any::<bool>(),
+        size in 1i64..40,
+        slide in 1i64..40,
+        cut in 1usize..9,
+        late in 0i64..30,
+    ) {
+        // Small values, or values anywhere (sums wrap, averages take i128).
+        let rows: Vec<WideRow> =
+            rows.into_iter().map(|(k, v, f, b, ts)| (k, if small_values { v % 7 } else { v }, f, b, ts)).collect();
+        let kind = match kind {
+            0 => Some(WindowKind::Tumbling { size_nanos: size }),
+            1 => Some(WindowKind::Sliding { size_nanos: size.max(slide), slide_nanos: slide }),
+            _ => None,
+        };
+        let key_index = if float_key { 2 } else { 0 };
+        // Watermarks that trail the latest time by `late`, so some records are late.
+        let mut latest = i64::MIN;
+        let chunks: Vec<(Vec<WideRow>, i64)> = rows
+            .chunks(cut)
+            .map(|chunk| {
+                latest = chunk.iter().map(|r| r.4).fold(latest, i64::max);
+                (chunk.to_vec(), latest - late)
+            })
+            .collect();
+        let (mut typed, output) = wide_operator(kind, key_index, false);
+        let (mut generic, _) = wide_operator(kind, key_index, true);
+        prop_assert_eq!(run_wide(typed.as_mut(), &output, &chunks), run_wide(generic.as_mut(), &output, &chunks));
+        prop_assert_eq!(typed.state().entries, generic.state().entries);
     }
 }

@@ -18,6 +18,7 @@ mod input_tests;
 mod join;
 mod join_state;
 mod json;
+mod key_table;
 mod keyed;
 #[cfg(test)]
 mod keyed_tests;
@@ -137,6 +138,9 @@ pub struct RunOutcome {
     pub stdout_closed: bool,
     /// The tables read before the first record.
     pub tables_read: Vec<wiring::TableRead>,
+    /// What the backend compiled for this run (kernels compiled once,
+    /// shared by the subtasks); `None` for the interpreter.
+    pub compile: Option<crate::compile::backend::CompileStats>,
 }
 
 /// Each subtask thread's stack: chains recurse once per fused operator.
@@ -173,7 +177,10 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
     };
     let start = Instant::now();
     let mut tables_read = Vec::new();
-    let subtasks = match wiring::build(plan, backend, &options, &metrics, &control, &mut tables_read) {
+    let compiled_before = backend.compile_stats();
+    let built = wiring::build(plan, backend, &options, &metrics, &control, &mut tables_read);
+    let compile = backend.compile_stats().map(|after| after.since(compiled_before));
+    let subtasks = match built {
         Ok(subtasks) => subtasks,
         Err(error) => {
             let recording = sampler_of(plan, &metrics, sample_interval, start).recording(Instant::now());
@@ -185,6 +192,7 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
                 interrupts: 0,
                 stdout_closed: false,
                 tables_read,
+                compile,
             };
         }
     };
@@ -193,8 +201,12 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
     let mut sampler = sampler_of(plan, &metrics, sample_interval, Instant::now());
     let (done_sender, done) = crossbeam_channel::unbounded::<()>();
     let mut handles = Vec::new();
-    let mut spawn_error = None;
     let total = subtasks.len();
+    // A thread that starts with too little address space left aborts the
+    // process (its signal stack cannot be allocated), so the stacks are
+    // checked against the limit before any starts.
+    let mut spawn_error = address_space_short_for(total).map(std::io::Error::other);
+    let subtasks = if spawn_error.is_some() { Vec::new() } else { subtasks };
     for (name, subtask) in subtasks {
         let done_sender = done_sender.clone();
         let control = control.clone();
@@ -279,7 +291,32 @@ pub fn run(plan: &PhysicalPlan, backend: &dyn Backend, mut options: RunOptions) 
         interrupts: seen_interrupts,
         stdout_closed: control.is_stdout_closed(),
         tables_read,
+        compile,
     }
+}
+
+/// Why `threads` subtask threads would not fit under the process's
+/// address-space limit (`ulimit -v`), if they would not: each takes
+/// `STACK_SIZE` of it, and its signal stack and the run's buffers more.
+fn address_space_short_for(threads: usize) -> Option<String> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the limit into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmSize:"))?;
+    let in_use = line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024;
+    let per_thread = STACK_SIZE as u64 + (1 << 20);
+    let needed = threads as u64 * per_thread + (64 << 20);
+    let left = limit.rlim_cur.saturating_sub(in_use);
+    (needed > left).then(|| {
+        format!(
+            "their stacks need about {} MiB of address space and {} MiB is left under the limit",
+            needed >> 20,
+            left >> 20
+        )
+    })
 }
 
 fn sampler_of(plan: &PhysicalPlan, metrics: &RunMetrics, interval: Duration, start: Instant) -> Sampler {

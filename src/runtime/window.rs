@@ -16,6 +16,9 @@ use crate::check::types::RecordType;
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 
+use crate::compile::bits::value_of_bits;
+
+use super::key_table::{KeyTable, SlotLayout};
 use super::keyed::{Accumulators, KeyMap, KeyValue, KeyedInputs, StateSize};
 use super::operator::{Emit, OperatorState, StatefulOperator};
 
@@ -27,8 +30,54 @@ pub struct WindowOperator {
     pub output: Arc<RecordType>,
     /// Open windows by `(end, start)`, each with its keys' accumulators.
     windows: BTreeMap<(i64, i64), KeyMap<Accumulators>>,
+    /// With a slot layout, the open windows' keys are in tables instead.
+    tables: Option<WindowTables>,
     watermark: i64,
     pub state: StateSize,
+}
+
+/// Open windows whose keys live in `KeyTable`s.
+struct WindowTables {
+    layout: SlotLayout,
+    /// Open windows by `(end, start)`: their table in `tables`.
+    open: BTreeMap<(i64, i64), usize>,
+    tables: Vec<KeyTable>,
+    /// Tables of fired windows, emptied, kept for the next ones.
+    free: Vec<usize>,
+    /// The window the last record went to, and its table: consecutive
+    /// records mostly share one.
+    last: Option<((i64, i64), usize)>,
+    /// The slots of a firing window in key order, reused from window to window.
+    sorted: Vec<u64>,
+}
+
+impl WindowTables {
+    fn table_of(&mut self, window: (i64, i64)) -> usize {
+        if let Some((last, table)) = self.last {
+            if last == window {
+                return table;
+            }
+        }
+        let table = match self.open.get(&window) {
+            Some(&table) => table,
+            None => {
+                let table = self.free.pop().unwrap_or_else(|| {
+                    self.tables.push(KeyTable::new(self.layout.stride));
+                    self.tables.len() - 1
+                });
+                self.open.insert(window, table);
+                table
+            }
+        };
+        self.last = Some((window, table));
+        table
+    }
+
+    /// The open windows' tables: the state. (Emptied tables kept for
+    /// later windows are memory the process holds, not state.)
+    fn bytes(&self) -> u64 {
+        self.open.values().map(|&table| self.tables[table].bytes()).sum()
+    }
 }
 
 impl WindowOperator {
@@ -39,6 +88,14 @@ impl WindowOperator {
         input: Arc<RecordType>,
         output: Arc<RecordType>,
     ) -> WindowOperator {
+        let tables = inputs.layout.clone().map(|layout| WindowTables {
+            layout,
+            open: BTreeMap::new(),
+            tables: Vec::new(),
+            free: Vec::new(),
+            last: None,
+            sorted: Vec::new(),
+        });
         WindowOperator {
             kind,
             time_field,
@@ -46,18 +103,26 @@ impl WindowOperator {
             input,
             output,
             windows: BTreeMap::new(),
+            tables,
             watermark: i64::MIN,
             state: StateSize::default(),
         }
     }
 
-    /// Adds every row of `batch` to its windows; returns how many were late.
-    pub fn add(&mut self, batch: &Batch) -> Result<usize, EvalError> {
-        let (size, slide) = match self.kind {
+    fn size_and_slide(&self) -> (i64, i64) {
+        match self.kind {
             WindowKind::Tumbling { size_nanos } => (size_nanos, size_nanos),
             WindowKind::Sliding { size_nanos, slide_nanos } => (size_nanos, slide_nanos),
             WindowKind::Session { .. } => unreachable!("sessions are `SessionOperator`s"),
-        };
+        }
+    }
+
+    /// Adds every row of `batch` to its windows; returns how many were late.
+    pub fn add(&mut self, batch: &Batch) -> Result<usize, EvalError> {
+        if self.tables.is_some() {
+            return self.add_to_tables(batch);
+        }
+        let (size, slide) = self.size_and_slide();
         let mut late = 0;
         self.inputs.evaluate(batch)?;
         for row in 0..batch.len() {
@@ -91,9 +156,95 @@ impl WindowOperator {
         Ok(late)
     }
 
+    /// `add` for keys in tables: the batch's keys and arguments as words,
+    /// each record one probe and a few word updates per window it is in.
+    fn add_to_tables(&mut self, batch: &Batch) -> Result<usize, EvalError> {
+        let (size, slide) = self.size_and_slide();
+        self.inputs.evaluate_words(batch)?;
+        let tables = self.tables.as_mut().expect("add_to_tables has tables");
+        let (args, filters) = self.inputs.words();
+        let keys = &self.inputs.key_words;
+        let time_offset = self.input.layout().offsets[self.time_field] as usize;
+        let width = self.input.layout().width as usize;
+        let rows = batch.row_bytes_all();
+        let mut late = 0;
+        // A tumbling window's bounds, kept from record to record: most
+        // records fall in the window of the one before, without a division.
+        let mut current = (i64::MAX, i64::MIN, 0);
+        for (row, &key) in keys.iter().enumerate() {
+            let at = row * width + time_offset;
+            let ts = i64::from_le_bytes(rows[at..at + 8].try_into().expect("a timestamp is 8 bytes"));
+            if size == slide && current.0 <= ts && ts < current.1 {
+                let (slot, new) = tables.tables[current.2].slot(key);
+                tables.layout.add(slot, &args, &filters, row);
+                self.state.entries += u64::from(new);
+                continue;
+            }
+            let mut start = ts - ts.rem_euclid(slide);
+            let mut assigned = false;
+            // Every window of `size` starting at a multiple of `slide` that covers `ts`.
+            while start > ts.saturating_sub(size) {
+                let end = start.saturating_add(size);
+                if end > self.watermark {
+                    let table = tables.table_of((end, start));
+                    let (slot, new) = tables.tables[table].slot(key);
+                    tables.layout.add(slot, &args, &filters, row);
+                    self.state.entries += u64::from(new);
+                    assigned = true;
+                    if size == slide {
+                        current = (start, end, table);
+                    }
+                }
+                let Some(previous) = start.checked_sub(slide) else { break };
+                start = previous;
+            }
+            if !assigned {
+                late += 1;
+            }
+        }
+        self.state.bytes = tables.bytes();
+        Ok(late)
+    }
+
+    /// `fire` for keys in tables: each window's keys sorted in place, its
+    /// rows written out, its table emptied for the next window.
+    fn fire_tables(&mut self, output: &mut Emit<'_>) {
+        let tables = self.tables.as_mut().expect("fire_tables has tables");
+        let mut values = Vec::with_capacity(self.output.fields().len());
+        while let Some(entry) = tables.open.first_entry() {
+            let (end, start) = *entry.key();
+            if end > self.watermark {
+                break;
+            }
+            let index = entry.remove();
+            let table = &tables.tables[index];
+            table.sorted_entries(tables.layout.key_type, &mut tables.sorted);
+            for slot in tables.sorted.chunks_exact(tables.layout.stride) {
+                let (key, aggregates) = (slot[0], &slot[1..]);
+                values.clear();
+                values.push(value_of_bits(tables.layout.key_type, key));
+                values.push(Value::Timestamp(start));
+                values.push(Value::Timestamp(end));
+                tables.layout.results(aggregates, &mut values);
+                output.rows.push_values(&self.output, &values);
+                output.flush_if_full();
+            }
+            self.state.entries -= table.len() as u64;
+            tables.tables[index].clear();
+            tables.free.push(index);
+            if tables.last.is_some_and(|(_, table)| table == index) {
+                tables.last = None;
+            }
+        }
+        self.state.bytes = tables.bytes();
+    }
+
     /// Fires every window that ends at or before `watermark` into `output`.
     pub fn fire(&mut self, watermark: i64, output: &mut Emit<'_>) {
         self.watermark = self.watermark.max(watermark);
+        if self.tables.is_some() {
+            return self.fire_tables(output);
+        }
         while let Some(entry) = self.windows.first_entry() {
             let (end, start) = *entry.key();
             if end > self.watermark {
@@ -124,16 +275,35 @@ pub struct AggregateOperator {
     pub inputs: KeyedInputs,
     pub output: Arc<RecordType>,
     keys: KeyMap<Accumulators>,
+    /// With a slot layout, the keys are in a table instead.
+    table: Option<KeyTable>,
     pub state: StateSize,
 }
 
 impl AggregateOperator {
     pub fn new(inputs: KeyedInputs, output: Arc<RecordType>) -> AggregateOperator {
-        AggregateOperator { inputs, output, keys: KeyMap::default(), state: StateSize::default() }
+        let table = inputs.layout.as_ref().map(|layout| KeyTable::new(layout.stride));
+        AggregateOperator { inputs, output, keys: KeyMap::default(), table, state: StateSize::default() }
     }
 
     pub fn add(&mut self, batch: &Batch, output: &mut Batch) -> Result<(), EvalError> {
         let mut values = Vec::with_capacity(self.output.fields().len());
+        if let Some(table) = &mut self.table {
+            self.inputs.evaluate_words(batch)?;
+            let layout = self.inputs.layout.as_ref().expect("a table has a layout");
+            let (args, filters) = self.inputs.words();
+            for (row, &key) in self.inputs.key_words.iter().enumerate() {
+                let (slot, new) = table.slot(key);
+                layout.add(slot, &args, &filters, row);
+                self.state.entries += u64::from(new);
+                values.clear();
+                values.push(value_of_bits(layout.key_type, key));
+                layout.results(slot, &mut values);
+                output.push_values(&self.output, &values);
+            }
+            self.state.bytes = table.bytes();
+            return Ok(());
+        }
         self.inputs.evaluate(batch)?;
         for row in 0..batch.len() {
             let key = self.inputs.take_key(row);

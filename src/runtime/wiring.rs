@@ -142,7 +142,10 @@ pub fn build(
                     Partitioning::Forward => Partitioner::Forward,
                     Partitioning::Hash(key) => Partitioner::Hash {
                         key: backend.scalar(&key.expr, &edge.record),
+                        key_type: key.expr.ty,
                         keys: Vec::new(),
+                        bits: Vec::new(),
+                        targets: Vec::new(),
                         sketch: (!options.lean_metrics).then(KeySketch::default),
                         published: metrics.key_sketches[edge_id][index].clone(),
                     },
@@ -542,7 +545,7 @@ fn keyed_inputs(backend: &dyn Backend, key: &Key, aggregates: &[Aggregate], inpu
         .iter()
         .map(|aggregate| aggregate.filter.as_ref().map(|filter| backend.scalar(filter, input)))
         .collect();
-    KeyedInputs::new(backend.scalar(&key.expr, input), aggregates.to_vec(), args, filters)
+    KeyedInputs::new(backend.scalar(&key.expr, input), key.expr.ty, aggregates.to_vec(), args, filters)
 }
 
 /// Hands each fusable run of `filter`s and `map`s to the backend to

@@ -43,6 +43,20 @@ pub enum KernelKind<'a> {
     Fused { stages: &'a [FusedStage], input: &'a RecordType, output: &'a RecordType },
 }
 
+impl KernelKind<'_> {
+    /// What the kernel computes, as text: two requests with the same
+    /// identity get the same code (the subtasks of one operator).
+    pub fn identity(&self) -> String {
+        match self {
+            KernelKind::Project { fields, input, output } => format!("project {fields:?} {input:?} {output:?}"),
+            KernelKind::Select { predicate, input } => format!("select {predicate:?} {input:?}"),
+            KernelKind::Generate { fields, output } => format!("generate {fields:?} {output:?}"),
+            KernelKind::Scalar { expr, input } => format!("scalar {expr:?} {input:?}"),
+            KernelKind::Fused { stages, input, output } => format!("fused {stages:?} {input:?} {output:?}"),
+        }
+    }
+}
+
 /// A compiled kernel and the module that owns its code.
 pub struct Kernel {
     module: Option<JITModule>,

@@ -13,12 +13,15 @@ mod lower;
 mod strings;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::check::program::{TypedExpr, Value};
 use crate::check::types::{Field, RecordType, Type};
-use crate::compile::backend::{Backend, Fused, FusedStage, Generator, Interpreter, Predicate, Projection, Scalar};
+use crate::compile::backend::{
+    Backend, CompileStats, Fused, FusedStage, Generator, Interpreter, Predicate, Projection, Scalar,
+};
 use crate::compile::interp::EvalError;
 use crate::compile::row::Batch;
 use crate::diag::Span;
@@ -50,10 +53,20 @@ pub struct CompiledFunction {
     pub outcome: Compiled,
 }
 
-/// The JIT backend. Thread-safe: compiled kernels are shared by the subtasks.
+/// The JIT backend. Thread-safe: each function is compiled once per job,
+/// and the subtasks that run it share its kernel (each with its own scratch).
 #[derive(Default)]
 pub struct Jit {
     log: Mutex<Vec<CompiledFunction>>,
+    kernels: Mutex<KernelCache>,
+}
+
+/// Kernels by what they compute (`KernelKind::identity`; `None` where the
+/// compiler failed), and how often one was asked for again.
+#[derive(Default)]
+struct KernelCache {
+    by_identity: HashMap<String, Option<Arc<Kernel>>>,
+    reused: usize,
 }
 
 impl Jit {
@@ -70,8 +83,22 @@ impl Jit {
         self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(CompiledFunction { what, span, outcome });
     }
 
-    /// Compiles `kind`; records the outcome.
+    /// Compiles `kind`, or hands out the kernel compiled for it before (a
+    /// second subtask of the same operator); records the outcome once.
     fn try_compile(&self, what: &'static str, span: Option<Span>, kind: KernelKind) -> Option<Arc<Kernel>> {
+        let identity = kind.identity();
+        let mut kernels = self.kernels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(kernel) = kernels.by_identity.get(&identity) {
+            let kernel = kernel.clone();
+            kernels.reused += 1;
+            return kernel;
+        }
+        let kernel = self.compile_new(what, span, kind);
+        kernels.by_identity.insert(identity, kernel.clone());
+        kernel
+    }
+
+    fn compile_new(&self, what: &'static str, span: Option<Span>, kind: KernelKind) -> Option<Arc<Kernel>> {
         match kernel::compile(&kind) {
             Ok(kernel) => {
                 self.record(
@@ -96,6 +123,22 @@ impl Jit {
 impl Backend for Jit {
     fn name(&self) -> &'static str {
         "jit"
+    }
+
+    fn compile_stats(&self) -> Option<CompileStats> {
+        let log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let reused = self.kernels.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reused;
+        let mut stats = CompileStats { compiled: 0, interpreted: 0, reused, time: Duration::ZERO };
+        for function in log.iter() {
+            match &function.outcome {
+                Compiled::Native { compile_time, .. } => {
+                    stats.compiled += 1;
+                    stats.time += *compile_time;
+                }
+                Compiled::Interpreted { .. } => stats.interpreted += 1,
+            }
+        }
+        Some(stats)
     }
 
     fn projection(
@@ -281,31 +324,57 @@ impl Scalar for NativeScalar {
 
     fn evaluate_all(&self, input: &Batch, values: &mut Vec<Value>) -> Result<(), EvalError> {
         values.clear();
-        let mut context = self.context.borrow_mut();
         if let Some(column) = &self.column {
-            let n = input.len();
             let mut bits = self.bits.borrow_mut();
-            bits.clear();
-            bits.resize(n, 0);
-            context.prepare(input.string_bytes_all(), &column.literals, None);
-            let mut failed = [0u64; 2];
-            // SAFETY: the kernel reads `n` rows of the input's layout and the
-            // strings they point to, and writes `n` 8-byte rows of its
-            // one-field record (no strings) into `bits`, sized for them.
-            let status = unsafe {
-                let function: ProjectFn = std::mem::transmute(column.code);
-                let out = bits.as_mut_ptr() as *mut u8;
-                function(&mut *context, input.row_bytes_all().as_ptr(), n as u64, out, &mut failed)
-            };
-            let rows = if status < 0 { failed[0] as usize } else { n };
-            values.extend(bits[..rows].iter().map(|&bits| self.value_of_bits(bits as i64)));
-            return if status < 0 { Err(kernel_error(column, -status)) } else { Ok(()) };
+            let result = self.run_column(column, input, &mut bits);
+            values.extend(bits.iter().map(|&bits| self.value_of_bits(bits as i64)));
+            return result;
         }
+        let mut context = self.context.borrow_mut();
         // One preparation for the batch: strings made for earlier rows stay
         // in scratch until the next batch, which is bounded by the batch.
         context.prepare(input.string_bytes_all(), &self.kernel.literals, None);
         for row in 0..input.len() {
             values.push(self.value_at(&mut context, input, row)?);
+        }
+        Ok(())
+    }
+
+    fn evaluate_bits(&self, input: &Batch, bits: &mut Vec<u64>) -> Result<(), EvalError> {
+        match &self.column {
+            Some(column) => self.run_column(column, input, bits),
+            None => {
+                bits.clear();
+                for row in 0..input.len() {
+                    bits.push(crate::compile::bits::value_bits(&self.evaluate(input, row)?));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl NativeScalar {
+    /// Every row's value bits into `bits` with the column kernel; on an
+    /// error, the bits of the rows before the failing one.
+    fn run_column(&self, column: &Kernel, input: &Batch, bits: &mut Vec<u64>) -> Result<(), EvalError> {
+        let n = input.len();
+        bits.clear();
+        bits.resize(n, 0);
+        let mut context = self.context.borrow_mut();
+        context.prepare(input.string_bytes_all(), &column.literals, None);
+        let mut failed = [0u64; 2];
+        // SAFETY: the kernel reads `n` rows of the input's layout and the
+        // strings they point to, and writes `n` 8-byte rows of its
+        // one-field record (no strings) into `bits`, sized for them.
+        let status = unsafe {
+            let function: ProjectFn = std::mem::transmute(column.code);
+            let out = bits.as_mut_ptr() as *mut u8;
+            function(&mut *context, input.row_bytes_all().as_ptr(), n as u64, out, &mut failed)
+        };
+        if status < 0 {
+            bits.truncate(failed[0] as usize);
+            return Err(kernel_error(column, -status));
         }
         Ok(())
     }
