@@ -43,10 +43,24 @@ fn plan_of(text: &str, parallelism: usize) -> PhysicalPlan {
     flowc::plan::plan(&program).plan.expect("plans")
 }
 
-/// One flowc run: its wall time, and the window's largest state as
-/// (entries, bytes) if it has one.
-fn flowc_run(plan: &PhysicalPlan) -> (Duration, Option<(u64, u64)>) {
+/// The CPU time this process has used, all threads.
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// One flowc run: its wall time, its CPU time, and the window's largest
+/// state as (entries, bytes) if it has one.
+fn flowc_run(plan: &PhysicalPlan) -> (Duration, Duration, Option<(u64, u64)>) {
+    let cpu = process_cpu();
     let outcome = run(plan, &Jit::new(), RunOptions::default());
+    let cpu = process_cpu() - cpu;
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     let window = plan.operators.iter().find(|operator| {
         matches!(
@@ -59,7 +73,7 @@ fn flowc_run(plan: &PhysicalPlan) -> (Duration, Option<(u64, u64)>) {
         let bytes = outcome.metrics.operator_total(window.id, |c| read(&c.state_bytes_peak));
         (entries, bytes)
     });
-    (outcome.wall_time, state)
+    (outcome.wall_time, cpu, state)
 }
 
 /// splitmix64's finaliser as a `Hasher`: what a careful hand-written loop
@@ -72,8 +86,9 @@ impl Hasher for MixHasher {
         flowc::compile::builtins::mix64(self.0)
     }
     fn write(&mut self, bytes: &[u8]) {
+        // FNV-1a, for string keys.
         for &byte in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(byte);
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
         }
     }
     fn write_i64(&mut self, value: i64) {
@@ -146,6 +161,34 @@ fn hand_keyed(records: i64, keys: i64, step: i64) -> u64 {
     black_box(fired)
 }
 
+/// The one-window workload keyed by a string: `"k" ++ str(seq % keys)`.
+fn one_window_strings(records: u64, keys: u64) -> String {
+    one_window(records, keys)
+        .replace("store: int", "store: string")
+        .replace(&format!("store  = seq % {keys}\n"), &format!("store  = \"k\" ++ str(seq % {keys})\n"))
+}
+
+/// `hand_keyed` with the string keys of `one_window_strings`, in one window.
+fn hand_keyed_strings(records: i64, keys: i64) -> u64 {
+    let mut open: HashMap<String, (i64, f64), BuildHasherDefault<MixHasher>> = HashMap::default();
+    for seq in 0..records {
+        let amount = (seq % 997) as f64 / 10.0;
+        if amount <= 50.0 {
+            continue;
+        }
+        let entry = open.entry(format!("k{}", seq % keys)).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 += amount * 1.2 + 1.0;
+    }
+    let mut rows: Vec<(String, (i64, f64))> = open.into_iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let fired = rows.len() as u64;
+    for row in rows {
+        black_box(row);
+    }
+    fired
+}
+
 /// Median of `times`.
 fn median(times: &mut [Duration]) -> Duration {
     times.sort();
@@ -155,6 +198,7 @@ fn median(times: &mut [Duration]) -> Duration {
 struct Line {
     name: String,
     flowc: Vec<Duration>,
+    cpu: Vec<Duration>,
     hand: Vec<Duration>,
     state: Option<(u64, u64)>,
 }
@@ -184,6 +228,18 @@ fn main() {
             cases.push((name, plan_of(&workload(STATELESS, records, 1000), p), hand));
         }
     }
+    if only.contains("stateless") {
+        // The exchange alone: the same chain split in two by a rebalance,
+        // one subtask each; its CPU beyond the line above is what moving
+        // the records between threads costs.
+        let hand: Hand = Box::new(move || hand_stateless_threads(n, 1));
+        let name = "generate → rebalance → filter → map → discard, p=1 (hand: 1 thread)".to_string();
+        cases.push((
+            name,
+            plan_of(&workload(STATELESS, records, 1000).replace("  | filter", "  | rebalance\n  | filter"), 1),
+            hand,
+        ));
+    }
     if only.contains("keyed") {
         for p in [1, 2, 4] {
             let hand: Hand = Box::new(move || hand_keyed(n, 1000, 1000));
@@ -199,16 +255,26 @@ fn main() {
                 cases.push((name, plan_of(&one_window(records, keys), p), hand));
             }
         }
+        let hand: Hand = Box::new(move || hand_keyed_strings(n, 1_000_000));
+        let name = "one window, 1000000 string keys, p=1 (hand: 1 thread)".to_string();
+        cases.push((name, plan_of(&one_window_strings(records, 1_000_000), 1), hand));
     }
     let mut lines: Vec<Line> = cases
         .iter()
-        .map(|(name, _, _)| Line { name: name.clone(), flowc: Vec::new(), hand: Vec::new(), state: None })
+        .map(|(name, _, _)| Line {
+            name: name.clone(),
+            flowc: Vec::new(),
+            cpu: Vec::new(),
+            hand: Vec::new(),
+            state: None,
+        })
         .collect();
     for round in 0..rounds {
         eprint!("\rround {}/{rounds}", round + 1);
         for ((_, plan, hand), line) in cases.iter().zip(&mut lines) {
-            let (time, state) = flowc_run(plan);
+            let (time, cpu, state) = flowc_run(plan);
             line.flowc.push(time);
+            line.cpu.push(cpu);
             line.state = state.or(line.state);
             let start = Instant::now();
             black_box(hand());
@@ -216,22 +282,24 @@ fn main() {
         }
     }
     eprintln!();
-    println!("{:<72} {:>9} {:>9} {:>6} {:>11}", "workload", "flowc", "hand", "ratio", "state/key");
+    println!("{:<72} {:>9} {:>9} {:>6} {:>9} {:>10}", "workload", "flowc", "hand", "ratio", "cpu/rec", "state/key");
     for line in &mut lines {
-        let (flowc, hand) = (median(&mut line.flowc), median(&mut line.hand));
+        let (flowc, hand, cpu) = (median(&mut line.flowc), median(&mut line.hand), median(&mut line.cpu));
         let per_key = match line.state {
             Some((entries, bytes)) if entries > 0 => format!("{:.0} B", bytes as f64 / entries as f64),
             _ => String::new(),
         };
         println!(
-            "{:<72} {:>7.1}M {:>7.1}M {:>6.2} {:>11}",
+            "{:<72} {:>7.1}M {:>7.1}M {:>6.2} {:>6.1} ns {:>10}",
             line.name,
             rate(records, flowc),
             rate(records, hand),
             hand.as_secs_f64() / flowc.as_secs_f64(),
+            cpu.as_secs_f64() * 1e9 / records as f64,
             per_key
         );
     }
+    println!("\ncpu/rec: flowc's CPU time, every thread, per source record");
     if only.contains("keys") {
         println!("\nstate/key: the window's largest state over its largest number of live keys (summed over subtasks)");
     }
