@@ -271,13 +271,15 @@ fn file_table(
                     .help("Flink emits watermarks on a timer (`pipeline.auto-watermark-interval`); remove `every`"),
             );
         }
-        let delay = interval(watermark.delay_nanos, watermark.span, diagnostics);
+        // flowc closes a window ending at `end` once its watermark reaches
+        // `end`; Flink once its watermark reaches the window's last
+        // millisecond, `end - 1 ms`. One millisecond less on Flink's side
+        // closes the same windows, and leaves a record as late as flowc
+        // does (with `delay = 0s`, records sharing the newest millisecond
+        // are not late in flowc, and would be in Flink).
+        let delay = interval(watermark.delay_nanos.saturating_add(1_000_000), watermark.span, diagnostics);
         let field = quote(&fields[watermark.field].name);
-        columns.push(if watermark.delay_nanos == 0 {
-            format!("WATERMARK FOR {field} AS {field}")
-        } else {
-            format!("WATERMARK FOR {field} AS {field} - {delay}")
-        });
+        columns.push(format!("WATERMARK FOR {field} AS {field} - {delay}"));
     }
     let name = if header_view.is_some() { table_name(source) } else { source.name.clone() };
     let options = with_options(&options);
