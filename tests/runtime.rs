@@ -433,3 +433,28 @@ fn stand_ins_cost_what_they_say_per_record() {
     // 2,000 × 220 µs = 0.44 s; as one `work 150us`, 0.3 s.
     assert!(outcome.wall_time >= Duration::from_millis(420), "fused stand-ins took only {:?}", outcome.wall_time);
 }
+
+/// A key that cannot be computed stops the run at the key's expression,
+/// whether its edge has one channel (the rows go over in bulk) or several
+/// (each row to its own), on the JIT and the interpreter alike.
+#[test]
+fn a_key_that_fails_stops_the_run_at_the_key() {
+    for receivers in [1, 2] {
+        let text = format!(
+            "schema R {{ id: int, ts: timestamp }}\n\
+             source g: R = generate(count = 100000) {{ id = seq, ts = epoch + seq * 1ms }} @watermark(delay = 0s)\n\
+             g | key_by 100 / (id - 5000) | window tumbling(1s) on ts {{ n = count() }} @parallelism({receivers}) | sink discard\n"
+        );
+        let plan = plan_of(&text, &[]);
+        for backend in [&flowc::compile::Jit::new() as &(dyn Backend + Sync), &Interpreter] {
+            let outcome = run_within(&plan, backend, RunOptions::default(), Duration::from_secs(60));
+            let error = outcome.error.unwrap_or_else(|| panic!("{} receivers: the run did not fail", receivers));
+            assert_eq!(error.code, Code::EvalFailed, "{error:?}");
+            assert_eq!(error.message, "integer division by zero");
+            assert_eq!(error.label, "while computing this key");
+            let span = error.span.expect("the error points at the key");
+            // (A parenthesised operand's span leaves out its closing bracket.)
+            assert!(text[span.start..].starts_with("100 / (id - 5000"), "{:?}", &text[span.start..span.end]);
+        }
+    }
+}
