@@ -95,6 +95,11 @@ pub enum Partitioner {
     Broadcast,
 }
 
+/// A key that could not be computed stops the run, pointing at the key.
+fn key_failed(error: crate::compile::interp::EvalError, ctx: &mut Ctx) -> Stopped {
+    ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
+}
+
 /// `x % d` for a `d` fixed at the start, by multiplication (Lemire, Kaser
 /// and Kurz, "Faster Remainder by Direct Computation", 2019): the same
 /// remainders, so the same channels, without a division per record.
@@ -270,6 +275,7 @@ impl OutputGate {
         // one still go out, as they would record by record.
         let mut evaluated = Ok(());
         let mut rows = batch.len();
+        let divisor = FastRemainder::new(n_channels.max(1) as u64);
         if let Partitioner::Hash { key, keys, .. } = &mut self.edges[edge].partitioner {
             evaluated = key.evaluate_all(batch, keys);
             rows = keys.len();
@@ -289,7 +295,7 @@ impl OutputGate {
                     if let Some(sketch) = sketch {
                         sketch.offer_with(hash, || value.clone());
                     }
-                    Some((hash % n_channels as u64) as usize)
+                    Some(divisor.of(hash) as usize)
                 }
             };
             match target {
@@ -303,9 +309,7 @@ impl OutputGate {
                 }
             }
         }
-        evaluated.map_err(|error| {
-            ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
-        })
+        evaluated.map_err(|error| key_failed(error, ctx))
     }
 
     /// Every row of `batch` to the channel its key's hash picks, for a key of
@@ -340,9 +344,7 @@ impl OutputGate {
                 self.write_all_rows(channel, &batch.slice(0..rows, record), width, ctx)
             };
             written?;
-            return evaluated.map_err(|error| {
-                ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
-            });
+            return evaluated.map_err(|error| key_failed(error, ctx));
         }
         let divisor = FastRemainder::new(n_channels);
         targets.clear();
@@ -365,9 +367,7 @@ impl OutputGate {
             *kept = targets;
         }
         written?;
-        evaluated.map_err(|error| {
-            ctx.fail(RunError::new(Code::EvalFailed, error.message, error.span, "while computing this key"))
-        })
+        evaluated.map_err(|error| key_failed(error, ctx))
     }
 
     /// Row `row` of `batch` (fixed width, no strings) onto `channel`'s

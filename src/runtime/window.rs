@@ -36,6 +36,9 @@ pub struct WindowOperator {
     pub state: StateSize,
 }
 
+/// The most words of a fired window's sorted slots kept for the next (8 MiB).
+const SORTED_KEPT_WORDS: usize = 1 << 20;
+
 /// Open windows whose keys live in `KeyTable`s.
 struct WindowTables {
     layout: SlotLayout,
@@ -235,6 +238,11 @@ impl WindowOperator {
             if tables.last.is_some_and(|(_, table)| table == index) {
                 tables.last = None;
             }
+        }
+        // The sorted copy of a window of millions of keys is not kept for
+        // the windows after it.
+        if tables.sorted.capacity() > SORTED_KEPT_WORDS {
+            tables.sorted = Vec::new();
         }
         self.state.bytes = tables.bytes();
     }

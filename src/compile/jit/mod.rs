@@ -126,8 +126,9 @@ impl Backend for Jit {
     }
 
     fn compile_stats(&self) -> Option<CompileStats> {
-        let log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // One lock at a time: `try_compile` takes the log's inside the cache's.
         let reused = self.kernels.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reused;
+        let log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut stats = CompileStats { compiled: 0, interpreted: 0, reused, time: Duration::ZERO };
         for function in log.iter() {
             match &function.outcome {
