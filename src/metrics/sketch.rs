@@ -33,6 +33,8 @@ pub struct KeySketch {
     /// Each counter's key, beside it (`keys[i]` is `counters[i]`'s): kept
     /// as a value, written out only for the report.
     keys: Vec<Value>,
+    /// Each counter's hash again, packed: the scan of every sampled record.
+    hashes: Vec<u64>,
     /// Records counted (sampled).
     counted: u64,
     seen: u64,
@@ -105,12 +107,13 @@ impl KeySketch {
 
     fn count(&mut self, hash: u64, key: Value) {
         self.counted += 1;
-        if let Some(counter) = self.counters.iter_mut().find(|counter| counter.hash == hash) {
-            counter.count += 1;
+        if let Some(counter) = self.hashes.iter().position(|&known| known == hash) {
+            self.counters[counter].count += 1;
             return;
         }
         if self.counters.len() < CAPACITY {
             self.counters.push(Counter { hash, count: 1, error: 0 });
+            self.hashes.push(hash);
             self.keys.push(key);
             return;
         }
@@ -118,6 +121,7 @@ impl KeySketch {
             self.counters.iter().enumerate().min_by_key(|(_, counter)| counter.count).expect("the sketch is full");
         let count = self.counters[smallest].count;
         self.counters[smallest] = Counter { hash, count: count + 1, error: count };
+        self.hashes[smallest] = hash;
         self.keys[smallest] = key;
     }
 
@@ -148,6 +152,7 @@ impl KeySketch {
                 }
                 None => {
                     self.counters.push(Counter { error: counter.error + my_floor, ..counter.clone() });
+                    self.hashes.push(counter.hash);
                     self.keys.push(key.clone());
                 }
             }

@@ -54,6 +54,44 @@ impl Update {
         })
     }
 
+    /// Adds `value` to the running value whose words start `words`.
+    #[inline(always)]
+    fn apply(self, words: &mut [u64], value: u64) {
+        match self {
+            Update::Count => words[0] += 1,
+            Update::SumInt => words[0] = words[0].wrapping_add(value),
+            Update::SumFloat => words[0] = (f64::from_bits(words[0]) + f64::from_bits(value)).to_bits(),
+            Update::MinInt | Update::MaxInt => {
+                let (current, new) = (words[0] as i64, value as i64);
+                let better = if self == Update::MinInt { new < current } else { new > current };
+                if words[1] == 0 || better {
+                    words[0] = value;
+                    words[1] = 1;
+                }
+            }
+            Update::MinFloat | Update::MaxFloat => {
+                let (current, new) = (f64::from_bits(words[0]), f64::from_bits(value));
+                // As the scalar `min`/`max`: NaN wins, and on a tie the first value stays.
+                let better = if self == Update::MinFloat { new < current } else { new > current };
+                if words[1] == 0 || new.is_nan() || (better && !current.is_nan()) {
+                    words[0] = value;
+                    words[1] = 1;
+                }
+            }
+            Update::AvgInt => {
+                let sum = (u128::from(words[0]) | (u128::from(words[1]) << 64)) as i128;
+                let sum = (sum + i128::from(value as i64)) as u128;
+                words[0] = sum as u64;
+                words[1] = (sum >> 64) as u64;
+                words[2] += 1;
+            }
+            Update::AvgFloat => {
+                words[0] = (f64::from_bits(words[0]) + f64::from_bits(value)).to_bits();
+                words[1] += 1;
+            }
+        }
+    }
+
     fn words(self) -> usize {
         match self {
             Update::Count | Update::SumInt | Update::SumFloat => 1,
@@ -100,39 +138,57 @@ impl SlotLayout {
             if filters[index].is_some_and(|filter| filter[row] & 0xff == 0) {
                 continue;
             }
-            let value = args[index].map_or(0, |arg| arg[row]);
-            match update {
-                Update::Count => slot[at] += 1,
-                Update::SumInt => slot[at] = slot[at].wrapping_add(value),
-                Update::SumFloat => slot[at] = (f64::from_bits(slot[at]) + f64::from_bits(value)).to_bits(),
-                Update::MinInt | Update::MaxInt => {
-                    let (current, new) = (slot[at] as i64, value as i64);
-                    let better = if update == Update::MinInt { new < current } else { new > current };
-                    if slot[at + 1] == 0 || better {
-                        slot[at] = value;
-                        slot[at + 1] = 1;
+            update.apply(&mut slot[at..], args[index].map_or(0, |arg| arg[row]));
+        }
+    }
+
+    /// Adds rows `rows` of a batch to their keys' aggregates in `table`,
+    /// row `rows.start + i` to the slot at `slots[i]`: one aggregate at a
+    /// time over all the rows, so the choice of update is made once per
+    /// batch, not per record; each key still takes its records in order.
+    pub fn add_rows(
+        &self,
+        table: &mut KeyTable,
+        slots: &[u32],
+        args: &[Option<&[u64]>],
+        filters: &[Option<&[u64]>],
+        rows: std::ops::Range<usize>,
+    ) {
+        let stride = table.stride;
+        let words = &mut table.words;
+        for (index, &(update, at, _)) in self.updates.iter().enumerate() {
+            let args = args[index].map(|arg| &arg[rows.clone()]);
+            let filter = filters[index].map(|filter| &filter[rows.clone()]);
+            let first = 1 + at;
+            macro_rules! each_kept {
+                (|$row:ident, $word:ident| $body:expr) => {
+                    match filter {
+                        None => {
+                            for ($row, &slot) in slots.iter().enumerate() {
+                                let $word = slot as usize * stride + first;
+                                $body;
+                            }
+                        }
+                        Some(filter) => {
+                            for ($row, &slot) in slots.iter().enumerate() {
+                                if filter[$row] & 0xff != 0 {
+                                    let $word = slot as usize * stride + first;
+                                    $body;
+                                }
+                            }
+                        }
                     }
+                };
+            }
+            match (update, args) {
+                (Update::Count, _) => each_kept!(|_row, word| words[word] += 1),
+                (Update::SumInt, Some(args)) => {
+                    each_kept!(|row, word| words[word] = words[word].wrapping_add(args[row]))
                 }
-                Update::MinFloat | Update::MaxFloat => {
-                    let (current, new) = (f64::from_bits(slot[at]), f64::from_bits(value));
-                    // As the scalar `min`/`max`: NaN wins, and on a tie the first value stays.
-                    let better = if update == Update::MinFloat { new < current } else { new > current };
-                    if slot[at + 1] == 0 || new.is_nan() || (better && !current.is_nan()) {
-                        slot[at] = value;
-                        slot[at + 1] = 1;
-                    }
-                }
-                Update::AvgInt => {
-                    let sum = (u128::from(slot[at]) | (u128::from(slot[at + 1]) << 64)) as i128;
-                    let sum = (sum + i128::from(value as i64)) as u128;
-                    slot[at] = sum as u64;
-                    slot[at + 1] = (sum >> 64) as u64;
-                    slot[at + 2] += 1;
-                }
-                Update::AvgFloat => {
-                    slot[at] = (f64::from_bits(slot[at]) + f64::from_bits(value)).to_bits();
-                    slot[at + 1] += 1;
-                }
+                (Update::SumFloat, Some(args)) => each_kept!(|row, word| {
+                    words[word] = (f64::from_bits(words[word]) + f64::from_bits(args[row])).to_bits()
+                }),
+                (update, args) => each_kept!(|row, word| update.apply(&mut words[word..], args.map_or(0, |a| a[row]))),
             }
         }
     }
@@ -214,6 +270,35 @@ impl KeyTable {
         }
         let at = index * self.stride;
         (&mut self.words[at + 1..at + self.stride], new)
+    }
+
+    /// The slot index of every key of `keys` into `slots` (cleared first),
+    /// each new key given a slot with zeroed aggregates; returns how many
+    /// were new. A table that grows on the way finds the earlier keys again.
+    pub fn slots_of(&mut self, keys: &[u64], slots: &mut Vec<u32>) -> u64 {
+        slots.clear();
+        let mut new = 0;
+        for (row, &key) in keys.iter().enumerate() {
+            let (hash, tag) = hash_and_tag(key);
+            let mut index = self.find(key, hash, tag);
+            if self.control[index] == 0 {
+                if (self.len + 1) * 8 > self.control.len() * 7 {
+                    self.grow();
+                    slots.clear();
+                    for &earlier in &keys[..row] {
+                        let (hash, tag) = hash_and_tag(earlier);
+                        slots.push(self.find(earlier, hash, tag) as u32);
+                    }
+                    index = self.find(key, hash, tag);
+                }
+                self.control[index] = tag;
+                self.words[index * self.stride] = key;
+                self.len += 1;
+                new += 1;
+            }
+            slots.push(index as u32);
+        }
+        new
     }
 
     /// `key`'s slot, or the free slot where it would go.

@@ -52,6 +52,8 @@ struct WindowTables {
     last: Option<((i64, i64), usize)>,
     /// The slots of a firing window in key order, reused from window to window.
     sorted: Vec<u64>,
+    /// The slot of each record of a run, reused from batch to batch.
+    slots: Vec<u32>,
 }
 
 impl WindowTables {
@@ -98,6 +100,7 @@ impl WindowOperator {
             free: Vec::new(),
             last: None,
             sorted: Vec::new(),
+            slots: Vec::new(),
         });
         WindowOperator {
             kind,
@@ -170,19 +173,39 @@ impl WindowOperator {
         let time_offset = self.input.layout().offsets[self.time_field] as usize;
         let width = self.input.layout().width as usize;
         let rows = batch.row_bytes_all();
-        let mut late = 0;
-        // A tumbling window's bounds, kept from record to record: most
-        // records fall in the window of the one before, without a division.
-        let mut current = (i64::MAX, i64::MIN, 0);
-        for (row, &key) in keys.iter().enumerate() {
+        let time_at = |row: usize| {
             let at = row * width + time_offset;
-            let ts = i64::from_le_bytes(rows[at..at + 8].try_into().expect("a timestamp is 8 bytes"));
-            if size == slide && current.0 <= ts && ts < current.1 {
-                let (slot, new) = tables.tables[current.2].slot(key);
-                tables.layout.add(slot, &args, &filters, row);
-                self.state.entries += u64::from(new);
-                continue;
+            i64::from_le_bytes(rows[at..at + 8].try_into().expect("a timestamp is 8 bytes"))
+        };
+        let mut late = 0;
+        if size == slide {
+            // Tumbling: the batch in runs of records of one window, each
+            // run's keys found first, then its aggregates updated a column
+            // at a time.
+            let mut row = 0;
+            while row < keys.len() {
+                let ts = time_at(row);
+                let start = ts - ts.rem_euclid(size);
+                let end = start.saturating_add(size);
+                let mut run_end = row + 1;
+                while run_end < keys.len() && (start..end).contains(&time_at(run_end)) {
+                    run_end += 1;
+                }
+                if end <= self.watermark {
+                    late += run_end - row;
+                } else {
+                    let table = tables.table_of((end, start));
+                    let table = &mut tables.tables[table];
+                    self.state.entries += table.slots_of(&keys[row..run_end], &mut tables.slots);
+                    tables.layout.add_rows(table, &tables.slots, &args, &filters, row..run_end);
+                }
+                row = run_end;
             }
+            self.state.bytes = tables.bytes();
+            return Ok(late);
+        }
+        for (row, &key) in keys.iter().enumerate() {
+            let ts = time_at(row);
             let mut start = ts - ts.rem_euclid(slide);
             let mut assigned = false;
             // Every window of `size` starting at a multiple of `slide` that covers `ts`.
@@ -194,9 +217,6 @@ impl WindowOperator {
                     tables.layout.add(slot, &args, &filters, row);
                     self.state.entries += u64::from(new);
                     assigned = true;
-                    if size == slide {
-                        current = (start, end, table);
-                    }
                 }
                 let Some(previous) = start.checked_sub(slide) else { break };
                 start = previous;
