@@ -260,13 +260,11 @@ impl KeyTable {
         let mut index = self.find(key, hash, tag);
         let new = self.control[index] == 0;
         if new {
-            if (self.len + 1) * 8 > self.control.len() * 7 {
+            if self.full() {
                 self.grow();
                 index = self.find(key, hash, tag);
             }
-            self.control[index] = tag;
-            self.words[index * self.stride] = key;
-            self.len += 1;
+            self.take(index, key, tag);
         }
         let at = index * self.stride;
         (&mut self.words[at + 1..at + self.stride], new)
@@ -282,7 +280,7 @@ impl KeyTable {
             let (hash, tag) = hash_and_tag(key);
             let mut index = self.find(key, hash, tag);
             if self.control[index] == 0 {
-                if (self.len + 1) * 8 > self.control.len() * 7 {
+                if self.full() {
                     self.grow();
                     slots.clear();
                     for &earlier in &keys[..row] {
@@ -291,14 +289,26 @@ impl KeyTable {
                     }
                     index = self.find(key, hash, tag);
                 }
-                self.control[index] = tag;
-                self.words[index * self.stride] = key;
-                self.len += 1;
+                self.take(index, key, tag);
                 new += 1;
             }
             slots.push(index as u32);
         }
         new
+    }
+
+    /// Whether one more key would pass 7/8 full.
+    #[inline(always)]
+    fn full(&self) -> bool {
+        (self.len + 1) * 8 > self.control.len() * 7
+    }
+
+    /// Gives the free slot `index` to `key`, its aggregates zeroed.
+    #[inline(always)]
+    fn take(&mut self, index: usize, key: u64, tag: u8) {
+        self.control[index] = tag;
+        self.words[index * self.stride] = key;
+        self.len += 1;
     }
 
     /// `key`'s slot, or the free slot where it would go.

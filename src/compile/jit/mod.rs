@@ -279,14 +279,7 @@ struct NativeScalar {
 
 impl NativeScalar {
     fn value_of_bits(&self, bits: i64) -> Value {
-        match self.ty {
-            Type::Float => Value::Float(f64::from_bits(bits as u64)),
-            // Bools are one byte in their slot: the rest of it is zero.
-            Type::Bool => Value::Bool(bits & 0xff != 0),
-            Type::Timestamp => Value::Timestamp(bits),
-            Type::Duration => Value::Duration(bits),
-            Type::Int | Type::String => Value::Int(bits),
-        }
+        crate::compile::bits::value_of_bits(self.ty, bits as u64)
     }
 
     /// Runs the kernel on row `row` of `input` with a prepared `context`.
