@@ -390,7 +390,9 @@ pub fn summary(plan: &PhysicalPlan, outcome: &RunOutcome, file_name: &str, text:
     text
 }
 
-/// `jit: 5 functions compiled in 3.1 ms, once for the job (4 more subtasks share them)`.
+/// `jit: 5 functions compiled in 3.1 ms, once for the job (shared 4 more times)`:
+/// further subtasks of an operator, or a key that both its exchange and its
+/// window compute, run the code compiled first.
 fn compile_line(stats: &crate::compile::backend::CompileStats) -> String {
     let mut line = format!(
         "  jit: {} compiled in {:.1} ms, once for the job",
@@ -398,7 +400,8 @@ fn compile_line(stats: &crate::compile::backend::CompileStats) -> String {
         stats.time.as_secs_f64() * 1000.0
     );
     if stats.reused > 0 {
-        line.push_str(&format!(" ({} by further subtasks)", plural(stats.reused, "reuse")));
+        let times = if stats.reused == 1 { "time" } else { "times" };
+        line.push_str(&format!(" (shared {} more {times})", stats.reused));
     }
     if stats.interpreted > 0 {
         line.push_str(&format!("; {} left to the interpreter (`flowc explain --jit` says why)", stats.interpreted));
