@@ -260,6 +260,21 @@ pub struct Accumulators {
     pub extra_bytes: u64,
 }
 
+/// Each present expression of `scalars` into its column with `run`, while
+/// `evaluated` holds no error; the first error stays in it.
+fn evaluate_each<T>(
+    scalars: &[Option<Box<dyn Scalar>>],
+    columns: &mut [Vec<T>],
+    evaluated: &mut Result<(), EvalError>,
+    run: impl Fn(&dyn Scalar, &mut Vec<T>) -> Result<(), EvalError>,
+) {
+    for (scalar, column) in scalars.iter().zip(columns) {
+        if let (Ok(()), Some(scalar)) = (&*evaluated, scalar) {
+            *evaluated = run(scalar.as_ref(), column);
+        }
+    }
+}
+
 /// One word column per aggregate (`None` for an absent argument or filter).
 pub type Columns<'a> = Vec<Option<&'a [u64]>>;
 
@@ -323,16 +338,9 @@ impl KeyedInputs {
     /// table: one compiled call per expression and batch, no `Value`s.
     pub fn evaluate_words(&mut self, batch: &Batch) -> Result<(), EvalError> {
         let mut evaluated = self.key.evaluate_bits(batch, &mut self.key_words);
-        for (arg, column) in self.args.iter().zip(&mut self.arg_words) {
-            if let (Ok(()), Some(arg)) = (&evaluated, arg) {
-                evaluated = arg.evaluate_bits(batch, column);
-            }
-        }
-        for (filter, column) in self.filters.iter().zip(&mut self.filter_words) {
-            if let (Ok(()), Some(filter)) = (&evaluated, filter) {
-                evaluated = filter.evaluate_bits(batch, column);
-            }
-        }
+        let words = |scalar: &dyn Scalar, column: &mut Vec<u64>| scalar.evaluate_bits(batch, column);
+        evaluate_each(&self.args, &mut self.arg_words, &mut evaluated, words);
+        evaluate_each(&self.filters, &mut self.filter_words, &mut evaluated, words);
         match evaluated {
             Ok(()) => Ok(()),
             // The error a record-by-record evaluation meets first.
@@ -362,16 +370,9 @@ impl KeyedInputs {
     /// in each row), as the interpreter defines.
     pub fn evaluate(&mut self, batch: &Batch) -> Result<(), EvalError> {
         let mut evaluated = self.key.evaluate_all(batch, &mut self.keys);
-        for (arg, column) in self.args.iter().zip(&mut self.columns) {
-            if let (Ok(()), Some(arg)) = (&evaluated, arg) {
-                evaluated = arg.evaluate_all(batch, column);
-            }
-        }
-        for (filter, column) in self.filters.iter().zip(&mut self.filter_columns) {
-            if let (Ok(()), Some(filter)) = (&evaluated, filter) {
-                evaluated = filter.evaluate_all(batch, column);
-            }
-        }
+        let values = |scalar: &dyn Scalar, column: &mut Vec<Value>| scalar.evaluate_all(batch, column);
+        evaluate_each(&self.args, &mut self.columns, &mut evaluated, values);
+        evaluate_each(&self.filters, &mut self.filter_columns, &mut evaluated, values);
         if evaluated.is_ok() {
             return Ok(());
         }

@@ -231,12 +231,12 @@ proptest! {
 type WideRow = (i64, i64, f64, bool, i64);
 
 fn wide_record() -> Arc<RecordType> {
-    RecordType::new(vec![
-        Field { name: "k".into(), ty: Type::Int },
-        Field { name: "v".into(), ty: Type::Int },
-        Field { name: "f".into(), ty: Type::Float },
-        Field { name: "b".into(), ty: Type::Bool },
-        Field { name: "ts".into(), ty: Type::Timestamp },
+    RecordType::of(&[
+        ("k", Type::Int),
+        ("v", Type::Int),
+        ("f", Type::Float),
+        ("b", Type::Bool),
+        ("ts", Type::Timestamp),
     ])
 }
 

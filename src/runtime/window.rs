@@ -171,12 +171,7 @@ impl WindowOperator {
         let (args, filters) = self.inputs.words();
         let keys = &self.inputs.key_words;
         let time_offset = self.input.layout().offsets[self.time_field] as usize;
-        let width = self.input.layout().width as usize;
-        let rows = batch.row_bytes_all();
-        let time_at = |row: usize| {
-            let at = row * width + time_offset;
-            i64::from_le_bytes(rows[at..at + 8].try_into().expect("a timestamp is 8 bytes"))
-        };
+        let time_at = |row: usize| batch.i64_at(row, time_offset);
         let mut late = 0;
         if size == slide {
             // Tumbling: the batch in runs of records of one window, each

@@ -232,12 +232,8 @@ impl Subtask {
 /// The largest value of the timestamp field `field` in `batch`, read
 /// straight from the rows' bytes: a source's watermark follows it.
 fn newest_time(batch: &Batch, record: &crate::check::types::RecordType, field: usize) -> Option<i64> {
-    let (width, offset) = (record.layout().width as usize, record.layout().offsets[field] as usize);
-    batch
-        .row_bytes_all()
-        .chunks_exact(width)
-        .map(|row| i64::from_le_bytes(row[offset..offset + 8].try_into().expect("a timestamp is 8 bytes")))
-        .max()
+    let offset = record.layout().offsets[field] as usize;
+    (0..batch.len()).map(|row| batch.i64_at(row, offset)).max()
 }
 
 /// Pushes rows `range` of `rows` through the chain; a copy only when the
